@@ -1,0 +1,49 @@
+"""Composition root: the Chalice app, Powertools middleware applied once, and every Blueprint.
+
+Keep this import light: it is every Lambda's cold start (see bench/cold_start.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from chalice import Chalice
+
+from chalicelib.entrypoints.http.errors import normalise_framework_error
+from chalicelib.observability import logger, metrics
+from chalicelib.settings import Settings, get_settings
+
+
+def create_app(settings: Settings) -> Chalice:
+    app = Chalice(app_name=settings.service_name)
+    app.log = logger  # Chalice's own error logging goes through the masking logger too.
+    # Errors must never be shown as stack traces, even locally.
+    app.debug = False
+
+    @app.middleware("http")
+    def normalise_errors(event, get_response):
+        response = get_response(event)
+        request_id = (
+            response.headers.get("X-Request-Id")
+            or (event.context or {}).get("requestId")
+            or str(uuid.uuid4())
+        )
+        return normalise_framework_error(response, request_id)
+
+    @app.middleware("all")
+    def flush_metrics(event, get_response):
+        try:
+            return get_response(event)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+
+    from chalicelib.entrypoints.events import blueprints as event_blueprints
+    from chalicelib.entrypoints.http import blueprints as http_blueprints
+
+    for blueprint in http_blueprints(settings) + event_blueprints(settings):
+        app.register_blueprint(blueprint)
+    return app
+
+
+app = create_app(get_settings())

@@ -1,0 +1,76 @@
+"""Composition: builds the adapters each use case needs, lazily, once per process.
+
+Heavy imports (boto3, PynamoDB, JWT crypto) happen on first use, not at import, to keep the
+API's cold start small. Tests replace any attribute of the container with a fake.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from chalicelib.adapters.clock import Clock, SystemClock
+from chalicelib.settings import Settings, get_settings
+
+
+class Container:
+    def __init__(self, settings: Settings, clock: Clock | None = None):
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    @cached_property
+    def token_verifier(self) -> Any:
+        from chalicelib.adapters.tokens import TokenVerifier
+
+        return TokenVerifier(self.settings, self.clock)
+
+    @cached_property
+    def dev_token_issuer(self) -> Any:
+        from chalicelib.adapters.tokens import DevTokenIssuer
+
+        return DevTokenIssuer(self.settings)
+
+    @cached_property
+    def directory(self) -> Any:
+        from chalicelib.adapters.dynamodb.directory import DynamoDirectory
+
+        return DynamoDirectory()
+
+    @cached_property
+    def aws(self) -> Any:
+        from chalicelib.adapters.aws import AwsClients
+
+        return AwsClients(self.settings)
+
+    @cached_property
+    def audit_log(self) -> Any:
+        from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+
+        return DynamoAuditLog(clock=self.clock)
+
+    @cached_property
+    def notifier(self) -> Any:
+        from chalicelib.adapters.dynamodb.notifications import DynamoNotificationOutbox
+
+        return DynamoNotificationOutbox(clock=self.clock)
+
+
+_lock = threading.Lock()
+_container: Container | None = None
+
+
+def container() -> Container:
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                _container = Container(get_settings())
+    return _container
+
+
+def set_container(value: Container | None) -> None:
+    """Install a container (tests, the local runner with its shared clock); None resets."""
+    global _container
+    with _lock:
+        _container = value

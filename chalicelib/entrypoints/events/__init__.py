@@ -1,0 +1,11 @@
+"""Event entrypoints: SQS consumers, DynamoDB-stream processors and schedules, as Blueprints."""
+
+from __future__ import annotations
+
+from chalicelib.settings import Settings
+
+
+def blueprints(settings: Settings) -> list:
+    from chalicelib.entrypoints.events import deadlines, notifications
+
+    return [notifications.bp, deadlines.bp]

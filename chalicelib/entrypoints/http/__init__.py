@@ -1,0 +1,15 @@
+"""HTTP entrypoints: one Blueprint per capability."""
+
+from __future__ import annotations
+
+from chalicelib.settings import Settings
+
+
+def blueprints(settings: Settings) -> list:
+    from chalicelib.entrypoints.http import audit, calendar, identity, notifications, system
+
+    registered = [system.bp, identity.bp, notifications.bp, audit.bp, calendar.bp]
+    if settings.is_local:
+        # Demo users and dev tokens exist in the local stage only.
+        registered.append(identity.dev_bp)
+    return registered

@@ -1,0 +1,126 @@
+"""Who am I: `GET /me`. Local stage only: demo users and dev tokens (`/dev/...`)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.errors import NotFound
+from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.views import MeView, ProfileSummary
+
+bp = Blueprint(__name__)
+dev_bp = Blueprint(__name__ + ".dev")
+
+# Demo users the local runner seeds (see local/seed.py); listed here so /dev/users reads by key.
+DEMO_USER_IDS = [
+    "u-citizen-zhang",
+    "u-citizen-li",
+    "u-enterprise-lvjing",
+    "u-window-wang",
+    "u-dept-scjgj",
+    "u-dept-rsj",
+    "u-dispatcher-chen",
+    "u-supervisor-zhao",
+    "u-admin",
+]
+
+
+@api_route(bp, "/me", summary="当前登录人身份与档案摘要", tags=("identity",), response=MeView)
+def me(call: Call):
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.identity import load_own_profile
+
+    principal = call.user
+    profile = load_own_profile(principal, container().directory)
+    # The owner sees their own data unmasked; views of a person for anyone else are masked.
+    summary = None
+    if profile is not None:
+        summary = ProfileSummary(
+            display_name=profile.display_name,
+            subject_id=profile.subject_id,
+            mobile=profile.mobile,
+            tags=sorted(profile.tags),
+        )
+    return MeView(
+        user_id=principal.user_id,
+        role=principal.role.value,
+        display_name=principal.display_name or (profile.display_name if profile else ""),
+        department_id=principal.department_id,
+        profile=summary,
+    )
+
+
+class DemoUserView(BaseModel):
+    user_id: str
+    role: str
+    display_name: str
+    department_id: str | None = None
+    description: str = ""
+
+
+class DemoUsersView(BaseModel):
+    items: list[DemoUserView]
+
+
+class DevTokenRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    user_id: str = Field(min_length=1, max_length=64)
+
+
+class DevTokenView(BaseModel):
+    token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    user: DemoUserView
+
+
+@api_route(
+    dev_bp,
+    "/dev/users",
+    summary="（仅本地）演示用户列表",
+    tags=("dev",),
+    response=DemoUsersView,
+    public=True,
+    local_only=True,
+)
+def dev_users(call: Call):
+    from chalicelib.bootstrap import container
+
+    users = container().directory.list_demo_users(DEMO_USER_IDS)
+    return DemoUsersView(items=[_demo_view(u) for u in users])
+
+
+@api_route(
+    dev_bp,
+    "/dev/tokens",
+    method="POST",
+    summary="（仅本地）为演示用户签发登录凭证",
+    tags=("dev",),
+    body=DevTokenRequest,
+    response=DevTokenView,
+    public=True,
+    local_only=True,
+    status=201,
+)
+def dev_token(call: Call):
+    from chalicelib.bootstrap import container
+
+    c = container()
+    user = c.directory.get_user(call.body.user_id)
+    if user is None:
+        raise NotFound("演示用户不存在", code="user_not_found")
+    token = c.dev_token_issuer.issue(user.principal(), c.clock.now())
+    return DevTokenView(
+        token=token, expires_in=c.settings.dev_token_ttl_seconds, user=_demo_view(user)
+    )
+
+
+def _demo_view(user) -> DemoUserView:
+    return DemoUserView(
+        user_id=user.user_id,
+        role=user.role.value,
+        display_name=user.display_name,
+        department_id=user.department_id,
+        description=user.description,
+    )

@@ -1,0 +1,56 @@
+"""The one observability module: Powertools Logger, Metrics and Tracer, and the correlation id.
+
+Every log line passes through a formatter that masks ID numbers and mobile numbers, so no
+handler can leak them by accident.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+from chalicelib.domain.personal_data import mask_text
+from chalicelib.settings import get_settings
+
+_settings = get_settings()
+
+_correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "correlation_id", default=None
+)
+
+
+class MaskingFormatter(LambdaPowertoolsFormatter):
+    """JSON formatter whose output never carries an unmasked ID or mobile number."""
+
+    def serialize(self, log: dict) -> str:
+        return mask_text(super().serialize(log))
+
+
+logger = Logger(
+    service=_settings.service_name,
+    level=_settings.log_level,
+    logger_formatter=MaskingFormatter(),
+)
+metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
+tracer = Tracer(service=_settings.service_name, disabled=_settings.is_local)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def set_correlation_id(value: str | None) -> str:
+    """Bind the id to this invocation's logs; returns the id in force."""
+    value = value or new_correlation_id()
+    _correlation_id.set(value)
+    # Thread-safe keys: the local server handles requests on several threads.
+    logger.thread_safe_append_keys(correlation_id=value)
+    return value
+
+
+def get_correlation_id() -> str:
+    value = _correlation_id.get()
+    return value if value else set_correlation_id(None)

@@ -1,0 +1,84 @@
+"""Typed settings, read once from the environment.
+
+Every knob the code reads lives here; Lambda gets the values from `.chalice/config.json`
+(per stage) and from CDK's `stage_config`, the local runner and the tests set them in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Stage = Literal["local", "dev", "staging", "prod"]
+
+_PREFIX = "QPHB_"
+
+
+class Settings(BaseModel):
+    stage: Stage = "local"
+    service_name: str = "qingpu-haoban"
+    metrics_namespace: str = "QingpuHaoban"
+    aws_region: str = "us-east-1"
+    # Set for the embedded AWS (moto server); unset in Lambda and under in-process mock_aws.
+    aws_endpoint_url: str | None = None
+    resource_prefix: str = "qphb-local"
+
+    jwt_issuer: str = "https://auth.qingpu.example/local"
+    jwt_audience: str = "qingpu-haoban-api"
+    # HS256 is accepted only in the local stage (dev tokens); RS256 public keys elsewhere.
+    jwt_hs256_secret: str | None = None
+    jwt_rs256_public_keys: str | None = Field(
+        default=None, description="JSON object: key id -> PEM public key"
+    )
+    jwt_leeway_seconds: int = 30
+    dev_token_ttl_seconds: int = 12 * 3600
+
+    # Signs pagination cursors so a client cannot forge a start key.
+    cursor_secret: str = "local-only-cursor-secret"
+
+    max_body_bytes: int = 64 * 1024
+    page_size_default: int = 20
+    page_size_max: int = 100
+
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 6
+    webhook_base_backoff_seconds: int = 5
+
+    # Local runner: loopback receiver for department webhooks.
+    webhook_receiver_url: str | None = None
+
+    log_level: str = "INFO"
+
+    def resource_name(self, name: str) -> str:
+        """Physical name of a table, queue or topic of this stage."""
+        return f"{self.resource_prefix}-{name}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+
+def settings_from_env(environ: dict[str, str] | os._Environ[str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    for name in Settings.model_fields:
+        raw = env.get(_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    if "aws_region" not in values and env.get("AWS_DEFAULT_REGION"):
+        values["aws_region"] = env["AWS_DEFAULT_REGION"]
+    if "aws_endpoint_url" not in values and env.get("AWS_ENDPOINT_URL"):
+        values["aws_endpoint_url"] = env["AWS_ENDPOINT_URL"]
+    return Settings.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()

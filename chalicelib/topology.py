@@ -1,0 +1,169 @@
+"""The one declaration of the system's AWS resources.
+
+Tables come from their PynamoDB models; queues carry their DLQ and consumer; streams and schedules
+name the Chalice-registered handler they drive. The local runner provisions moto from this, the
+Chalice blueprints read queue names from it, and `infra/` synthesizes CloudFormation from it.
+Importing this module is cheap: models are named by dotted path and loaded on demand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # logical name; physical name is settings.resource_name(name)
+    model: str  # "module:Class" of the PynamoDB model
+    ttl_attribute: str | None = None
+    description: str = ""
+
+    def load_model(self) -> Any:
+        module, _, cls = self.model.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    consumer: str  # Chalice handler name
+    visibility_timeout_seconds: int = 60
+    consumer_timeout_seconds: int = 10
+    max_receive_count: int = 6
+    batch_size: int = 10
+    description: str = ""
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}-dlq"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    table: str  # logical table name; the table's model declares the stream view type
+    consumer: str  # Chalice handler name
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    name: str
+    consumer: str  # Chalice handler name
+    rate_minutes: int
+    description: str = ""
+
+    @property
+    def expression(self) -> str:
+        unit = "minute" if self.rate_minutes == 1 else "minutes"
+        return f"rate({self.rate_minutes} {unit})"
+
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "users",
+        "chalicelib.adapters.dynamodb.directory:UserModel",
+        description="用户目录（演示用户、员工、企业账号）",
+    ),
+    TableSpec(
+        "departments",
+        "chalicelib.adapters.dynamodb.directory:DepartmentModel",
+        description="承办部门及其通知回调地址",
+    ),
+    TableSpec(
+        "audit",
+        "chalicelib.adapters.dynamodb.audit:AuditRecordModel",
+        description="哈希链审计记录（只追加）",
+    ),
+    TableSpec(
+        "notifications",
+        "chalicelib.adapters.dynamodb.notifications:NotificationModel",
+        description="通知发件箱与站内信",
+    ),
+    TableSpec(
+        "idempotency",
+        "chalicelib.adapters.dynamodb.idempotency:IdempotencyModel",
+        ttl_attribute="expiration",
+        description="Powertools 幂等记录",
+    ),
+    TableSpec(
+        "calendar",
+        "chalicelib.adapters.dynamodb.calendar:CalendarYearModel",
+        description="官方节假日与调休安排（按年）",
+    ),
+    TableSpec(
+        "clocks",
+        "chalicelib.adapters.dynamodb.clocks:ClockModel",
+        description="时限计时器与到期索引",
+    ),
+    TableSpec(
+        "escalations",
+        "chalicelib.adapters.dynamodb.clocks:EscalationStepModel",
+        description="逐级升级步骤（每步只执行一次）",
+    ),
+)
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec(
+        "notification-delivery",
+        consumer="deliver_notifications",
+        visibility_timeout_seconds=60,
+        consumer_timeout_seconds=10,
+        max_receive_count=6,
+        batch_size=10,
+        description="部门回调与小程序订阅消息投递",
+    ),
+    QueueSpec(
+        "calendar-recompute",
+        consumer="recompute_deadlines",
+        visibility_timeout_seconds=300,
+        consumer_timeout_seconds=50,
+        max_receive_count=5,
+        batch_size=1,
+        description="官方日历发布后重算未结时限",
+    ),
+)
+
+STREAMS: tuple[StreamSpec, ...] = (StreamSpec("notifications", consumer="enqueue_notifications"),)
+
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec(
+        "deadline-sweep",
+        consumer="sweep_deadlines",
+        rate_minutes=5,
+        description="扫描到期与临近到期的时限并逐级升级",
+    ),
+)
+
+
+def stream_arn(table_name_: str) -> str:
+    """The stream ARN a Chalice stream handler binds to. Chalice reads it at import time, so it
+    comes from the environment (per-stage config, CDK stage_config); locally the runner pumps
+    records to the handler by name and the placeholder is never dereferenced."""
+    import os
+
+    variable = f"QPHB_STREAM_ARN_{table_name_.upper().replace('-', '_')}"
+    settings = get_settings()
+    return os.environ.get(variable) or (
+        f"arn:aws:dynamodb:{settings.aws_region}:000000000000:table/"
+        f"{settings.resource_name(table_name_)}/stream/local"
+    )
+
+
+def table(name: str) -> TableSpec:
+    return next(t for t in TABLES if t.name == name)
+
+
+def queue(name: str) -> QueueSpec:
+    return next(q for q in QUEUES if q.name == name)
+
+
+def queue_name(name: str, settings: Settings | None = None) -> str:
+    return (settings or get_settings()).resource_name(name)
+
+
+def table_name(name: str, settings: Settings | None = None) -> str:
+    return (settings or get_settings()).resource_name(name)

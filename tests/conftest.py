@@ -1,0 +1,24 @@
+"""Test settings: set before any project module is imported, so models bind to them."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    {
+        "QPHB_STAGE": "local",
+        "QPHB_RESOURCE_PREFIX": "qphb-test",
+        "QPHB_AWS_REGION": "us-east-1",
+        "QPHB_JWT_HS256_SECRET": "test-secret-for-hs256-signing-only",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "POWERTOOLS_METRICS_NAMESPACE": "QingpuHaoban",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_DEV": "false",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("QPHB_AWS_ENDPOINT_URL", None)
