@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextvars
 import uuid
+from functools import lru_cache
+from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 from chalicelib.domain.personal_data import mask_text
@@ -35,7 +37,15 @@ logger = Logger(
     logger_formatter=MaskingFormatter(),
 )
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
-tracer = Tracer(service=_settings.service_name, disabled=_settings.is_local)
+
+
+@lru_cache(maxsize=1)
+def tracer() -> Any:
+    """The Powertools Tracer, created on first use: it imports the X-Ray SDK (and botocore),
+    which would otherwise double every function's cold start."""
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=_settings.service_name, disabled=_settings.is_local)
 
 
 def new_correlation_id() -> str:
