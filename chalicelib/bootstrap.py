@@ -55,6 +55,42 @@ class Container:
 
         return DynamoNotificationOutbox(clock=self.clock)
 
+    @cached_property
+    def webhook_sender(self) -> Any:
+        from chalicelib.adapters.webhook import WebhookSender
+
+        return WebhookSender(timeout_seconds=self.settings.webhook_timeout_seconds)
+
+    @cached_property
+    def subscription_sender(self) -> Any:
+        from chalicelib.adapters.subscription import InboxSubscriptionSender
+
+        return InboxSubscriptionSender(self.notifier)
+
+    @cached_property
+    def clock_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.clocks import DynamoClockStore
+
+        return DynamoClockStore()
+
+    @cached_property
+    def escalation_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.clocks import DynamoEscalationStore
+
+        return DynamoEscalationStore()
+
+    @cached_property
+    def calendar_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.calendar import DynamoCalendarStore
+
+        return DynamoCalendarStore()
+
+    @cached_property
+    def calendar_jobs(self) -> Any:
+        from chalicelib.adapters.calendar_jobs import SqsRecomputeQueue
+
+        return SqsRecomputeQueue(self.aws)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

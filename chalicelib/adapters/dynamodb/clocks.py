@@ -1,20 +1,475 @@
-"""Placeholder persistence model; replaced by its capability."""
+"""Clocks and their escalation steps: persistence models, the due index, and the repositories.
+
+`ClockModel` (table "clocks") has three GSIs:
+- `due_index` (sparse): `due_bucket` = "<day>#<shard>" and `next_attention_at`. Only open,
+  unpaused clocks with something left to do carry these two attributes, so the sweep queries the
+  buckets from its cursor to today with `next_attention_at <= now` and reads nothing else.
+  A clock whose attention time is already past is filed under today's bucket, never behind the
+  sweep's cursor.
+- `subject_index`: every clock of one subject (`subject_key` = "<type>#<id>").
+- `open_year_index` (sparse): open clocks by the year of their deadline, for the recompute job.
+
+The "escalations" table holds `EscalationStepModel` items keyed (clock_id, step): a step is taken
+by a conditional put, so it happens once per clock however many sweeps run. The same table keeps,
+under reserved partition keys, the sweep cursor, the per-month counters and ladder overrides.
+"""
 
 from __future__ import annotations
 
-from pynamodb.attributes import UnicodeAttribute
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.domain.calendar import CHINA_TZ, DayEnd, ServiceHours
+from chalicelib.domain.clocks import (
+    Clock,
+    ClockState,
+    Ladder,
+    LimitUnit,
+    Pause,
+    StepClaim,
+    parse_hhmm,
+)
+from chalicelib.domain.errors import Conflict
+
+DUE_SHARDS = 4
+_CURSOR_KEY = "cursor"
+_LADDER_KEY = "ladder"
+_STATS_PREFIX = "stats#"
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width China-time text: sorts like the instants it names."""
+    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
+
+
+def shard_of(clock_id: str) -> int:
+    return zlib.crc32(clock_id.encode()) % DUE_SHARDS
+
+
+def bucket_day(moment: datetime) -> date:
+    return moment.astimezone(CHINA_TZ).date()
+
+
+def bucket_key(day: date, shard: int) -> str:
+    return f"{day.isoformat()}#{shard}"
+
+
+def _conditional_failed(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+class DueIndex(GlobalSecondaryIndex["ClockModel"]):
+    class Meta:
+        index_name = "due_index"
+        projection = AllProjection()
+
+    due_bucket = UnicodeAttribute(hash_key=True)
+    next_attention_at = UnicodeAttribute(range_key=True)
+
+
+class SubjectIndex(GlobalSecondaryIndex["ClockModel"]):
+    class Meta:
+        index_name = "subject_index"
+        projection = AllProjection()
+
+    subject_key = UnicodeAttribute(hash_key=True)
+    started_at = UnicodeAttribute(range_key=True)
+
+
+class OpenYearIndex(GlobalSecondaryIndex["ClockModel"]):
+    class Meta:
+        index_name = "open_year_index"
+        projection = AllProjection()
+
+    open_due_year = UnicodeAttribute(hash_key=True)
+    started_at = UnicodeAttribute(range_key=True)
 
 
 class ClockModel(Model):
     Meta = meta("clocks")
 
-    pk = UnicodeAttribute(hash_key=True)
+    clock_id = UnicodeAttribute(hash_key=True)
+    subject_key = UnicodeAttribute()
+    subject_type = UnicodeAttribute()
+    subject_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    unit = UnicodeAttribute()
+    limit = NumberAttribute()
+    started_at = UnicodeAttribute()
+    ladder = JSONAttribute()
+    day_end = UnicodeAttribute()
+    service_opens = UnicodeAttribute()
+    service_closes = UnicodeAttribute()
+    department_id = UnicodeAttribute(null=True)
+    owner_id = UnicodeAttribute(null=True)
+    label = UnicodeAttribute(null=True)
+    state = UnicodeAttribute()
+    pauses = JSONAttribute(null=True)
+    extension = NumberAttribute(default=0)
+    extension_reason = UnicodeAttribute(null=True)
+    extended_by = UnicodeAttribute(null=True)
+    due_date = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
+    provisional = BooleanAttribute(default=False)
+    steps_done = UnicodeSetAttribute(null=True)
+    closed_at = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    # Index attributes: present only while the clock belongs in the index.
+    due_bucket = UnicodeAttribute(null=True)
+    next_attention_at = UnicodeAttribute(null=True)
+    open_due_year = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+    due_index = DueIndex()
+    subject_index = SubjectIndex()
+    open_year_index = OpenYearIndex()
+
+
+class StepMonthIndex(GlobalSecondaryIndex["EscalationStepModel"]):
+    class Meta:
+        index_name = "step_month_index"
+        projection = AllProjection()
+
+    step_month = UnicodeAttribute(hash_key=True)
+    taken_at = UnicodeAttribute(range_key=True)
 
 
 class EscalationStepModel(Model):
+    """One ladder step of one clock (督办 and 通报 items are the supervision records)."""
+
     Meta = meta("escalations")
 
-    pk = UnicodeAttribute(hash_key=True)
+    clock_id = UnicodeAttribute(hash_key=True)
+    step = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute(null=True)  # started | done
+    taken_at = UnicodeAttribute(null=True)
+    attempt_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    step_month = UnicodeAttribute(null=True)  # "<step>#<YYYY-MM>", for monthly reports
+    details = JSONAttribute(null=True)
+
+    step_month_index = StepMonthIndex()
+
+
+class DeadlineCounterModel(Model):
+    """A monthly counter on the escalations table: ("stats#<YYYY-MM>", "<kind>#<dept>#<name>")."""
+
+    Meta = meta("escalations")
+
+    clock_id = UnicodeAttribute(hash_key=True)
+    step = UnicodeAttribute(range_key=True)
+    total = NumberAttribute(default=0)
+
+
+class SweepCursorModel(Model):
+    """The last due bucket a sweep finished: ("cursor", <sweep name>)."""
+
+    Meta = meta("escalations")
+
+    clock_id = UnicodeAttribute(hash_key=True)
+    step = UnicodeAttribute(range_key=True)
+    bucket_day = UnicodeAttribute()
+    swept_at = UnicodeAttribute(null=True)
+
+
+class LadderOverrideModel(Model):
+    """An admin's ladder for one clock kind: ("ladder", <kind>)."""
+
+    Meta = meta("escalations")
+
+    clock_id = UnicodeAttribute(hash_key=True)
+    step = UnicodeAttribute(range_key=True)
+    ladder = JSONAttribute()
+    updated_at = UnicodeAttribute()
+    updated_by = UnicodeAttribute()
+
+
+# ---- mapping ----------------------------------------------------------------------------
+
+
+def _to_model(clock: Clock, now: datetime) -> ClockModel:
+    item = ClockModel(
+        clock.clock_id,
+        subject_key=f"{clock.subject_type}#{clock.subject_id}",
+        subject_type=clock.subject_type,
+        subject_id=clock.subject_id,
+        kind=clock.kind,
+        unit=clock.unit.value,
+        limit=clock.limit,
+        started_at=iso(clock.started_at),
+        ladder=clock.ladder.to_dict(),
+        day_end=clock.day_end.value,
+        service_opens=clock.service_hours.opens.strftime("%H:%M"),
+        service_closes=clock.service_hours.closes.strftime("%H:%M"),
+        department_id=clock.department_id,
+        owner_id=clock.owner_id,
+        label=clock.label or None,
+        state=clock.state.value,
+        pauses=[_pause_dict(p) for p in clock.pauses] or None,
+        extension=clock.extension,
+        extension_reason=clock.extension_reason or None,
+        extended_by=clock.extended_by,
+        due_date=clock.due_date.isoformat() if clock.due_date else None,
+        due_at=iso(clock.due_at) if clock.due_at else None,
+        provisional=clock.provisional,
+        steps_done=set(clock.steps_done) or None,
+        closed_at=iso(clock.closed_at) if clock.closed_at else None,
+        updated_at=iso(now),
+    )
+    if clock.in_due_index and clock.next_attention_at is not None:
+        # Never file a clock behind the sweep's cursor: a past attention time goes to today.
+        day = bucket_day(max(clock.next_attention_at, now))
+        item.due_bucket = bucket_key(day, shard_of(clock.clock_id))
+        item.next_attention_at = iso(clock.next_attention_at)
+    if clock.is_open and clock.due_date is not None:
+        item.open_due_year = f"{clock.due_date.year}#{shard_of(clock.clock_id)}"
+    if clock.version is not None:
+        item.version = clock.version
+    return item
+
+
+def _pause_dict(pause: Pause) -> dict[str, Any]:
+    return {
+        "paused_at": iso(pause.paused_at),
+        "resumed_at": iso(pause.resumed_at) if pause.resumed_at else None,
+        "reason": pause.reason,
+    }
+
+
+def _to_clock(item: ClockModel) -> Clock:
+    return Clock(
+        clock_id=item.clock_id,
+        subject_type=item.subject_type,
+        subject_id=item.subject_id,
+        kind=item.kind,
+        unit=LimitUnit(item.unit),
+        limit=int(item.limit),
+        started_at=parse_iso(item.started_at),
+        ladder=Ladder.from_dict(item.ladder),
+        day_end=DayEnd(item.day_end),
+        service_hours=ServiceHours(parse_hhmm(item.service_opens), parse_hhmm(item.service_closes)),
+        department_id=item.department_id,
+        owner_id=item.owner_id,
+        label=item.label or "",
+        state=ClockState(item.state),
+        pauses=tuple(
+            Pause(parse_iso(p["paused_at"]), parse_iso(p.get("resumed_at")), p.get("reason", ""))
+            for p in item.pauses or ()
+        ),
+        extension=int(item.extension or 0),
+        extension_reason=item.extension_reason or "",
+        extended_by=item.extended_by,
+        due_date=date.fromisoformat(item.due_date) if item.due_date else None,
+        due_at=parse_iso(item.due_at),
+        provisional=bool(item.provisional),
+        steps_done=frozenset(item.steps_done or ()),
+        next_attention_at=parse_iso(item.next_attention_at),
+        closed_at=parse_iso(item.closed_at),
+        version=item.version,
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    last_key: dict[str, Any] | None
+
+
+class DynamoClockStore:
+    """Clocks by id, by subject, by due bucket and by deadline year. No Scan anywhere."""
+
+    shards = DUE_SHARDS  # due buckets and deadline years are split this many ways
+
+    def get(self, clock_id: str) -> Clock | None:
+        try:
+            return _to_clock(ClockModel.get(clock_id, consistent_read=True))
+        except ClockModel.DoesNotExist:
+            return None
+
+    def create(self, clock: Clock, now: datetime) -> Clock | None:
+        """Write a new clock; None if a clock with this id already exists."""
+        item = _to_model(clock, now)
+        try:
+            item.save(condition=ClockModel.clock_id.does_not_exist())
+        except PutError as error:
+            if _conditional_failed(error):
+                return None
+            raise
+        return _to_clock(item)
+
+    def save(self, clock: Clock, now: datetime) -> Clock:
+        """Write a changed clock if nobody changed it since it was read; else Conflict."""
+        item = _to_model(clock, now)
+        try:
+            item.save()
+        except PutError as error:
+            if _conditional_failed(error):
+                raise Conflict("计时已被他人更新，请重试", code="clock_changed") from error
+            raise
+        return _to_clock(item)
+
+    def put_many(self, clocks: Iterable[Clock], now: datetime) -> None:
+        """Bulk load (benchmarks, imports): batch writes, no conditions."""
+        with ClockModel.batch_write() as batch:
+            for clock in clocks:
+                batch.save(_to_model(clock, now))
+
+    def by_subject(
+        self, subject_type: str, subject_id: str, limit: int, start_key: dict | None
+    ) -> Page:
+        result = ClockModel.subject_index.query(
+            f"{subject_type}#{subject_id}", limit=limit, last_evaluated_key=start_key
+        )
+        items = [_to_clock(i) for i in result]
+        return Page(items, result.last_evaluated_key)
+
+    def due_in_bucket(self, day: date, shard: int, now: datetime) -> Iterator[Clock]:
+        """Clocks of one bucket shard whose attention time has come: reads only those."""
+        result = ClockModel.due_index.query(
+            bucket_key(day, shard), ClockModel.next_attention_at <= iso(now)
+        )
+        for item in result:
+            yield _to_clock(item)
+
+    def open_due_in_year(
+        self,
+        year: int,
+        shard: int,
+        started_before: datetime | None,
+        limit: int,
+        start_key: dict | None,
+    ) -> Page:
+        condition = ClockModel.started_at < iso(started_before) if started_before else None
+        result = ClockModel.open_year_index.query(
+            f"{year}#{shard}", condition, limit=limit, last_evaluated_key=start_key
+        )
+        items = [_to_clock(i) for i in result]
+        return Page(items, result.last_evaluated_key)
+
+
+class DynamoEscalationStore:
+    """Ladder steps (each once per clock), counters, the sweep cursor and ladder overrides."""
+
+    def __init__(self, lease: timedelta = timedelta(minutes=2)):
+        # A step left "started" longer than this (its sweep died) may be taken over.
+        self._lease = lease
+
+    def claim_step(self, clock: Clock, step: str, now: datetime, details: dict[str, Any]) -> str:
+        item = EscalationStepModel(
+            clock.clock_id,
+            step,
+            status="started",
+            taken_at=iso(now),
+            attempt_at=iso(now),
+            step_month=f"{step}#{now.astimezone(CHINA_TZ):%Y-%m}",
+            details=details,
+        )
+        try:
+            item.save(condition=EscalationStepModel.clock_id.does_not_exist())
+            return StepClaim.TAKEN
+        except PutError as error:
+            if not _conditional_failed(error):
+                raise
+        return self._take_over(clock.clock_id, step, now)
+
+    def _take_over(self, clock_id: str, step: str, now: datetime) -> StepClaim:
+        existing = EscalationStepModel.get(clock_id, step, consistent_read=True)
+        if existing.status == "done":
+            return StepClaim.DONE
+        if parse_iso(existing.attempt_at) > now - self._lease:
+            return StepClaim.BUSY
+        try:
+            existing.update(
+                actions=[EscalationStepModel.attempt_at.set(iso(now))],
+                condition=(EscalationStepModel.attempt_at == existing.attempt_at)
+                & (EscalationStepModel.status == "started"),
+            )
+            return StepClaim.TAKEN
+        except UpdateError as error:
+            if _conditional_failed(error):
+                return StepClaim.BUSY
+            raise
+
+    def finish_step(self, clock_id: str, step: str, now: datetime) -> None:
+        EscalationStepModel(clock_id, step).update(
+            actions=[
+                EscalationStepModel.status.set("done"),
+                EscalationStepModel.finished_at.set(iso(now)),
+            ]
+        )
+
+    def steps_of(self, clock_id: str) -> list[dict[str, Any]]:
+        return [_step_view(i) for i in EscalationStepModel.query(clock_id)]
+
+    def steps_in_month(self, step: str, month: str, limit: int, start_key: dict | None) -> Page:
+        result = EscalationStepModel.step_month_index.query(
+            f"{step}#{month}", limit=limit, last_evaluated_key=start_key
+        )
+        return Page([_step_view(i) for i in result], result.last_evaluated_key)
+
+    # Counters: one item per (month, kind, department, name); ADD is atomic.
+    def increment(self, month: str, kind: str, department_id: str | None, name: str) -> None:
+        key = f"{kind}#{department_id or '-'}#{name}"
+        DeadlineCounterModel(f"{_STATS_PREFIX}{month}", key).update(
+            actions=[DeadlineCounterModel.total.add(1)]
+        )
+
+    def counters(self, month: str) -> list[tuple[str, str | None, str, int]]:
+        rows = []
+        for item in DeadlineCounterModel.query(f"{_STATS_PREFIX}{month}"):
+            kind, department, name = item.step.split("#", 2)
+            rows.append((kind, None if department == "-" else department, name, int(item.total)))
+        return rows
+
+    def get_cursor(self, name: str) -> date | None:
+        try:
+            item = SweepCursorModel.get(_CURSOR_KEY, name, consistent_read=True)
+        except SweepCursorModel.DoesNotExist:
+            return None
+        return date.fromisoformat(item.bucket_day)
+
+    def set_cursor(self, name: str, day: date, now: datetime) -> None:
+        SweepCursorModel(_CURSOR_KEY, name, bucket_day=day.isoformat(), swept_at=iso(now)).save()
+
+    def get_ladder(self, kind: str) -> Ladder | None:
+        try:
+            item = LadderOverrideModel.get(_LADDER_KEY, kind, consistent_read=True)
+        except LadderOverrideModel.DoesNotExist:
+            return None
+        return Ladder.from_dict(item.ladder)
+
+    def put_ladder(self, kind: str, ladder: Ladder, by: str, now: datetime) -> None:
+        LadderOverrideModel(
+            _LADDER_KEY, kind, ladder=ladder.to_dict(), updated_at=iso(now), updated_by=by
+        ).save()
+
+
+def _step_view(item: EscalationStepModel) -> dict[str, Any]:
+    return {
+        "clock_id": item.clock_id,
+        "step": item.step,
+        "status": item.status,
+        "taken_at": item.taken_at,
+        "finished_at": item.finished_at,
+        **(item.details or {}),
+    }

@@ -1,7 +1,84 @@
-"""Placeholder blueprint; filled in by its capability."""
+"""Deadline events: the sweep (every 5 minutes, on the injected clock) and the calendar-recompute
+job consumer (SQS, partial batch failures reported)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from chalice import Blueprint
 
+from chalicelib import topology
+
 bp = Blueprint(__name__)
+
+_SWEEP = next(s for s in topology.SCHEDULES if s.consumer == "sweep_deadlines")
+_RECOMPUTE = topology.queue("calendar-recompute")
+
+
+def _deps() -> Any:
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.deadlines import DeadlineDeps
+
+    return DeadlineDeps.from_container(container())
+
+
+@bp.schedule(_SWEEP.expression, name=_SWEEP.consumer, description=_SWEEP.description)
+def sweep_deadlines(event: Any) -> dict[str, Any]:
+    from chalicelib.observability import logger, set_correlation_id
+    from chalicelib.service_layer.deadlines import sweep
+
+    set_correlation_id(getattr(event, "event_id", None))
+    report = sweep(_deps())
+    summary = report.summary()
+    if report.failures:
+        logger.error("deadline sweep finished with failures", extra=summary)
+    else:
+        logger.info("deadline sweep finished", extra=summary)
+    return summary
+
+
+@bp.on_sqs_message(
+    queue=topology.queue_name(_RECOMPUTE.name),
+    batch_size=_RECOMPUTE.batch_size,
+    name=_RECOMPUTE.consumer,
+)
+def recompute_deadlines(event: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=_recompute_record,
+        # Report failures item by item (ReportBatchItemFailures), even when all failed.
+        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+        context=event.context,
+    )
+
+
+def _recompute_record(record: Any) -> dict[str, Any]:
+    from chalicelib.domain.errors import InvalidInput
+    from chalicelib.observability import logger, set_correlation_id
+    from chalicelib.service_layer.deadlines import recompute_year
+
+    try:
+        job = json.loads(record.body)
+        int(job["year"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidInput("重算作业消息格式无效", code="invalid_job") from error
+    set_correlation_id(job.get("job_id"))
+    report = recompute_year(_deps(), job)
+    logger.info(
+        "calendar recompute part finished",
+        extra={
+            "year": report.year,
+            "examined": report.examined,
+            "changed": report.changed,
+            "notified": report.notified,
+            "continued": report.continuation is not None,
+        },
+    )
+    return {"year": report.year, "changed": report.changed}

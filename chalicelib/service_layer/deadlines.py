@@ -1,0 +1,762 @@
+"""Deadline use cases: start, pause, resume, extend and stop clocks; the sweep that climbs the
+escalation ladder; monthly figures.
+
+Other capabilities (tickets, reviews, applications, knowledge base) call `start_clock` and friends
+with a `DeadlineDeps`; nothing else in the system computes a deadline.
+
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer import deadlines
+
+    deps = deadlines.DeadlineDeps.from_container(container())
+    clock = deadlines.start_clock(
+        deps, subject_type="ticket", subject_id=ticket_id, kind="reply", limit=5,
+        department_id=dept, key=f"{ticket_id}:reply",
+    )
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from chalicelib.domain import clocks as domain
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.calendar import CHINA_TZ, DayEnd, WorkingCalendar
+from chalicelib.domain.clocks import (
+    Clock,
+    ClockState,
+    Ladder,
+    LimitUnit,
+    Outcome,
+    Recipient,
+    StepClaim,
+)
+from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
+from chalicelib.domain.identity import SYSTEM, Principal
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.service_layer.authorization import Action, Resource, can, require
+
+SWEEP_NAME = "deadline-sweep"
+# The first sweep of a fresh deployment looks this far back for clocks filed before it ran.
+FIRST_SWEEP_LOOKBACK = timedelta(days=31)
+# Clocks one sweep handles at most; the rest wait for the next run (the cursor stays behind).
+SWEEP_BUDGET = 2000
+_SAVE_ATTEMPTS = 3
+_CLOCK_ID_NAMESPACE = uuid.UUID("6f3b2a1c-58d4-4c1e-9b7a-0d2e4f6a8c10")
+
+
+class TimeSource(Protocol):
+    def now(self) -> datetime: ...
+
+
+def emit_metric(name: str, kind: str, department_id: str | None, value: float = 1) -> None:
+    """One Powertools (EMF) metric per event, dimensioned by clock kind and department."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=value,
+        namespace=settings.metrics_namespace,
+        default_dimensions={
+            "service": settings.service_name,
+            "kind": kind,
+            "department": department_id or "none",
+        },
+    ):
+        pass
+
+
+@dataclass
+class DeadlineDeps:
+    """What the deadline use cases need. `clock` is the injected time source."""
+
+    clocks: Any  # DynamoClockStore
+    escalations: Any  # DynamoEscalationStore
+    calendars: Any  # DynamoCalendarStore
+    notifier: Any
+    audit_log: Any
+    clock: TimeSource
+    jobs: Any = None  # calendar-recompute job queue
+    directory: Any = None  # department names for messages
+    metric: Callable[..., None] = emit_metric
+
+    @classmethod
+    def from_container(cls, c: Any) -> DeadlineDeps:
+        return cls(
+            clocks=c.clock_store,
+            escalations=c.escalation_store,
+            calendars=c.calendar_store,
+            notifier=c.notifier,
+            audit_log=c.audit_log,
+            clock=c.clock,
+            jobs=c.calendar_jobs,
+            directory=c.directory,
+        )
+
+    def calendar(self) -> WorkingCalendar:
+        return self.calendars.calendar()
+
+
+def current_correlation_id() -> str | None:
+    from chalicelib.observability import get_correlation_id
+
+    return get_correlation_id()
+
+
+def _audit(
+    deps: DeadlineDeps,
+    actor: Principal,
+    action: str,
+    clock: Clock,
+    before: Clock | None,
+    **details: Any,
+) -> None:
+    deps.audit_log.append(
+        AuditEntry(
+            actor_id=actor.user_id,
+            actor_role=actor.role.value,
+            action=action,
+            subject_type="clock",
+            subject_id=clock.clock_id,
+            before=domain.snapshot(before) if before else None,
+            after=domain.snapshot(clock),
+            correlation_id=current_correlation_id(),
+            details={
+                "subject_type": clock.subject_type,
+                "subject_id": clock.subject_id,
+                "kind": clock.kind,
+                "department_id": clock.department_id,
+                **details,
+            },
+        )
+    )
+
+
+def _count(deps: DeadlineDeps, name: str, clock: Clock, now: datetime) -> None:
+    """A stored monthly counter (for reports) and a Powertools metric (for dashboards)."""
+    month = now.astimezone(CHINA_TZ).strftime("%Y-%m")
+    deps.escalations.increment(month, clock.kind, clock.department_id, name)
+    deps.metric(f"deadline_{name}", clock.kind, clock.department_id)
+
+
+# ---- clock lifecycle ----------------------------------------------------------------------
+
+
+def start_clock(
+    deps: DeadlineDeps,
+    *,
+    subject_type: str,
+    subject_id: str,
+    kind: str,
+    limit: int,
+    unit: LimitUnit = LimitUnit.WORKING_DAYS,
+    department_id: str | None = None,
+    owner_id: str | None = None,
+    started_at: datetime | None = None,
+    key: str | None = None,
+    day_end: DayEnd | None = None,
+    label: str = "",
+    actor: Principal = SYSTEM,
+) -> Clock:
+    """Start a clock. With `key` (e.g. "<ticket>:reply") starting twice answers the same clock,
+    so an at-least-once caller cannot start two."""
+    now = deps.clock.now()
+    clock_id = uuid.uuid5(_CLOCK_ID_NAMESPACE, key).hex if key else uuid.uuid4().hex
+    ladder = deps.escalations.get_ladder(kind) or domain.policy_for(kind).ladder
+    clock = domain.new_clock(
+        clock_id=clock_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        kind=kind,
+        limit=limit,
+        unit=LimitUnit(unit),
+        started_at=started_at or now,
+        policy=domain.policy_for(kind),
+        ladder=ladder,
+        day_end=day_end,
+        department_id=department_id,
+        owner_id=owner_id,
+        label=label,
+    )
+    calendar = deps.calendar()
+    created = deps.clocks.create(domain.refresh(clock, calendar, now), now)
+    if created is None:
+        existing = deps.clocks.get(clock_id)
+        if existing is None:
+            raise Conflict("计时创建冲突，请重试", code="clock_create_conflict")
+        return existing
+    _audit(deps, actor, "clock.started", created, None, limit=limit, unit=created.unit.value)
+    _count(deps, "started", created, now)
+    if created.state is ClockState.BREACHED:
+        _count(deps, "breached", created, now)
+    return created
+
+
+def get_clock(deps: DeadlineDeps, clock_id: str) -> Clock:
+    clock = deps.clocks.get(clock_id)
+    if clock is None:
+        raise NotFound("计时不存在", code="clock_not_found")
+    return clock
+
+
+def _change(
+    deps: DeadlineDeps,
+    clock_id: str,
+    action: str,
+    actor: Principal,
+    change: Callable[[Clock, datetime, WorkingCalendar], Clock],
+    **details: Any,
+) -> tuple[Clock, Clock]:
+    """Read, change, write with the version check; retried when someone wrote in between."""
+    calendar = deps.calendar()
+    for attempt in range(_SAVE_ATTEMPTS):
+        before = get_clock(deps, clock_id)
+        now = deps.clock.now()
+        after = change(before, now, calendar)
+        try:
+            saved = deps.clocks.save(after, now)
+        except Conflict:
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise
+            continue
+        _audit(deps, actor, action, saved, before, **details)
+        if before.state is not ClockState.BREACHED and saved.state is ClockState.BREACHED:
+            _count(deps, "breached", saved, now)
+        return before, saved
+    raise AssertionError("unreachable")
+
+
+def pause_clock(
+    deps: DeadlineDeps, clock_id: str, *, reason: str, actor: Principal = SYSTEM
+) -> Clock:
+    """Stop counting (e.g. waiting for the citizen's 补正): the clock leaves the due index."""
+    return _change(
+        deps,
+        clock_id,
+        "clock.paused",
+        actor,
+        lambda c, now, cal: domain.pause(c, now, reason, cal),
+        reason=reason,
+    )[1]
+
+
+def resume_clock(deps: DeadlineDeps, clock_id: str, *, actor: Principal = SYSTEM) -> Clock:
+    """Count again; the deadline moves by the working days (or service hours) paused."""
+    return _change(
+        deps, clock_id, "clock.resumed", actor, lambda c, now, cal: domain.resume(c, now, cal)
+    )[1]
+
+
+def extend_clock(
+    deps: DeadlineDeps,
+    clock_id: str,
+    *,
+    amount: int,
+    reason: str,
+    approved_by: Principal,
+) -> Clock:
+    """Apply an approved extension (in the clock's unit), once, before the deadline."""
+    return _change(
+        deps,
+        clock_id,
+        "clock.extended",
+        approved_by,
+        lambda c, now, cal: domain.extend(c, amount, reason, approved_by.user_id, now, cal),
+        amount=amount,
+        reason=reason,
+    )[1]
+
+
+def stop_clock(
+    deps: DeadlineDeps,
+    clock_id: str,
+    *,
+    outcome: Outcome = Outcome.MET,
+    actor: Principal = SYSTEM,
+    reason: str = "",
+) -> Clock:
+    """Close a clock: met (the work is done, on time or late) or cancelled."""
+    late: list[bool] = []
+
+    def close(c: Clock, now: datetime, cal: WorkingCalendar) -> Clock:
+        closed, was_late = domain.stop(c, Outcome(outcome), now, cal)
+        late[:] = [was_late]
+        return closed
+
+    _, saved = _change(
+        deps, clock_id, f"clock.{Outcome(outcome).value}", actor, close, reason=reason
+    )
+    now = saved.closed_at or deps.clock.now()
+    if saved.state is ClockState.CANCELLED:
+        _count(deps, "cancelled", saved, now)
+    else:
+        on_time = not (late and late[0])
+        _count(deps, "met" if on_time else "completed_late", saved, now)
+        # 1 on time, 0 late: the metric's average is the on-time rate.
+        deps.metric("deadline_on_time", saved.kind, saved.department_id, 1.0 if on_time else 0.0)
+    return saved
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClockPage:
+    items: list[Clock]
+    last_key: dict[str, Any] | None
+
+
+def list_clocks(
+    deps: DeadlineDeps,
+    principal: Principal,
+    subject_type: str,
+    subject_id: str,
+    limit: int,
+    start_key: dict[str, Any] | None,
+) -> ClockPage:
+    """A subject's clocks; department staff see only their department's."""
+    require(principal, Action.READ_CLOCKS)
+    page = deps.clocks.by_subject(subject_type, subject_id, limit, start_key)
+    visible = [c for c in page.items if can(principal, Action.READ_CLOCKS, _resource(c))]
+    return ClockPage(visible, page.last_key)
+
+
+def read_clock(deps: DeadlineDeps, principal: Principal, clock_id: str) -> tuple[Clock, list[dict]]:
+    require(principal, Action.READ_CLOCKS)
+    clock = deps.clocks.get(clock_id)
+    if clock is None:
+        raise NotFound("计时不存在", code="clock_not_found")
+    require(principal, Action.READ_CLOCKS, _resource(clock))
+    return clock, deps.escalations.steps_of(clock_id)
+
+
+def _resource(clock: Clock) -> Resource:
+    return Resource(owner_user_id=None, department_id=clock.department_id)
+
+
+# ---- the sweep ----------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    started_at: datetime
+    buckets: list[str] = field(default_factory=list)
+    clocks_seen: int = 0
+    steps_taken: list[str] = field(default_factory=list)  # "<clock_id>:<step>"
+    breached: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    cursor: date | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "buckets": len(self.buckets),
+            "clocks_seen": self.clocks_seen,
+            "steps_taken": len(self.steps_taken),
+            "breached": self.breached,
+            "failures": self.failures,
+            "cursor": self.cursor.isoformat() if self.cursor else None,
+        }
+
+
+def sweep(
+    deps: DeadlineDeps,
+    *,
+    name: str = SWEEP_NAME,
+    budget: int = SWEEP_BUDGET,
+) -> SweepReport:
+    """Find the clocks that need attention now (due-index buckets from the cursor to today) and
+    take their due ladder steps. A failing clock is reported and retried by the next sweep; it
+    never stops the others."""
+    now = deps.clock.now()
+    today = now.astimezone(CHINA_TZ).date()
+    report = SweepReport(started_at=now)
+    cursor = (
+        deps.escalations.get_cursor(name)
+        or (now - FIRST_SWEEP_LOOKBACK).astimezone(CHINA_TZ).date()
+    )
+    cursor = min(cursor, today)
+    calendar = deps.calendar()
+    names: dict[str, str] = {}
+    retry_from: date | None = None  # earliest bucket the next sweep must read again
+    exhausted = False
+    day = cursor
+    while day <= today and not exhausted:
+        for shard in range(deps.clocks.shards):
+            report.buckets.append(f"{day.isoformat()}#{shard}")
+            for clock in deps.clocks.due_in_bucket(day, shard, now):
+                if report.clocks_seen >= budget:
+                    exhausted = True
+                    break
+                report.clocks_seen += 1
+                try:
+                    _attend(deps, clock, now, calendar, names, report)
+                except Exception as error:
+                    _report_failure(report, clock, error)
+                    retry_from = min(retry_from or day, day)
+            if exhausted:
+                retry_from = min(retry_from or day, day)
+                break
+        day += timedelta(days=1)
+    report.cursor = min(retry_from or today, today)
+    deps.escalations.set_cursor(name, report.cursor, now)
+    return report
+
+
+def _report_failure(report: SweepReport, clock: Clock, error: Exception) -> None:
+    from chalicelib.observability import logger
+
+    logger.exception("deadline sweep failed for a clock", extra={"clock_id": clock.clock_id})
+    report.failures.append(
+        {
+            "clock_id": clock.clock_id,
+            "error": getattr(error, "code", type(error).__name__),
+        }
+    )
+
+
+def _attend(
+    deps: DeadlineDeps,
+    clock: Clock,
+    now: datetime,
+    calendar: WorkingCalendar,
+    names: dict[str, str],
+    report: SweepReport,
+) -> None:
+    done: set[str] = set()
+    for step in domain.steps_due(clock, calendar, now):
+        overdue = domain.overdue_working_days(clock, calendar, now)
+        claim = deps.escalations.claim_step(
+            clock, step.name, now, _step_details(clock, step, overdue)
+        )
+        if claim == StepClaim.BUSY:
+            continue  # another sweep is taking it; the clock stays due until it is done
+        if claim == StepClaim.TAKEN:
+            _take_step(deps, clock, step, overdue, now, names)
+            deps.escalations.finish_step(clock.clock_id, step.name, now)
+            report.steps_taken.append(f"{clock.clock_id}:{step.name}")
+        done.add(step.name)
+    if _record_progress(deps, clock, done, now, calendar):
+        report.breached += 1
+
+
+def _record_progress(
+    deps: DeadlineDeps, clock: Clock, done: set[str], now: datetime, calendar: WorkingCalendar
+) -> bool:
+    """Store the steps taken and the next attention time; answers whether the clock has just
+    been marked breached. Another writer in between: re-read and merge."""
+    for attempt in range(_SAVE_ATTEMPTS):
+        updated = domain.mark_steps_done(clock, done, calendar, now)
+        if updated == clock:
+            return False
+        try:
+            saved = deps.clocks.save(updated, now)
+        except Conflict:
+            fresh = deps.clocks.get(clock.clock_id)
+            if fresh is None or attempt == _SAVE_ATTEMPTS - 1:
+                raise
+            clock = fresh
+            continue
+        newly_breached = (
+            clock.state is not ClockState.BREACHED and saved.state is ClockState.BREACHED
+        )
+        if newly_breached:
+            _audit(deps, SYSTEM, "clock.breached", saved, clock)
+            _count(deps, "breached", saved, now)
+        return newly_breached
+    return False
+
+
+def _step_details(clock: Clock, step: domain.LadderStep, overdue: int) -> dict[str, Any]:
+    return {
+        "subject_type": clock.subject_type,
+        "subject_id": clock.subject_id,
+        "kind": clock.kind,
+        "department_id": clock.department_id,
+        "owner_id": clock.owner_id,
+        "due_at": clock.due_at.isoformat() if clock.due_at else None,
+        "overdue_working_days": overdue,
+        "trigger": step.trigger.value,
+        "recipient": step.recipient.value,
+    }
+
+
+def _take_step(
+    deps: DeadlineDeps,
+    clock: Clock,
+    step: domain.LadderStep,
+    overdue: int,
+    now: datetime,
+    names: dict[str, str],
+) -> None:
+    kind, recipient = _recipient(clock, step.recipient)
+    text = {"overdue": str(overdue), "department": _department_name(deps, clock, names)}
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"clock:{clock.clock_id}:{step.name}",
+            recipient_kind=kind,
+            recipient_id=recipient,
+            category=step.category or f"deadline.{step.name}",
+            title=domain.render(step.title, clock, **text),
+            body=domain.render(step.body, clock, **text),
+            data={
+                "clock_id": clock.clock_id,
+                "subject_type": clock.subject_type,
+                "subject_id": clock.subject_id,
+                "kind": clock.kind,
+                "step": step.name,
+                "due_at": clock.due_at.isoformat() if clock.due_at else None,
+                "overdue_working_days": overdue,
+            },
+            correlation_id=current_correlation_id(),
+        )
+    )
+    _audit(
+        deps,
+        SYSTEM,
+        f"clock.escalated.{step.name}",
+        clock,
+        None,
+        step=step.name,
+        recipient_kind=kind.value,
+        recipient_id=recipient,
+        overdue_working_days=overdue,
+    )
+    _count(deps, f"escalation_{step.name}", clock, now)
+
+
+def _recipient(clock: Clock, who: Recipient) -> tuple[RecipientKind, str]:
+    if who is Recipient.SUPERVISOR:
+        return RecipientKind.DEPARTMENT, clock.ladder.supervisor_department_id
+    if who is Recipient.OWNER and clock.owner_id:
+        return RecipientKind.USER, clock.owner_id
+    if clock.department_id:
+        return RecipientKind.DEPARTMENT, clock.department_id
+    return RecipientKind.USER, clock.owner_id or ""
+
+
+def _department_name(deps: DeadlineDeps, clock: Clock, names: dict[str, str]) -> str:
+    if not clock.department_id:
+        return "责任人"
+    if clock.department_id not in names:
+        found = deps.directory.get_department(clock.department_id) if deps.directory else None
+        names[clock.department_id] = found.name if found else clock.department_id
+    return names[clock.department_id]
+
+
+# ---- figures for reports --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindDepartmentFigures:
+    kind: str
+    department_id: str | None
+    counts: dict[str, int]
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """Closed on time over all clocks that were closed or went past their deadline."""
+        met = self.counts.get("met", 0)
+        judged = met + self.counts.get("breached", 0)
+        return round(met / judged, 4) if judged else None
+
+
+def monthly_figures(
+    deps: DeadlineDeps, principal: Principal, month: str
+) -> list[KindDepartmentFigures]:
+    """Stored counters of one month (YYYY-MM) by clock kind and department."""
+    require(principal, Action.READ_CLOCKS)
+    rows: dict[tuple[str, str | None], dict[str, int]] = {}
+    for kind, department, name, total in deps.escalations.counters(month):
+        rows.setdefault((kind, department), {})[name] = total
+    return [
+        KindDepartmentFigures(kind, department, counts)
+        for (kind, department), counts in sorted(
+            rows.items(), key=lambda r: (r[0][0], r[0][1] or "")
+        )
+        if can(principal, Action.READ_CLOCKS, Resource(department_id=department))
+    ]
+
+
+def escalation_records(
+    deps: DeadlineDeps,
+    principal: Principal,
+    step: str,
+    month: str,
+    limit: int,
+    start_key: dict[str, Any] | None,
+) -> ClockPage:
+    """Steps taken in a month, e.g. the 督办 ("supervise") or 通报 ("report") list."""
+    require(principal, Action.READ_CLOCKS)
+    page = deps.escalations.steps_in_month(step, month, limit, start_key)
+    visible = [
+        r
+        for r in page.items
+        if can(principal, Action.READ_CLOCKS, Resource(department_id=r.get("department_id")))
+    ]
+    return ClockPage(visible, page.last_key)
+
+
+# ---- ladders as data ----------------------------------------------------------------------
+
+
+def ladder_for(deps: DeadlineDeps, principal: Principal, kind: str) -> tuple[Ladder, bool]:
+    """The ladder new clocks of this kind get, and whether an admin configured it."""
+    require(principal, Action.MANAGE_ESCALATION)
+    domain.check_name(kind, "计时类型")
+    override = deps.escalations.get_ladder(kind)
+    return (override, True) if override else (domain.policy_for(kind).ladder, False)
+
+
+def configure_ladder(deps: DeadlineDeps, principal: Principal, kind: str, ladder: Ladder) -> Ladder:
+    """Set the ladder for clocks of `kind` started from now on (running clocks keep theirs)."""
+    require(principal, Action.MANAGE_ESCALATION)
+    domain.check_name(kind, "计时类型")
+    if not ladder.steps:
+        raise InvalidInput("升级步骤不能为空", code="invalid_ladder")
+    before = deps.escalations.get_ladder(kind)
+    now = deps.clock.now()
+    deps.escalations.put_ladder(kind, ladder, principal.user_id, now)
+    deps.audit_log.append(
+        AuditEntry(
+            actor_id=principal.user_id,
+            actor_role=principal.role.value,
+            action="clock.ladder_configured",
+            subject_type="escalation_ladder",
+            subject_id=kind,
+            before=before.to_dict() if before else None,
+            after=ladder.to_dict(),
+            correlation_id=current_correlation_id(),
+        )
+    )
+    return ladder
+
+
+# ---- recompute after an official calendar ------------------------------------------------
+
+
+@dataclass
+class RecomputeReport:
+    year: int
+    examined: int = 0
+    changed: int = 0
+    notified: int = 0
+    continuation: dict[str, Any] | None = None
+
+
+RECOMPUTE_PAGE = 100
+RECOMPUTE_BUDGET = 500
+
+
+def recompute_year(deps: DeadlineDeps, job: dict[str, Any]) -> RecomputeReport:
+    """Recompute every open clock whose deadline falls in `job["year"]` (and those due the next
+    year that started in it). Idempotent: an unchanged clock is not written, a changed one is
+    notified once per calendar version. A long job continues in a follow-up message."""
+    year, version = int(job["year"]), int(job.get("version", 0))
+    position = job.get("cursor") or {"phase": 0, "shard": 0, "key": None}
+    report = RecomputeReport(year)
+    calendar = deps.calendar()
+    phases = [(year, None), (year + 1, datetime(year + 1, 1, 1, tzinfo=CHINA_TZ))]
+    phase, shard, key = position["phase"], position["shard"], position["key"]
+    while phase < len(phases):
+        due_year, started_before = phases[phase]
+        page = deps.clocks.open_due_in_year(due_year, shard, started_before, RECOMPUTE_PAGE, key)
+        for clock in page.items:
+            report.examined += 1
+            _recompute_clock(deps, clock, calendar, year, version, report)
+        key = page.last_key
+        if key is None:
+            shard += 1
+            if shard >= deps.clocks.shards:
+                phase, shard = phase + 1, 0
+        if phase < len(phases) and report.examined >= RECOMPUTE_BUDGET:
+            report.continuation = {
+                **job,
+                "cursor": {"phase": phase, "shard": shard, "key": key},
+            }
+            deps.jobs.send(report.continuation)
+            return report
+    deps.audit_log.append(
+        AuditEntry(
+            actor_id=SYSTEM.user_id,
+            actor_role=SYSTEM.role.value,
+            action="calendar.recompute_completed",
+            subject_type="calendar_year",
+            subject_id=str(year),
+            after={"version": version},
+            correlation_id=current_correlation_id(),
+            details={
+                "requested_by": job.get("requested_by"),
+                "changed_in_last_part": report.changed,
+            },
+        )
+    )
+    return report
+
+
+def _recompute_clock(
+    deps: DeadlineDeps,
+    clock: Clock,
+    calendar: WorkingCalendar,
+    year: int,
+    version: int,
+    report: RecomputeReport,
+) -> None:
+    for attempt in range(_SAVE_ATTEMPTS):
+        now = deps.clock.now()
+        updated = domain.refresh(clock, calendar, now)
+        moved = updated.due_at != clock.due_at
+        if not moved and updated.provisional == clock.provisional:
+            return
+        try:
+            saved = deps.clocks.save(updated, now)
+        except Conflict:
+            fresh = deps.clocks.get(clock.clock_id)
+            if fresh is None or not fresh.is_open or attempt == _SAVE_ATTEMPTS - 1:
+                raise
+            clock = fresh
+            continue
+        report.changed += 1
+        _audit(deps, SYSTEM, "clock.deadline_recomputed", saved, clock, year=year, version=version)
+        if clock.state is not ClockState.BREACHED and saved.state is ClockState.BREACHED:
+            _count(deps, "breached", saved, now)
+        if moved:
+            _notify_moved(deps, clock, saved, year, version)
+            report.notified += 1
+        return
+
+
+def _notify_moved(deps: DeadlineDeps, before: Clock, after: Clock, year: int, version: int) -> None:
+    kind, recipient = _recipient(after, Recipient.OWNER)
+    values = after.label_values()
+    old = before.due_at.strftime("%Y-%m-%d %H:%M") if before.due_at else "（无）"
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"clock:{after.clock_id}:recomputed:{year}:v{version}",
+            recipient_kind=kind,
+            recipient_id=recipient,
+            category="deadline.recomputed",
+            title=f"时限调整：{values['subject']}{values['kind']}",
+            body=(
+                f"{year}年官方节假日安排已发布，{values['subject']}（{values['subject_id']}）的"
+                f"{values['kind']}时限由 {old} 调整为 {values['due']}。"
+            ),
+            data={
+                "clock_id": after.clock_id,
+                "subject_type": after.subject_type,
+                "subject_id": after.subject_id,
+                "kind": after.kind,
+                "previous_due_at": before.due_at.isoformat() if before.due_at else None,
+                "due_at": after.due_at.isoformat() if after.due_at else None,
+                "calendar_year": year,
+                "calendar_version": version,
+            },
+            correlation_id=current_correlation_id(),
+        )
+    )
