@@ -18,6 +18,9 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "QingpuHaoban",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_DEV": "false",
+        # botocore routes ARN-carrying DynamoDB Streams calls to an account-id endpoint that
+        # in-process moto does not serve.
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)

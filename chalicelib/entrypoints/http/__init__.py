@@ -6,10 +6,17 @@ from chalicelib.settings import Settings
 
 
 def blueprints(settings: Settings) -> list:
-    from chalicelib.entrypoints.http import audit, calendar, identity, notifications, system
+    from chalicelib.entrypoints.http import (
+        audit,
+        calendar,
+        dev_clock,
+        identity,
+        notifications,
+        system,
+    )
 
     registered = [system.bp, identity.bp, notifications.bp, audit.bp, calendar.bp]
     if settings.is_local:
         # Demo users and dev tokens exist in the local stage only.
-        registered.append(identity.dev_bp)
+        registered += [identity.dev_bp, dev_clock.bp]
     return registered
