@@ -15,10 +15,13 @@ from chalicelib.settings import Settings, get_settings
 
 
 def create_app(settings: Settings) -> Chalice:
-    app = Chalice(app_name=settings.service_name)
-    app.log = logger  # Chalice's own error logging goes through the masking logger too.
+    # Chalice logs through logging.getLogger(app_name): the same logger as Powertools' (same
+    # service name), so its error lines are masked too. Chalice must not add its own handler,
+    # and its debug setter lowers the shared logger to ERROR, so the level is set back after.
+    app = Chalice(app_name=settings.service_name, configure_logs=False)
     # Errors must never be shown as stack traces, even locally.
     app.debug = False
+    logger.setLevel(settings.log_level)
 
     @app.middleware("http")
     def normalise_errors(event, get_response):

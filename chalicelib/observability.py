@@ -58,6 +58,7 @@ def set_correlation_id(value: str | None) -> str:
     _correlation_id.set(value)
     # Thread-safe keys: the local server handles requests on several threads.
     logger.thread_safe_append_keys(correlation_id=value)
+    metrics.add_metadata(key="correlation_id", value=value)
     return value
 
 

@@ -80,7 +80,7 @@ class TokenVerifier:
             raise Unauthenticated("登录凭证无效", code="invalid_token") from exc
         if now > exp + leeway:
             raise Unauthenticated("登录已过期，请重新登录", code="token_expired")
-        if now + leeway < min(iat, nbf):
+        if now + leeway < max(iat, nbf):
             raise Unauthenticated("登录凭证尚未生效", code="invalid_token")
 
 

@@ -112,3 +112,56 @@ class Result:
 
     def __repr__(self) -> str:
         return f"<Result {self.status} {self.text[:300]}>"
+
+
+# --- Log capture across the integration suite (read by test_zz_log_masking.py) -------------
+
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import weakref  # noqa: E402
+
+
+class LogCapture(logging.Handler):
+    """Keeps every log line exactly as the Powertools handler would emit it.
+
+    Attached to the service logger and to the root logger; a record reaching both (the service
+    logger propagates) is kept once.
+    """
+
+    def __init__(self, formatter: logging.Formatter):
+        super().__init__(level=logging.NOTSET)
+        self.setFormatter(formatter)
+        self.lines: list[str] = []
+        self.checked = 0  # lines already asserted on by a test
+        self._seen: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record in self._seen:
+            return
+        self._seen.add(record)
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_capture() -> Iterator[LogCapture]:
+    import app as app_module  # noqa: F401  (the app's import configures its loggers)
+    from chalicelib.observability import logger
+    from chalicelib.settings import get_settings
+
+    # create_app() sets the shared service logger to ERROR (Chalice's debug setter acts on
+    # app.log); capture at the configured level, as the service is meant to log.
+    logger.setLevel(get_settings().log_level)
+    capture = LogCapture(logger.registered_formatter)
+    service = logging.getLogger(get_settings().service_name)
+    root = logging.getLogger()
+    service.addHandler(capture)
+    root.addHandler(capture)
+    yield capture
+    service.removeHandler(capture)
+    root.removeHandler(capture)
+    # Lines logged after the final masking test ran (if any) are checked here too.
+    checks = importlib.import_module("tests.integration.test_zz_log_masking")
+    checks.assert_no_personal_data(capture.lines[capture.checked :])

@@ -1,7 +1,202 @@
-"""Placeholder blueprint; filled in by its capability."""
+"""Notification pipeline: the outbox table's stream enqueues, the delivery queue delivers.
+
+`enqueue_notifications` turns each newly written notification (stream INSERT) into a message on
+"notification-delivery"; `deliver_notifications` makes one attempt per message. A failed attempt
+pushes the message's visibility out by a growing back-off and is reported as a batch item
+failure, so SQS redelivers it; the queue's redrive sends it to the DLQ after the last receive.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from chalice import Blueprint
 
+from chalicelib import topology
+
 bp = Blueprint(__name__)
+
+QUEUE = "notification-delivery"
+_NOTIFICATION_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class RetryLater(Exception):
+    """Reported as a batch item failure: the queue delivers the message again later."""
+
+
+@bp.on_dynamodb_record(
+    stream_arn=topology.stream_arn("notifications"),
+    name="enqueue_notifications",
+    batch_size=100,
+)
+def enqueue_notifications(event: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    # One processor per invocation: the local runner may call handlers from several threads.
+    processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=_enqueue_record,
+        processor=processor,
+        context=event.context,
+    )
+
+
+def _enqueue_record(record: Any) -> None:
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import logger, set_correlation_id
+
+    if record.event_name is None or record.event_name.name != "INSERT":
+        return  # delivery bookkeeping and reads modify the item: nothing new to send
+    image = record.dynamodb.new_image or {}
+    notification_id = str(image.get("notification_id", ""))
+    correlation_id = set_correlation_id(image.get("correlation_id"))
+    if not _NOTIFICATION_ID.match(notification_id):
+        # Retrying cannot fix it, and a failing stream record would hold up its whole shard.
+        logger.error("stream record without a notification id", extra={"event_id": record.event_id})
+        return
+    aws = container().aws
+    aws.client("sqs").send_message(
+        QueueUrl=aws.queue_url(QUEUE),
+        MessageBody=json.dumps(
+            {"notification_id": notification_id, "correlation_id": correlation_id}
+        ),
+    )
+    logger.info(
+        "notification enqueued",
+        extra={
+            "notification_id": notification_id,
+            "recipient_kind": image.get("recipient_kind"),
+            "category": image.get("category"),
+        },
+    )
+
+
+@bp.on_sqs_message(
+    queue=topology.queue_name(QUEUE),
+    batch_size=topology.queue(QUEUE).batch_size,
+    name="deliver_notifications",
+)
+def deliver_notifications(event: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event.to_dict(),
+        record_handler=_deliver_record,
+        processor=processor,
+        context=event.context,
+    )
+
+
+def _deliver_record(record: Any) -> None:
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import set_correlation_id
+    from chalicelib.service_layer.notifications import deliver_notification
+
+    notification_id, correlation_id = _parse_message(record.body)
+    set_correlation_id(correlation_id)
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    c = container()
+    outcome = deliver_notification(
+        notification_id,
+        receive_count,
+        store=c.notifier,
+        channels=_channels(c),
+        clock=c.clock,
+        audit_log=c.audit_log,
+        policy=_policy(c.settings),
+    )
+    _log_outcome(outcome, receive_count)
+    if outcome.should_retry:
+        _delay(record.receipt_handle, outcome.retry_after_seconds or 0)
+        raise RetryLater(
+            f"delivery {outcome.outcome.value}; retry in {outcome.retry_after_seconds}s"
+        )
+
+
+def _parse_message(body: str) -> tuple[str, str | None]:
+    """A malformed message cannot succeed: it fails until the redrive parks it in the DLQ."""
+    message = json.loads(body)
+    notification_id = message.get("notification_id") if isinstance(message, dict) else None
+    if not isinstance(notification_id, str) or not _NOTIFICATION_ID.match(notification_id):
+        raise ValueError("delivery message without a valid notification_id")
+    correlation_id = message.get("correlation_id")
+    return notification_id, correlation_id if isinstance(correlation_id, str) else None
+
+
+def _channels(c: Any) -> Any:
+    from chalicelib.service_layer.notifications import Channels
+
+    return Channels(
+        directory=c.directory, webhook=c.webhook_sender, subscription=c.subscription_sender
+    )
+
+
+def _policy(settings: Any) -> Any:
+    from chalicelib.service_layer.notifications import DeliveryPolicy
+
+    spec = topology.queue(QUEUE)
+    return DeliveryPolicy(
+        base_backoff_seconds=settings.webhook_base_backoff_seconds,
+        max_receive_count=spec.max_receive_count,
+        lease_seconds=int(settings.webhook_timeout_seconds) + spec.consumer_timeout_seconds,
+    )
+
+
+def _delay(receipt_handle: str, seconds: int) -> None:
+    """Push the next receive out by the back-off. If this fails the queue's own visibility
+    timeout applies instead: the retry still happens, only sooner."""
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import logger
+
+    aws = container().aws
+    try:
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=aws.queue_url(QUEUE),
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=seconds,
+        )
+    except Exception as exc:
+        logger.warning("could not change message visibility", extra={"error": type(exc).__name__})
+
+
+def _log_outcome(outcome: Any, receive_count: int) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from chalicelib.observability import logger, metrics
+    from chalicelib.service_layer.notifications import Outcome
+
+    attempt = outcome.attempt
+    fields: dict[str, Any] = {
+        "notification_id": outcome.notification_id,
+        "outcome": outcome.outcome.value,
+        "recipient_kind": outcome.recipient_kind.value if outcome.recipient_kind else None,
+        "receive_count": receive_count,
+    }
+    if attempt is not None:
+        fields.update(
+            attempt=attempt.number,
+            status_code=attempt.status_code,
+            error=attempt.error,
+            duration_ms=attempt.duration_ms,
+        )
+    if outcome.retry_after_seconds is not None:
+        fields.update(retry_after_seconds=outcome.retry_after_seconds, final=outcome.final)
+    noteworthy = outcome.should_retry or outcome.outcome is Outcome.MISSING
+    (logger.warning if noteworthy else logger.info)("notification delivery attempt", extra=fields)
+    metrics.add_metric(
+        name=f"Notification{outcome.outcome.value.title().replace('_', '')}",
+        unit=MetricUnit.Count,
+        value=1,
+    )

@@ -170,7 +170,7 @@ def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
         raise e.InvalidInput("请求内容不能为空", code="empty_body")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise e.InvalidInput("请求内容不是有效的 JSON", code="invalid_json") from exc
     return _validate(spec.body, data)
 

@@ -1,0 +1,42 @@
+"""Recording state changes: the one helper every capability calls after it changes something."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chalicelib.domain.audit import AuditEntry, AuditRecord
+from chalicelib.domain.identity import Principal
+
+
+class AuditLog(Protocol):
+    def append(self, entry: AuditEntry) -> AuditRecord: ...
+
+
+def record_change(
+    audit_log: AuditLog,
+    principal: Principal,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    *,
+    correlation_id: str | None = None,
+) -> AuditRecord:
+    """Append who (the principal's id and role) did `action` to the subject, with before/after.
+
+    The correlation id defaults to the current request's or message's (the store fills it in).
+    """
+    entry = AuditEntry(
+        actor_id=principal.user_id,
+        actor_role=principal.role.value,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        before=before,
+        after=after,
+        correlation_id=correlation_id,
+        details=dict(details or {}),
+    )
+    return audit_log.append(entry)

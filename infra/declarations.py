@@ -1,0 +1,119 @@
+"""What each Lambda may touch, the `functions/` Lambdas, and the business alarms.
+
+The topology says which resources exist; it cannot say which handler uses which. That is
+declared here, per function, and turned into resource-scoped IAM statements by the stateless
+stack. A handler the Chalice app registers without an entry here fails the synth, so a new
+consumer cannot ship with borrowed (or no) permissions.
+
+Access levels on tables (the topology's logical names):
+- read:   GetItem, BatchGetItem, Query, ConditionCheckItem, DescribeTable
+- append: read + PutItem, UpdateItem (no DeleteItem, no BatchWriteItem: the audit chain)
+- write:  read + PutItem, UpdateItem, DeleteItem, BatchWriteItem
+No role may Scan: no request or scheduled path scans (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.stage import API_HANDLER
+
+
+@dataclass(frozen=True)
+class Access:
+    read: tuple[str, ...] = ()
+    append: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    send: tuple[str, ...] = ()  # queues it sends to (logical names)
+    # The health route looks up every queue and DLQ URL and describes every table.
+    health_checks: bool = False
+    # Secret name prefixes under "<resource prefix>/", e.g. "webhooks/" for department secrets.
+    secrets: tuple[str, ...] = ()
+
+    def tables(self) -> set[str]:
+        return set(self.read) | set(self.append) | set(self.write)
+
+
+ACCESS: dict[str, Access] = {
+    API_HANDLER: Access(
+        read=("users", "departments"),
+        append=("audit",),
+        write=("notifications", "idempotency", "calendar", "clocks", "escalations"),
+        send=("calendar-recompute",),
+        health_checks=True,
+    ),
+    "enqueue_notifications": Access(
+        read=("notifications",),
+        write=("idempotency",),
+        send=("notification-delivery",),
+    ),
+    "deliver_notifications": Access(
+        read=("departments", "users"),
+        append=("audit",),
+        write=("notifications", "idempotency"),
+        secrets=("webhooks/",),
+    ),
+    "recompute_deadlines": Access(
+        read=("calendar",),
+        append=("audit",),
+        write=("clocks", "escalations", "idempotency"),
+    ),
+    "sweep_deadlines": Access(
+        read=("calendar", "departments", "users"),
+        append=("audit",),
+        write=("clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "audit_verifier": Access(read=("audit",)),
+}
+
+
+@dataclass(frozen=True)
+class FunctionDecl:
+    """A Lambda under functions/<name>/handler.py, packaged on its own."""
+
+    name: str
+    timeout_seconds: int
+    memory_mb: int
+    # EventBridge schedule expression, or None for a function invoked by hand.
+    schedule: str | None = None
+
+
+FUNCTIONS: dict[str, FunctionDecl] = {
+    # Verifies every audit hash chain; a broken one counts in AuditChainsBroken (alarmed).
+    "audit_verifier": FunctionDecl(
+        name="audit_verifier",
+        timeout_seconds=900,
+        memory_mb=512,
+        # 02:00 China time, after the day's traffic.
+        schedule="cron(0 18 * * ? *)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BusinessAlarm:
+    """An alarm on a metric the capabilities emit through Powertools Metrics (EMF)."""
+
+    metric_name: str
+    description: str
+    threshold: float
+    period_minutes: int
+    statistic: str = "Sum"
+    evaluation_periods: int = 1
+
+
+BUSINESS_ALARMS: tuple[BusinessAlarm, ...] = (
+    BusinessAlarm(
+        metric_name="AuditChainsBroken",
+        description="审计哈希链断裂：记录可能被篡改，立即核查",
+        threshold=0,
+        period_minutes=60,
+        statistic="Maximum",
+    ),
+    BusinessAlarm(
+        metric_name="NotificationFailed",
+        description="部门回调投递失败次数异常：检查承办部门回调地址是否可用",
+        threshold=20,
+        period_minutes=15,
+    ),
+)

@@ -1,0 +1,1 @@
+"""Stateful (tables, queues, topic, keys) and stateless (Lambdas, API, schedules) stacks."""

@@ -1,0 +1,793 @@
+"""The production stacks, synthesized once per session (as `make synth` does, into a temporary
+cloud assembly) and checked: every resource the topology declares and the local runner
+provisions, the Chalice app's routes and event sources, the properties the issue asks for,
+cfn-lint on the templates, and cdk-nag's AwsSolutions report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import topology
+from chalicelib.settings import Settings
+from infra import declarations
+from infra.stage import API_HANDLER, apply_environment, load_stage
+
+pytestmark = pytest.mark.infrastructure
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE = load_stage("prod")
+PROD = Settings(stage="prod", resource_prefix=STAGE.resource_prefix)
+LINT_REGIONS = ("us-east-1", "cn-north-1", "cn-northwest-1")
+MIN_REASON_LENGTH = 40
+
+
+def prod_env() -> dict[str, str]:
+    env = dict(os.environ)
+    apply_environment(STAGE, env)
+    return env
+
+
+@dataclass
+class Synth:
+    outdir: Path
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def resources(self, type_: str, stack: str | None = None) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for name, template in self.templates.items()
+            if stack is None or name == stack
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == type_
+        }
+
+    def one(self, type_: str, **properties: Any) -> tuple[str, dict[str, Any]]:
+        found = [
+            (logical_id, resource)
+            for logical_id, resource in self.resources(type_).items()
+            if all(resource["Properties"].get(k) == v for k, v in properties.items())
+        ]
+        assert len(found) == 1, f"{type_} {properties}: {len(found)} found"
+        return found[0]
+
+    def function(self, name: str) -> tuple[str, dict[str, Any]]:
+        return self.one("AWS::Lambda::Function", FunctionName=function_name(name))
+
+    def exports(self) -> dict[str, Any]:
+        return {
+            output["Export"]["Name"]: output["Value"]
+            for template in self.templates.values()
+            for output in template.get("Outputs", {}).values()
+            if "Export" in output
+        }
+
+    def resolve(self, value: Any) -> Any:
+        """Follow a cross-stack import to the value the other stack exported."""
+        if isinstance(value, dict) and "Fn::ImportValue" in value:
+            return self.exports()[value["Fn::ImportValue"]]
+        return value
+
+    @cached_property
+    def stateful(self):
+        from aws_cdk.assertions import Template
+
+        return Template.from_json(self.templates["stateful"])
+
+    @cached_property
+    def stateless(self):
+        from aws_cdk.assertions import Template
+
+        return Template.from_json(self.templates["stateless"])
+
+
+def function_name(name: str) -> str:
+    return PROD.resource_name(name.replace("_", "-"))
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QPHB_")}
+    env["CDK_OUTDIR"] = str(outdir)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "app.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, f"synth failed:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+    result = Synth(outdir)
+    for kind in ("stateful", "stateless"):
+        path = outdir / f"{PROD.resource_name(kind)}.template.json"
+        result.templates[kind] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+@pytest.fixture(scope="session")
+def prod_registry() -> dict[str, Any]:
+    """The Chalice app as the prod stage imports it (no dev routes), read in its own process."""
+    script = (
+        "import json\n"
+        "import app as module\n"
+        "from app import app\n"
+        "from infra.registry import lambda_handler\n"
+        "routes = sorted([p, m] for p, ms in app.routes.items() for m in ms)\n"
+        "sources = []\n"
+        "for s in app.event_sources:\n"
+        "    e = getattr(s, 'schedule_expression', None)\n"
+        "    sources.append({'name': s.name, 'handler': lambda_handler(module, s),\n"
+        "        'kind': type(s).__name__, 'batch_size': getattr(s, 'batch_size', None),\n"
+        "        'queue': getattr(s, 'queue', None),\n"
+        "        'expression': e if e is None or isinstance(e, str) else e.to_string()})\n"
+        "print(json.dumps({'routes': routes, 'event_sources': sources}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=prod_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def all_functions(prod_registry: dict[str, Any]) -> list[str]:
+    return [
+        API_HANDLER,
+        *(s["name"] for s in prod_registry["event_sources"]),
+        *declarations.FUNCTIONS,
+    ]
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def _key_schema(partition: str, sort: str | None) -> list[dict[str, str]]:
+    keys = [{"AttributeName": partition, "KeyType": "HASH"}]
+    return keys + ([{"AttributeName": sort, "KeyType": "RANGE"}] if sort else [])
+
+
+@pytest.mark.parametrize("spec", topology.TABLES, ids=lambda s: s.name)
+def test_table_is_derived_from_its_model(synth: Synth, spec: topology.TableSpec) -> None:
+    from aws_cdk.assertions import Match
+
+    from infra.tables import table_shape
+
+    shape = table_shape(spec)
+    expected: dict[str, Any] = {
+        "TableName": topology.table_name(spec.name, PROD),
+        "KeySchema": _key_schema(shape.partition_key.name, shape.sort_key and shape.sort_key.name),
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
+        "DeletionProtectionEnabled": True,
+    }
+    if shape.stream_view_type:
+        expected["StreamSpecification"] = {"StreamViewType": shape.stream_view_type}
+    else:
+        expected["StreamSpecification"] = Match.absent()
+    if spec.ttl_attribute:
+        expected["TimeToLiveSpecification"] = {
+            "AttributeName": spec.ttl_attribute,
+            "Enabled": True,
+        }
+    else:
+        expected["TimeToLiveSpecification"] = Match.absent()
+    if shape.global_indexes:
+        expected["GlobalSecondaryIndexes"] = Match.array_equals(
+            [
+                Match.object_like(
+                    {
+                        "IndexName": index.name,
+                        "KeySchema": _key_schema(
+                            index.partition_key.name, index.sort_key and index.sort_key.name
+                        ),
+                        "Projection": Match.object_like({"ProjectionType": index.projection}),
+                    }
+                )
+                for index in shape.global_indexes
+            ]
+        )
+    else:
+        expected["GlobalSecondaryIndexes"] = Match.absent()
+    if shape.local_indexes:
+        expected["LocalSecondaryIndexes"] = Match.array_with(
+            [Match.object_like({"IndexName": index.name}) for index in shape.local_indexes]
+        )
+    synth.stateful.has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": expected,
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+        },
+    )
+
+
+def test_tables_use_the_customer_managed_key_with_rotation(synth: Synth) -> None:
+    (key_id, key) = synth.one("AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    for table in synth.resources("AWS::DynamoDB::Table").values():
+        assert table["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {
+            "Fn::GetAtt": [key_id, "Arn"]
+        }
+
+
+def test_models_sharing_a_table_agree_with_the_declared_model() -> None:
+    """infra reads one model per table: any other model on that table must fit its keys and
+    query only indexes the declared model creates."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from pynamodb.models import Model
+
+    import chalicelib.adapters.dynamodb as package
+
+    declared = {spec.load_model().Meta.table_name: spec.load_model() for spec in topology.TABLES}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for _, model in inspect.getmembers(module, inspect.isclass):
+            if (
+                not issubclass(model, Model)
+                or model is Model
+                or model.__module__ != module.__name__
+            ):
+                continue
+            owner = declared.get(model.Meta.table_name)
+            assert owner is not None, f"{model.__name__}: table {model.Meta.table_name} undeclared"
+            schema, owner_schema = model._get_schema(), owner._get_schema()
+            assert schema["key_schema"] == owner_schema["key_schema"], model.__name__
+            owner_indexes = {
+                i["index_name"] for i in owner_schema.get("global_secondary_indexes", [])
+            }
+            indexes = {i["index_name"] for i in schema.get("global_secondary_indexes", [])}
+            assert indexes <= owner_indexes, model.__name__
+
+
+# -- queues ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", topology.QUEUES, ids=lambda s: s.name)
+def test_queue_has_dlq_redrive_sse_ssl_and_visibility(
+    synth: Synth, spec: topology.QueueSpec
+) -> None:
+    dlq_id, dlq = synth.one("AWS::SQS::Queue", QueueName=PROD.resource_name(spec.dlq_name))
+    queue_id, queue = synth.one("AWS::SQS::Queue", QueueName=PROD.resource_name(spec.name))
+    props = queue["Properties"]
+    assert props["VisibilityTimeout"] == spec.visibility_timeout_seconds
+    assert props["VisibilityTimeout"] >= 6 * spec.consumer_timeout_seconds
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": spec.max_receive_count,
+    }
+    assert dlq["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    for logical_id, resource in ((queue_id, queue), (dlq_id, dlq)):
+        assert resource["Properties"].get("SqsManagedSseEnabled") is True
+        _assert_ssl_only(synth, logical_id)
+
+
+def _assert_ssl_only(synth: Synth, queue_id: str) -> None:
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in synth.resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for statements in policies
+        for s in statements
+    ), queue_id
+
+
+@pytest.mark.parametrize("spec", topology.QUEUES, ids=lambda s: s.name)
+def test_visibility_is_at_least_six_times_the_deployed_consumer_timeout(
+    synth: Synth, spec: topology.QueueSpec
+) -> None:
+    _, queue = synth.one("AWS::SQS::Queue", QueueName=PROD.resource_name(spec.name))
+    _, consumer = synth.function(spec.consumer)
+    assert consumer["Properties"]["Timeout"] == spec.consumer_timeout_seconds
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * consumer["Properties"]["Timeout"]
+
+
+def test_alarm_topic_is_encrypted_and_ssl_only(synth: Synth) -> None:
+    from aws_cdk.assertions import Match
+
+    synth.stateful.has_resource_properties(
+        "AWS::SNS::Topic",
+        {"TopicName": PROD.resource_name("alarms"), "KmsMasterKeyId": Match.any_value()},
+    )
+    synth.stateful.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": Match.object_like(
+                {
+                    "Statement": Match.array_with(
+                        [
+                            Match.object_like(
+                                {
+                                    "Effect": "Deny",
+                                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                                }
+                            )
+                        ]
+                    )
+                }
+            )
+        },
+    )
+
+
+# -- event sources, schedules, functions ----------------------------------------------------
+
+
+def test_every_event_source_mapping_reports_batch_item_failures(synth: Synth) -> None:
+    from aws_cdk.assertions import Match
+
+    mappings = synth.resources("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == len(topology.QUEUES) + len(topology.STREAMS)
+    synth.stateless.all_resources_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {"FunctionResponseTypes": Match.exact(["ReportBatchItemFailures"])},
+    )
+
+
+@pytest.mark.parametrize("spec", topology.QUEUES, ids=lambda s: s.name)
+def test_queue_drives_its_consumer(synth: Synth, spec: topology.QueueSpec) -> None:
+    queue_id, _ = synth.one("AWS::SQS::Queue", QueueName=PROD.resource_name(spec.name))
+    function_id, function = synth.function(spec.consumer)
+    assert function["Properties"]["Handler"].endswith(f".{spec.consumer}")
+    _, mapping = synth.one("AWS::Lambda::EventSourceMapping", FunctionName={"Ref": function_id})
+    assert synth.resolve(mapping["Properties"]["EventSourceArn"]) == {
+        "Fn::GetAtt": [queue_id, "Arn"]
+    }
+    assert mapping["Properties"]["BatchSize"] == spec.batch_size
+
+
+@pytest.mark.parametrize("spec", topology.STREAMS, ids=lambda s: s.table)
+def test_stream_drives_its_consumer_with_a_failure_destination(
+    synth: Synth, spec: topology.StreamSpec
+) -> None:
+    from infra.stacks.stateful import stream_failure_queue_name
+
+    table_id, _ = synth.one("AWS::DynamoDB::Table", TableName=topology.table_name(spec.table, PROD))
+    function_id, function = synth.function(spec.consumer)
+    assert function["Properties"]["Handler"].endswith(f".{spec.consumer}")
+    _, mapping = synth.one("AWS::Lambda::EventSourceMapping", FunctionName={"Ref": function_id})
+    props = mapping["Properties"]
+    assert synth.resolve(props["EventSourceArn"]) == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    assert props["BatchSize"] == spec.batch_size
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["MaximumRetryAttempts"] > 0
+    failures_id, _ = synth.one(
+        "AWS::SQS::Queue", QueueName=PROD.resource_name(stream_failure_queue_name(spec.table))
+    )
+    assert synth.resolve(props["DestinationConfig"]["OnFailure"]["Destination"]) == {
+        "Fn::GetAtt": [failures_id, "Arn"]
+    }
+
+
+def _schedules() -> list[tuple[str, str, str]]:
+    """(rule name, expression, function name) of every schedule the stack must create."""
+    rules = [(s.name, s.expression, s.consumer) for s in topology.SCHEDULES]
+    rules += [
+        (name.replace("_", "-"), decl.schedule, name)
+        for name, decl in declarations.FUNCTIONS.items()
+        if decl.schedule
+    ]
+    return rules
+
+
+@pytest.mark.parametrize("rule", _schedules(), ids=lambda r: r[0])
+def test_schedule_invokes_its_function(synth: Synth, rule: tuple[str, str, str]) -> None:
+    name, expression, consumer = rule
+    _, resource = synth.one("AWS::Events::Rule", Name=PROD.resource_name(name))
+    function_id, _ = synth.function(consumer)
+    assert resource["Properties"]["ScheduleExpression"] == expression
+    assert resource["Properties"]["State"] == "ENABLED"
+    assert [t["Arn"] for t in resource["Properties"]["Targets"]] == [
+        {"Fn::GetAtt": [function_id, "Arn"]}
+    ]
+
+
+def test_functions_packages_are_their_own(synth: Synth) -> None:
+    api_code = synth.function(API_HANDLER)[1]["Properties"]["Code"]
+    for name in declarations.FUNCTIONS:
+        props = synth.function(name)[1]["Properties"]
+        assert props["Handler"] == "handler.handler"
+        assert props["Code"] != api_code, f"{name} shares the Chalice app's package"
+
+
+def test_every_function_has_its_own_role_tracing_and_log_retention(
+    synth: Synth, prod_registry: dict[str, Any]
+) -> None:
+    names = all_functions(prod_registry)
+    roles = set()
+    for name in names:
+        props = synth.function(name)[1]["Properties"]
+        assert props["Runtime"] == "python3.11"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        roles.add(json.dumps(props["Role"], sort_keys=True))
+        log_group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+        log_group = synth.templates["stateless"]["Resources"][log_group_id]
+        assert log_group["Properties"]["RetentionInDays"] >= 183  # 网络安全法: >= 6 months
+    assert len(roles) == len(names)
+    assert len(synth.resources("AWS::Lambda::Function")) == len(names)
+
+
+def test_no_iam_statement_grants_a_wildcard_action_or_unscoped_resource(synth: Synth) -> None:
+    statements = []
+    for type_ in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for resource in synth.resources(type_).values():
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
+    for role in synth.resources("AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            statements += policy["PolicyDocument"]["Statement"]
+    assert statements
+    for statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
+        for action in actions:
+            assert "*" not in action, statement
+        if "*" in resources:
+            assert all(a.startswith("xray:") for a in actions), statement
+
+
+def test_no_role_may_scan_or_delete_audit_records(synth: Synth) -> None:
+    audit_id, _ = synth.one("AWS::DynamoDB::Table", TableName=topology.table_name("audit", PROD))
+    audit_export = {"Fn::GetAtt": [audit_id, "Arn"]}
+    for resource in synth.resources("AWS::IAM::Policy").values():
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert "dynamodb:Scan" not in actions
+            targets = (
+                statement["Resource"]
+                if isinstance(statement["Resource"], list)
+                else [statement["Resource"]]
+            )
+            if any(synth.resolve(t) == audit_export for t in targets):
+                assert "dynamodb:DeleteItem" not in actions
+                assert "dynamodb:BatchWriteItem" not in actions
+
+
+# -- API ------------------------------------------------------------------------------------
+
+
+def _api_paths(synth: Synth) -> set[tuple[str, str]]:
+    resources = synth.resources("AWS::ApiGateway::Resource", "stateless")
+    (api_id,) = synth.resources("AWS::ApiGateway::RestApi", "stateless")
+
+    def path_of(ref: Any) -> str:
+        if ref == {"Fn::GetAtt": [api_id, "RootResourceId"]}:
+            return ""
+        props = resources[ref["Ref"]]["Properties"]
+        return f"{path_of(props['ParentId'])}/{props['PathPart']}"
+
+    methods = set()
+    for method in synth.resources("AWS::ApiGateway::Method", "stateless").values():
+        props = method["Properties"]
+        methods.add((path_of(props["ResourceId"]) or "/", props["HttpMethod"]))
+    return methods
+
+
+def test_api_serves_exactly_the_prod_apps_routes(
+    synth: Synth, prod_registry: dict[str, Any]
+) -> None:
+    assert _api_paths(synth) == {tuple(r) for r in prod_registry["routes"]}
+    (api_fn_id, _) = synth.function(API_HANDLER)
+    for method in synth.resources("AWS::ApiGateway::Method").values():
+        integration = method["Properties"]["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert {"Fn::GetAtt": [api_fn_id, "Arn"]} in integration["Uri"]["Fn::Join"][1]
+
+
+def test_api_stage_logs_traces_throttles_and_sits_behind_waf(synth: Synth) -> None:
+    from aws_cdk.assertions import Match
+
+    synth.stateless.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": STAGE.api_gateway_stage,
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": Match.array_with(
+                [
+                    Match.object_like(
+                        {
+                            "LoggingLevel": "ERROR",
+                            "DataTraceEnabled": False,
+                            "ThrottlingRateLimit": Match.any_value(),
+                            "ThrottlingBurstLimit": Match.any_value(),
+                        }
+                    )
+                ]
+            ),
+        },
+    )
+    synth.stateless.has_resource_properties("AWS::WAFv2::WebACL", {"Scope": "REGIONAL"})
+    synth.stateless.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+
+
+# -- alarms ---------------------------------------------------------------------------------
+
+
+def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {
+        alarm["Properties"]["AlarmName"]: alarm["Properties"]
+        for alarm in synth.resources("AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_every_alarm_notifies_the_alarm_topic(synth: Synth) -> None:
+    topic_id, _ = synth.one("AWS::SNS::Topic", TopicName=PROD.resource_name("alarms"))
+    alarms = _alarms(synth)
+    assert alarms
+    for name, alarm in alarms.items():
+        assert [synth.resolve(a) for a in alarm["AlarmActions"]] == [{"Ref": topic_id}], name
+
+
+def test_dead_letter_queues_alarm_when_not_empty(synth: Synth) -> None:
+    from infra.stacks.stateful import stream_failure_queue_name
+
+    alarms = _alarms(synth)
+    names = [q.dlq_name for q in topology.QUEUES]
+    names += [stream_failure_queue_name(s.table) for s in topology.STREAMS]
+    for name in names:
+        alarm = alarms[PROD.resource_name(f"{name}-not-empty")]
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert alarm["Dimensions"][0]["Name"] == "QueueName"
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_every_function_alarms_on_errors_and_throttles(
+    synth: Synth, prod_registry: dict[str, Any]
+) -> None:
+    alarms = _alarms(synth)
+    for name in all_functions(prod_registry):
+        slug = name.replace("_", "-")
+        for suffix, metric in (("errors", "Errors"), ("throttles", "Throttles")):
+            alarm = alarms[PROD.resource_name(f"{slug}-{suffix}")]
+            assert alarm["MetricName"] == metric
+            assert alarm["Namespace"] == "AWS/Lambda"
+            assert alarm["Dimensions"] == [
+                {"Name": "FunctionName", "Value": {"Ref": synth.function(name)[0]}}
+            ]
+
+
+def test_api_5xx_rate_is_alarmed(synth: Synth) -> None:
+    alarm = _alarms(synth)[PROD.resource_name("api-5xx-rate")]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        "Average",
+    )
+    assert 0 < alarm["Threshold"] < 1
+
+
+@pytest.mark.parametrize("spec", topology.SCHEDULES, ids=lambda s: s.name)
+def test_a_schedule_that_stops_running_is_alarmed(
+    synth: Synth, spec: topology.ScheduleSpec
+) -> None:
+    alarm = _alarms(synth)[PROD.resource_name(f"{spec.name}-not-running")]
+    assert (alarm["MetricName"], alarm["Statistic"], alarm["Period"]) == ("Invocations", "Sum", 900)
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": synth.function(spec.consumer)[0]}}
+    ]
+
+
+def _emitted_metric_names() -> set[str]:
+    """Metric names the code emits: literal `add_metric(name="...")` calls, and the delivery
+    outcomes the notification consumer emits as "Notification<Outcome>"."""
+    import re
+
+    from chalicelib.service_layer.notifications import Outcome
+
+    sources = "\n".join(
+        p.read_text(encoding="utf-8")
+        for folder in ("chalicelib", "functions")
+        for p in (ROOT / folder).rglob("*.py")
+    )
+    names = set(re.findall(r"add_metric\(\s*name=\"(\w+)\"", sources))
+    return names | {f"Notification{o.value.title().replace('_', '')}" for o in Outcome}
+
+
+def test_business_metrics_are_alarmed_and_emitted_by_the_code(synth: Synth) -> None:
+    alarms = {a["MetricName"]: a for a in _alarms(synth).values()}
+    emitted = _emitted_metric_names()
+    for spec in declarations.BUSINESS_ALARMS:
+        assert spec.metric_name in emitted, f"{spec.metric_name} is alarmed but never emitted"
+        alarm = alarms[spec.metric_name]
+        assert alarm["Namespace"] == STAGE.environment["QPHB_METRICS_NAMESPACE"]
+        assert alarm["Dimensions"] == [
+            {"Name": "service", "Value": STAGE.environment["QPHB_SERVICE_NAME"]}
+        ]
+        assert alarm["AlarmActions"]
+
+
+# -- the same topology as the local runner --------------------------------------------------
+
+
+def test_template_creates_what_the_local_runner_provisions(synth: Synth) -> None:
+    """Provision moto exactly as the local runner does, then find every table, index, stream,
+    TTL, queue and redrive of it in the template (names mapped from the test to the prod
+    prefix)."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.settings import get_settings
+    from local.provision import provision
+
+    local = get_settings()
+    prod_name = {local.resource_name(n): PROD.resource_name(n) for n in _logical_names()}
+    with mock_aws():
+        provisioned = provision(local)
+        dynamodb = boto3.client("dynamodb", region_name=local.aws_region)
+        sqs = boto3.client("sqs", region_name=local.aws_region)
+        assert set(provisioned.tables) == {t.name for t in topology.TABLES}
+        for physical in provisioned.tables.values():
+            described = dynamodb.describe_table(TableName=physical)["Table"]
+            _, table = synth.one("AWS::DynamoDB::Table", TableName=prod_name[physical])
+            props = table["Properties"]
+            assert _keys(props["KeySchema"]) == _keys(described["KeySchema"])
+            assert {
+                i["IndexName"]: _keys(i["KeySchema"])
+                for i in props.get("GlobalSecondaryIndexes", [])
+            } == {
+                i["IndexName"]: _keys(i["KeySchema"])
+                for i in described.get("GlobalSecondaryIndexes", [])
+            }
+            stream = described.get("StreamSpecification") or {}
+            assert props.get("StreamSpecification", {}).get("StreamViewType") == (
+                stream.get("StreamViewType") if stream.get("StreamEnabled") else None
+            )
+            ttl = dynamodb.describe_time_to_live(TableName=physical)["TimeToLiveDescription"]
+            assert props.get("TimeToLiveSpecification", {}).get("AttributeName") == ttl.get(
+                "AttributeName"
+            )
+        for logical, url in provisioned.queue_urls.items():
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            attributes = attributes["Attributes"]
+            _, queue = synth.one("AWS::SQS::Queue", QueueName=PROD.resource_name(logical))
+            assert queue["Properties"]["VisibilityTimeout"] == int(attributes["VisibilityTimeout"])
+            redrive = json.loads(attributes["RedrivePolicy"])
+            assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == int(
+                redrive["maxReceiveCount"]
+            )
+            dlq_name = redrive["deadLetterTargetArn"].rsplit(":", 1)[1]
+            synth.one("AWS::SQS::Queue", QueueName=prod_name[dlq_name])
+
+
+def _logical_names() -> list[str]:
+    names = [t.name for t in topology.TABLES]
+    return names + [n for q in topology.QUEUES for n in (q.name, q.dlq_name)]
+
+
+def _keys(schema: list[dict[str, str]]) -> set[tuple[str, str]]:
+    return {(k["AttributeName"], k["KeyType"]) for k in schema}
+
+
+def test_every_handler_of_the_topology_and_the_app_has_a_function(
+    synth: Synth, prod_registry: dict[str, Any]
+) -> None:
+    consumers = {q.consumer for q in topology.QUEUES}
+    consumers |= {s.consumer for s in topology.STREAMS}
+    consumers |= {s.consumer for s in topology.SCHEDULES}
+    registered = {s["name"]: s for s in prod_registry["event_sources"]}
+    assert consumers == set(registered), "topology consumers and app event sources differ"
+    for name, source in registered.items():
+        function_id, function = synth.function(name)
+        assert function["Properties"]["Handler"] == source["handler"]
+        if source["kind"] == "ScheduledEventConfig":
+            _, rule = synth.one("AWS::Events::Rule", ScheduleExpression=source["expression"])
+            assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        else:
+            _, mapping = synth.one(
+                "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": function_id}
+            )
+            assert mapping["Properties"]["BatchSize"] == source["batch_size"]
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def test_functions_get_the_stage_configuration_and_secrets_from_the_stack(
+    synth: Synth, prod_registry: dict[str, Any]
+) -> None:
+    for name in all_functions(prod_registry):
+        props = synth.function(name)[1]["Properties"]
+        variables = props["Environment"]["Variables"]
+        for key, value in STAGE.environment.items():
+            assert variables[key] == value, (name, key)
+        assert variables["QPHB_CURSOR_SECRET"].startswith("{{resolve:secretsmanager:")
+        assert "Ref" in variables["QPHB_JWT_RS256_PUBLIC_KEYS"]
+        assert "QPHB_JWT_HS256_SECRET" not in variables
+        if name in declarations.FUNCTIONS:
+            continue
+        queue = next((q for q in topology.QUEUES if q.consumer == name), None)
+        config = STAGE.function(name)
+        timeout = queue.consumer_timeout_seconds if queue else config.timeout_seconds
+        assert (props["Timeout"], props["MemorySize"]) == (timeout, config.memory_mb), name
+    for name, config in STAGE.functions.items():
+        queue = next((q for q in topology.QUEUES if q.consumer == name), None)
+        if queue:
+            assert config.timeout_seconds == queue.consumer_timeout_seconds, name
+
+
+def test_stage_config_is_what_chalice_reads() -> None:
+    from chalice.cli.factory import CLIFactory
+
+    config = CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name=STAGE.name)
+    assert config.api_gateway_stage == STAGE.api_gateway_stage
+    assert config.environment_variables == STAGE.environment
+    assert config.lambda_timeout == STAGE.default.timeout_seconds
+    assert config.lambda_memory_size == STAGE.default.memory_mb
+
+
+# -- linters --------------------------------------------------------------------------------
+
+
+def test_cfn_lint_finds_no_errors(synth: Synth) -> None:
+    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+    command = [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json"]
+    command += ["--regions", *LINT_REGIONS, "--", *templates]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 4, 8, 12), done.stderr  # bit 2 = errors
+    matches = json.loads(done.stdout or "[]")
+    errors = [m for m in matches if m["Level"] == "Error"]
+    assert not errors, json.dumps(errors, indent=1)[:4000]
+
+
+def test_cdk_nag_reports_no_unacknowledged_finding(synth: Synth) -> None:
+    report = json.loads((synth.outdir / "validation-report.json").read_text(encoding="utf-8"))
+    for plugin in report["pluginReports"]:
+        assert plugin.get("conclusion") != "failure", plugin["pluginName"]
+        if plugin["pluginName"] == "AwsSolutions":
+            assert not plugin["violations"]
+
+
+def test_every_acknowledged_nag_rule_carries_a_written_reason(synth: Synth) -> None:
+    acknowledged: dict[str, str] = {}
+    for path in synth.outdir.glob("*.metadata.json"):
+        for construct, entries in json.loads(path.read_text(encoding="utf-8")).items():
+            for entry in entries:
+                if entry["type"] == "aws:cdk:acknowledged-rules":
+                    for rule, reason in entry["data"].items():
+                        acknowledged[f"{construct} {rule}"] = reason
+    assert acknowledged, "no acknowledgement found: is cdk-nag registered?"
+    for where, reason in acknowledged.items():
+        assert "AwsSolutions-" in where, where
+        assert len(reason.strip()) >= MIN_REASON_LENGTH, where
+    # The templates carry them too (cdk_nag metadata), which also shows the pack ran.
+    in_templates = [
+        rule
+        for template in synth.templates.values()
+        for resource in template["Resources"].values()
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    ]
+    assert in_templates
+    assert all(len(rule["reason"].strip()) >= MIN_REASON_LENGTH for rule in in_templates)

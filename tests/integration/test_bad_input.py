@@ -1,0 +1,270 @@
+"""Bad input at the edge: never a 500, always the error shape, and nothing written.
+
+Cases are derived at run time from the route table: every route the local app serves with a
+body model gets malformed JSON, non-object JSON, wrong types for each declared field, an
+oversized body and a few generated JSON values, sent with a valid admin token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from pydantic import BaseModel, ValidationError
+
+from app import app as local_app
+from chalicelib.adapters.clock import CHINA_TZ, ManualClock
+from chalicelib.entrypoints.http.openapi import registered_specs
+from chalicelib.entrypoints.http.routing import RouteSpec
+
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _body_routes() -> list[RouteSpec]:
+    return [spec for spec in registered_specs(local_app) if spec.body is not None]
+
+
+def _route_id(spec: RouteSpec) -> str:
+    return f"{spec.method} {spec.path}"
+
+
+def _fill(path: str) -> str:
+    return re.sub(r"{(\w+)}", lambda m: f"dummy-{m.group(1)}", path)
+
+
+# --- A module-wide embedded AWS: every case must leave it exactly as it was ----------------
+
+
+class Edge:
+    def __init__(self, client, container, token: str):
+        self.client = client
+        self.container = container
+        self.token = token
+
+    def send(self, spec: RouteSpec, raw: bytes, content_type: str = "application/json"):
+        headers = {"Content-Type": content_type, "Authorization": f"Bearer {self.token}"}
+        return self.client.http.request(spec.method, _fill(spec.path), body=raw, headers=headers)
+
+    def counts(self) -> dict[str, int]:
+        """Items per table and messages per queue (a Scan here is the test's, not the app's)."""
+        aws = self.container.aws
+        dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+        found = {}
+        for name in dynamodb.list_tables()["TableNames"]:
+            found[name] = sum(
+                page["Count"]
+                for page in dynamodb.get_paginator("scan").paginate(TableName=name, Select="COUNT")
+            )
+        for url in sqs.list_queues().get("QueueUrls", []):
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            found[url] = sum(int(v) for v in attributes.values())
+        return found
+
+
+@pytest.fixture(scope="module")
+def edge() -> Iterator[Edge]:
+    from chalice.test import Client
+
+    from chalicelib.bootstrap import Container, set_container
+    from chalicelib.settings import get_settings
+    from local.provision import provision
+    from local.seed import seed
+
+    with mock_aws():
+        provision(get_settings())
+        clock = ManualClock(datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ))
+        container = Container(get_settings(), clock=clock)
+        set_container(container)
+        try:
+            seed(container.directory, webhook_base_url="http://127.0.0.1:9/hooks")
+            admin = container.directory.get_user("u-admin")
+            token = container.dev_token_issuer.issue(admin.principal(), clock.now())
+            with Client(local_app) as client:
+                yield Edge(client, container, token)
+        finally:
+            set_container(None)
+
+
+# --- Fixed cases -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    raw: bytes
+    statuses: frozenset[int] = frozenset({400})
+    codes: frozenset[str] | None = None
+    content_type: str = "application/json"
+
+
+_PARSE_CODES = frozenset({"invalid_json", "empty_body", "validation_failed"})
+
+MALFORMED = [
+    Case("unterminated object", b"{not json", codes=_PARSE_CODES),
+    Case("trailing comma", b'{"a": 1,}', codes=_PARSE_CODES),
+    Case("single quotes", b"{'single': 'quotes'}", codes=_PARSE_CODES),
+    Case("invalid utf-8", b'{"a": "\xff\xfe"}', codes=_PARSE_CODES),
+    Case("control bytes", b"\x00\x01\x02", codes=_PARSE_CODES),
+    Case("blank", b"   ", codes=_PARSE_CODES),
+    Case("empty", b"", codes=_PARSE_CODES),
+    Case("NaN unterminated", b'{"a": NaN', codes=_PARSE_CODES),
+]
+# Deeper than the JSON decoder's recursion limit: a parse failure like any other.
+DEEP = [
+    Case("unterminated deep array", b"[" * 5000, codes=_PARSE_CODES),
+    Case("deeply nested objects", b'{"a": ' * 3000 + b"1" + b"}" * 3000, codes=_PARSE_CODES),
+    Case("deeply nested arrays", b"[" * 3000 + b"]" * 3000, codes=_PARSE_CODES),
+]
+NOT_OBJECTS = [b"[]", b"[{}]", b'[1, "a"]', b"null", b"42", b'"text"', b"true", b"1e999"]
+
+
+def _wrong_value(schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    if kind == "string":
+        return 12345
+    if kind in ("integer", "number"):
+        return "not-a-number"
+    if kind == "boolean":
+        return "maybe"
+    return [[{"unexpected": True}]]  # objects, arrays, unions, nested models
+
+
+def _refused_by(model: type[BaseModel], data: Any) -> bool:
+    try:
+        model.model_validate(data)
+    except ValidationError:
+        return True
+    return False
+
+
+def _cases_for(spec: RouteSpec, max_body_bytes: int) -> list[Case]:
+    """Every case is bad input for this route: data cases are kept only if the route's own
+    model refuses them."""
+    validation = frozenset({"validation_failed"})
+    cases = list(MALFORMED)
+    cases += [Case(f"JSON {raw.decode()}", raw, codes=validation) for raw in NOT_OBJECTS]
+    properties = spec.body.model_json_schema().get("properties", {})
+    data_cases = {
+        "wrong type for every field": {n: _wrong_value(p) for n, p in properties.items()},
+        "empty object": {},
+        "unknown field only": {"__unexpected__": {"nested": [1, 2, 3]}},
+    }
+    cases += [
+        Case(name, json.dumps(data).encode(), codes=validation)
+        for name, data in data_cases.items()
+        if data is not None and _refused_by(spec.body, data)
+    ]
+    oversized = b'{"padding": "' + b"x" * (max_body_bytes + 1) + b'"}'
+    cases.append(Case("oversized", oversized, frozenset({413}), frozenset({"payload_too_large"})))
+    cases.append(Case("form body", b"user_id=1", frozenset({415}), None, "text/plain"))
+    return cases
+
+
+def _problem(case: Case, response) -> str | None:
+    """None if the answer is a refusal in the error shape as the case expects."""
+    text = response.body.decode("utf-8", errors="replace")[:200]
+    summary = f"{case.name}: {response.status_code} {text}"
+    if response.status_code not in case.statuses:
+        return summary
+    try:
+        error = json.loads(response.body)
+    except ValueError:
+        return summary
+    if not (isinstance(error, dict) and {"code", "message", "request_id"} <= set(error)):
+        return summary
+    if not (_SNAKE.match(error["code"]) and _CJK.search(error["message"])):
+        return summary
+    if case.codes is not None and error["code"] not in case.codes:
+        return summary
+    if error["code"] == "validation_failed":
+        fields = error.get("fields") or []
+        if not fields or not all(f.get("field") and _CJK.search(f["message"]) for f in fields):
+            return summary
+    return None
+
+
+@pytest.mark.parametrize("spec", _body_routes(), ids=_route_id)
+def test_bad_bodies_are_refused_in_the_error_shape_without_writes(edge, spec):
+    cases = _cases_for(spec, edge.container.settings.max_body_bytes)
+    before = edge.counts()
+    problems = [
+        problem
+        for case in cases
+        if (problem := _problem(case, edge.send(spec, case.raw, case.content_type)))
+    ]
+    assert not problems, f"{_route_id(spec)} answered badly to {len(problems)} case(s): {problems}"
+    assert edge.counts() == before
+
+
+@pytest.mark.parametrize("spec", _body_routes(), ids=_route_id)
+def test_deeply_nested_json_is_refused_not_a_500(edge, spec):
+    before = edge.counts()
+    problems = [problem for case in DEEP if (problem := _problem(case, edge.send(spec, case.raw)))]
+    assert not problems, f"{_route_id(spec)} answered badly to {len(problems)} case(s): {problems}"
+    assert edge.counts() == before
+
+
+def test_every_route_gets_the_wrong_types_case():
+    for spec in _body_routes():
+        names = {case.name for case in _cases_for(spec, 1024)}
+        if spec.body.model_json_schema().get("properties"):
+            assert "wrong type for every field" in names, _route_id(spec)
+
+
+# --- Generated cases ---------------------------------------------------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _generated_case_for(spec: RouteSpec):
+    @settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+    )
+    @given(data=_JSON)
+    def check(edge: Edge, data: Any) -> None:
+        try:
+            spec.body.model_validate(data)
+        except ValidationError:
+            pass
+        else:
+            return  # valid input: not this test's business
+        case = Case("generated", json.dumps(data).encode(), codes=frozenset({"validation_failed"}))
+        problem = _problem(case, edge.send(spec, case.raw))
+        assert problem is None, problem
+
+    return check
+
+
+@pytest.mark.parametrize("spec", _body_routes(), ids=_route_id)
+def test_generated_invalid_json_is_refused_without_writes(edge, spec):
+    before = edge.counts()
+    _generated_case_for(spec)(edge)
+    assert edge.counts() == before
+
+
+def test_there_are_routes_with_a_body():
+    assert ("/dev/tokens", "POST") in {(s.path, s.method) for s in _body_routes()}
