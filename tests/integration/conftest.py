@@ -19,7 +19,24 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(monkeypatch) -> Iterator[None]:
+    """In-process moto, one request at a time. DynamoDB applies a conditional write atomically;
+    in-process moto checks the condition and writes in separate Python steps, so two threads
+    could both pass the check. One lock around each request gives it DynamoDB's per-request
+    atomicity, as the single-threaded embedded server does, while callers still interleave
+    between their requests."""
+    import threading
+
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.RLock()
+    process = BotocoreStubber.process_request
+
+    def atomically(self, request):
+        with lock:
+            return process(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", atomically)
     with mock_aws():
         yield
 
@@ -151,9 +168,6 @@ def log_capture() -> Iterator[LogCapture]:
     from chalicelib.observability import logger
     from chalicelib.settings import get_settings
 
-    # create_app() sets the shared service logger to ERROR (Chalice's debug setter acts on
-    # app.log); capture at the configured level, as the service is meant to log.
-    logger.setLevel(get_settings().log_level)
     capture = LogCapture(logger.registered_formatter)
     service = logging.getLogger(get_settings().service_name)
     root = logging.getLogger()
