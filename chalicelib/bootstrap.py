@@ -91,6 +91,31 @@ class Container:
 
         return SqsRecomputeQueue(self.aws)
 
+    @cached_property
+    def ticket_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.tickets import DynamoTicketStore
+
+        return DynamoTicketStore()
+
+    @cached_property
+    def booking_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.bookings import DynamoBookingStore
+
+        return DynamoBookingStore()
+
+    @cached_property
+    def booking_jobs(self) -> Any:
+        from chalicelib.adapters.dynamodb.bookings import DynamoBookingJobs
+
+        return DynamoBookingJobs()
+
+    @cached_property
+    def video_rooms(self) -> Any:
+        from chalicelib.adapters.video import LocalVideoRooms
+        from chalicelib.service_layer.bookings import link_secret
+
+        return LocalVideoRooms(secret=link_secret(self.settings))
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -104,14 +104,31 @@ TABLES: tuple[TableSpec, ...] = (
         "chalicelib.adapters.dynamodb.clocks:EscalationStepModel",
         description="逐级升级步骤（每步只执行一次）",
     ),
+    TableSpec(
+        "tickets",
+        "chalicelib.adapters.dynamodb.tickets:TicketModel",
+        ttl_attribute="expires_at",
+        description="办不成事工单、提交幂等键、派单规则版本与月度统计",
+    ),
+    TableSpec(
+        "bookings",
+        "chalicelib.adapters.dynamodb.bookings:BookingModel",
+        description="预约、时段名额、服务中心目录、预约规则、爽约与等候记录、帮办求助",
+    ),
+    TableSpec(
+        "booking-jobs",
+        "chalicelib.adapters.dynamodb.bookings:BookingJobModel",
+        description="预约提醒、爽约判定与帮办超时预警的到期任务",
+    ),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
+    # A batch of 10 slow webhooks (5 s timeout each) must fit the consumer's timeout.
     QueueSpec(
         "notification-delivery",
         consumer="deliver_notifications",
-        visibility_timeout_seconds=60,
-        consumer_timeout_seconds=10,
+        visibility_timeout_seconds=360,
+        consumer_timeout_seconds=60,
         max_receive_count=6,
         batch_size=10,
         description="部门回调与小程序订阅消息投递",
@@ -135,6 +152,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         consumer="sweep_deadlines",
         rate_minutes=5,
         description="扫描到期与临近到期的时限并逐级升级",
+    ),
+    ScheduleSpec(
+        "booking-jobs",
+        consumer="run_booking_jobs",
+        rate_minutes=1,
+        description="发送预约提醒、判定爽约、预警人工帮办响应超时",
     ),
 )
 

@@ -54,9 +54,10 @@ ACCESS: dict[str, Access] = {
         secrets=("webhooks/",),
     ),
     "recompute_deadlines": Access(
-        read=("calendar",),
+        read=("calendar", "departments", "users"),
         append=("audit",),
-        write=("clocks", "escalations", "idempotency"),
+        write=("clocks", "escalations", "notifications", "idempotency"),
+        send=("calendar-recompute",),  # a long recompute continues in a follow-up job
     ),
     "sweep_deadlines": Access(
         read=("calendar", "departments", "users"),

@@ -43,6 +43,8 @@ class StageConfig:
     environment: dict[str, str]
     default: FunctionConfig
     functions: dict[str, FunctionConfig] = field(default_factory=dict)
+    # Functions whose `lambda_timeout` config.json sets itself (not inherited from the stage).
+    declared_timeouts: dict[str, int] = field(default_factory=dict)
 
     @property
     def resource_prefix(self) -> str:
@@ -86,6 +88,11 @@ def load_stage(name: str, config_file: Path = CONFIG_FILE) -> StageConfig:
         environment=environment,
         default=default,
         functions=functions,
+        declared_timeouts={
+            fn: int(values["lambda_timeout"])
+            for fn, values in stage.get("lambda_functions", {}).items()
+            if "lambda_timeout" in values
+        },
     )
 
 

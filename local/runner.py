@@ -116,6 +116,8 @@ class MotoProcess:
         # Checked here, not left to the child: another embedded AWS on this port would answer
         # the readiness poll as if it were ours.
         with socket.socket() as probe:
+            # Like the server itself: a port left in TIME_WAIT by the previous run is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((HOST, self.port))
             except OSError as exc:
@@ -281,6 +283,7 @@ class Runner:
         self.moto.wait_ready(self.stop_requested)
         container = self._prepare_data(settings)
         self._start_pumps(app, container, settings)
+        self._seed(container)
         self._api_thread = threading.Thread(
             target=self.api_server.server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -308,7 +311,6 @@ class Runner:
         from chalicelib.adapters.clock import ManualClock
         from chalicelib.bootstrap import Container, set_container
         from local.provision import provision
-        from local.seed import seed
         from local.snapshot import Snapshotter
 
         provision(settings)
@@ -331,8 +333,18 @@ class Runner:
         if self.restored.clock_offset_seconds:
             clock.advance(timedelta(seconds=self.restored.clock_offset_seconds))
         set_container(container)
-        seed(container.directory, webhook_base_url=self.receiver.base_url)
         return container
+
+    def _seed(self, container: Any) -> None:
+        """Demo data, written after the stream pumps took their position, so the outbox
+        records the seed creates (notifications of seeded tickets) are delivered too."""
+        from local.seed import seed
+        from local.seed_bookings import seed_bookings
+        from local.seed_tickets import seed_tickets
+
+        seed(container.directory, webhook_base_url=self.receiver.base_url)
+        seed_bookings(container)
+        seed_tickets(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
         from local.pumps import PumpThread, build_pumps, discover

@@ -26,6 +26,26 @@ class Action(StrEnum):
     READ_CLOCKS = "clocks.read"
     MANAGE_ESCALATION = "clocks.manage_escalation"
     RUN_JOBS = "jobs.run"
+    # 办不成事 tickets (the transition table in domain/tickets.py says which role may do what)
+    FILE_TICKET = "tickets.file"
+    READ_TICKET = "tickets.read"
+    TRANSITION_TICKET = "tickets.transition"
+    LIST_DEPARTMENT_TICKETS = "tickets.list_department"
+    DISPATCH_TICKETS = "tickets.dispatch_queue"
+    READ_TICKET_ROUTING = "tickets.read_routing"
+    MANAGE_TICKET_ROUTING = "tickets.manage_routing"
+    READ_TICKET_REPORTS = "tickets.read_reports"
+    # Booking (counter, 视频帮办, 上门办), live help and the queue at the centre
+    BOOK = "bookings.book"
+    READ_BOOKING = "bookings.read"
+    CANCEL_BOOKING = "bookings.cancel"
+    RESCHEDULE_BOOKING = "bookings.reschedule"
+    CHECK_IN_BOOKING = "bookings.check_in"
+    OPERATE_CENTER_QUEUE = "bookings.operate_queue"
+    MANAGE_BOOKING_RULES = "bookings.manage_rules"
+    REQUEST_HELP = "help.request"
+    READ_HELP = "help.read"
+    ANSWER_HELP = "help.answer"
 
 
 ALL_ROLES = frozenset(Role)
@@ -54,6 +74,63 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.MANAGE_ESCALATION: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
     Action.RUN_JOBS: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    # Staff filing at a window or on the hotline act for someone else.
+    Action.FILE_TICKET: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.DISPATCHER}),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER}),
+    ),
+    Action.READ_TICKET: Rule(
+        ALL_ROLES,
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.TRANSITION_TICKET: Rule(
+        ALL_ROLES,
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.LIST_DEPARTMENT_TICKETS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.DISPATCH_TICKETS: Rule(
+        frozenset({Role.DISPATCHER, Role.ADMIN}), frozenset({Role.DISPATCHER, Role.ADMIN})
+    ),
+    Action.READ_TICKET_ROUTING: Rule(
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.MANAGE_TICKET_ROUTING: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    Action.READ_TICKET_REPORTS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    # People book for themselves; window staff act at any centre (check-in, 叫号, cancel).
+    Action.BOOK: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.READ_BOOKING: Rule(
+        ALL_ROLES - {Role.DEPARTMENT_STAFF},
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.CANCEL_BOOKING: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.ADMIN}),
+        frozenset({Role.WINDOW_STAFF, Role.ADMIN}),
+    ),
+    Action.RESCHEDULE_BOOKING: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.CHECK_IN_BOOKING: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.ADMIN}),
+        frozenset({Role.WINDOW_STAFF, Role.ADMIN}),
+    ),
+    Action.OPERATE_CENTER_QUEUE: Rule(
+        frozenset({Role.WINDOW_STAFF, Role.ADMIN}), frozenset({Role.WINDOW_STAFF, Role.ADMIN})
+    ),
+    Action.MANAGE_BOOKING_RULES: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    Action.REQUEST_HELP: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.READ_HELP: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+    ),
+    Action.ANSWER_HELP: Rule(
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+    ),
 }
 
 

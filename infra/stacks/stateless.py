@@ -170,14 +170,15 @@ class StatelessStack(cdk.Stack):
         return environment
 
     def _consumer_config(self, name: str, spec: topology.QueueSpec) -> FunctionConfig:
-        declared = self.stage.functions.get(name)
-        if declared and declared.timeout_seconds != spec.consumer_timeout_seconds:
+        """A queue consumer runs for the topology's consumer timeout (the queue's visibility is
+        sized on it); config.json may restate it, never contradict it."""
+        declared = self.stage.declared_timeouts.get(name)
+        if declared is not None and declared != spec.consumer_timeout_seconds:
             raise ValueError(
-                f"{name}: lambda_timeout {declared.timeout_seconds}s in .chalice/config.json, "
+                f"{name}: lambda_timeout {declared}s in .chalice/config.json, "
                 f"consumer_timeout_seconds {spec.consumer_timeout_seconds}s in the topology"
             )
-        memory = declared.memory_mb if declared else self.stage.default.memory_mb
-        return FunctionConfig(spec.consumer_timeout_seconds, memory)
+        return FunctionConfig(spec.consumer_timeout_seconds, self.stage.function(name).memory_mb)
 
     # -- functions --------------------------------------------------------------------------
 

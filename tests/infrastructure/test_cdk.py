@@ -732,10 +732,10 @@ def test_functions_get_the_stage_configuration_and_secrets_from_the_stack(
         config = STAGE.function(name)
         timeout = queue.consumer_timeout_seconds if queue else config.timeout_seconds
         assert (props["Timeout"], props["MemorySize"]) == (timeout, config.memory_mb), name
-    for name, config in STAGE.functions.items():
+    for name, timeout in STAGE.declared_timeouts.items():
         queue = next((q for q in topology.QUEUES if q.consumer == name), None)
         if queue:
-            assert config.timeout_seconds == queue.consumer_timeout_seconds, name
+            assert timeout == queue.consumer_timeout_seconds, name
 
 
 def test_stage_config_is_what_chalice_reads() -> None:

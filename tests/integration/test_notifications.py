@@ -433,7 +433,12 @@ def test_a_notification_another_consumer_is_delivering_is_retried_later(
     assert len(response["batchItemFailures"]) == 1
     assert receiver.received == []
     assert container.notifier.get(notification_id).attempts == ()
-    assert pipeline.visibility_changes == [15]
+    from chalicelib import topology
+
+    lease = int(container.settings.webhook_timeout_seconds) + topology.queue(
+        "notification-delivery"
+    ).consumer_timeout_seconds
+    assert pipeline.visibility_changes == [lease]
 
 
 def test_malformed_and_unknown_messages(container, pipeline):

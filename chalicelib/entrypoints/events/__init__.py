@@ -8,4 +8,8 @@ from chalicelib.settings import Settings
 def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import deadlines, notifications
 
-    return [notifications.bp, deadlines.bp]
+    registered = [notifications.bp, deadlines.bp]
+    from chalicelib.entrypoints.events import bookings
+
+    registered.append(bookings.bp)
+    return registered

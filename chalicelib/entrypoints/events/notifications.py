@@ -30,6 +30,8 @@ class RetryLater(Exception):
     stream_arn=topology.stream_arn("notifications"),
     name="enqueue_notifications",
     batch_size=100,
+    # An outbox must not skip records written before the trigger was enabled.
+    starting_position="TRIM_HORIZON",
 )
 def enqueue_notifications(event: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import (

@@ -19,4 +19,10 @@ def blueprints(settings: Settings) -> list:
     if settings.is_local:
         # Demo users and dev tokens exist in the local stage only.
         registered += [identity.dev_bp, dev_clock.bp]
+    from chalicelib.entrypoints.http import tickets
+
+    registered.append(tickets.bp)
+    from chalicelib.entrypoints.http import bookings
+
+    registered.append(bookings.bp)
     return registered

@@ -1,0 +1,874 @@
+"""办不成事 tickets over HTTP: intake, views, handling transitions, routing rules, reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from chalice import Blueprint
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
+from chalicelib.entrypoints.http.routing import Call, api_route
+
+bp = Blueprint(__name__)
+
+_TAGS = ("tickets",)
+Kind = Literal["not_accepted", "not_approved", "cross_department", "staff_conduct", "other"]
+ChannelName = Literal["mini_program", "pc", "hotline", "window", "self_service_terminal"]
+ComplexityName = Literal["simple", "complex"]
+State = Literal[
+    "submitted",
+    "dispatched",
+    "accepted",
+    "awaiting_person",
+    "return_requested",
+    "replied",
+    "called_back",
+    "reopened",
+    "closed",
+]
+_REF = r"^[A-Za-z0-9_\-]{1,64}$"
+Ref = Annotated[str, Field(pattern=_REF)]
+AttachmentRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,199}$")]
+Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+def _subject_id(value: str) -> str:
+    """An ID number (checked) or a credit code (shape only: early codes fail their check)."""
+    import re
+
+    from chalicelib.domain.personal_data import is_credit_code_shape, is_valid_id_number
+
+    value = value.strip().upper()
+    if re.fullmatch(r"\d{6}(18|19|20)\d{2}(0[1-9]|1[0-2])\d{5}[\dX]", value):
+        if not is_valid_id_number(value):
+            raise ValueError("身份证号码校验位不正确")
+        return value
+    if not is_credit_code_shape(value):
+        raise ValueError("证件号码应为有效的18位身份证号码或统一社会信用代码")
+    return value
+
+
+def _mobile(value: str) -> str:
+    from chalicelib.domain.personal_data import is_valid_mobile, normalise_mobile
+
+    if not is_valid_mobile(value):
+        raise ValueError("手机号码应为11位中国大陆手机号")
+    return normalise_mobile(value)
+
+
+SubjectId = Annotated[str, AfterValidator(_subject_id)]
+Mobile = Annotated[str, AfterValidator(_mobile)]
+
+
+class _Model(BaseModel):
+    # Schemas are built on first use, not at import: this module loads on every cold start.
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Body(_Model):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+# ---- request bodies ---------------------------------------------------------------------
+
+
+class TicketContactIn(_Body):
+    method: Literal["phone", "sms", "mini_program"] = Field(description="希望的联系方式")
+    mobile: Mobile | None = Field(default=None, description="联系手机；本人提交时缺省取档案")
+    note: str = Field(default="", max_length=200, description="方便联系的时间等")
+
+
+class TicketOnBehalfOf(_Body):
+    name: str = Field(min_length=1, max_length=50, description="办事人姓名或单位名称")
+    subject_id: SubjectId | None = Field(default=None, description="身份证号或统一社会信用代码")
+    user_id: Ref | None = Field(default=None, description="办事人的平台账号（如有）")
+
+
+class TicketIntakeBody(_Body):
+    kind: Kind = Field(description="类型")
+    channel: ChannelName = Field(description="渠道")
+    description: str = Field(min_length=5, max_length=2000, description="遇到的问题")
+    contact: TicketContactIn
+    service_item_id: Ref | None = None
+    service_item_name: str | None = Field(default=None, max_length=100)
+    application_id: Ref | None = None
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
+    centre_id: Ref | None = Field(default=None, description="发生问题的服务中心")
+    on_behalf_of: TicketOnBehalfOf | None = Field(
+        default=None, description="窗口或热线工作人员代为提交时必填"
+    )
+
+
+class TicketDispatchBody(_Body):
+    department_id: Ref
+    complexity: ComplexityName | None = None
+    note: str = Field(default="", max_length=500)
+
+
+class TicketAcceptBody(_Body):
+    contact_method: Literal["phone", "sms", "mini_program", "visit"]
+    note: Reason = Field(description="首次联系办事人的情况")
+    contacted_at: datetime | None = Field(default=None, description="联系时间，缺省为现在")
+    staff_phone: str | None = Field(default=None, pattern=r"^[0-9\-]{5,20}$")
+
+
+class TicketReasonBody(_Body):
+    reason: Reason
+
+
+class TicketNoteBody(_Body):
+    note: str = Field(default="", max_length=1000)
+
+
+class TicketReplyBody(_Body):
+    answer: str = Field(min_length=1, max_length=4000, description="答复内容")
+    rectification: str = Field(default="", max_length=4000, description="整改情况")
+    evidence: list[AttachmentRef] = Field(min_length=1, max_length=20, description="佐证材料")
+
+
+class TicketCallBackBody(_Body):
+    satisfied: bool
+    note: Reason
+
+
+class TicketTransferBody(_Body):
+    department_id: Ref
+    reason: Reason
+
+
+class TicketReturnDecisionBody(_Body):
+    accept: bool
+    note: Reason
+
+
+class TicketComplexityBody(_Body):
+    complexity: ComplexityName
+    reason: Reason
+
+
+class TicketExtensionBody(_Body):
+    days: int = Field(ge=1, le=15, description="延长的工作日数")
+    reason: Reason
+
+
+class TicketExtensionDecisionBody(_Body):
+    approve: bool
+    note: Reason
+
+
+class RoutingRuleIn(_Body):
+    rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+    name: str = Field(min_length=1, max_length=100)
+    department_id: Ref
+    complexity: ComplexityName = "simple"
+    kinds: list[Kind] = Field(default_factory=list, max_length=5)
+    service_item_ids: list[Ref] = Field(default_factory=list, max_length=200)
+    item_department_ids: list[Ref] = Field(default_factory=list, max_length=50)
+    keywords: list[Annotated[str, Field(min_length=1, max_length=30)]] = Field(
+        default_factory=list, max_length=50
+    )
+    centre_ids: list[Ref] = Field(default_factory=list, max_length=50)
+    enabled: bool = True
+
+
+class RoutingRulesBody(_Body):
+    expected_version: int = Field(ge=0, description="当前版本号（乐观锁）")
+    rules: list[RoutingRuleIn] = Field(max_length=200, description="按顺序匹配，先中先得")
+    item_departments: dict[Ref, Ref] = Field(
+        default_factory=dict, max_length=2000, description="事项编号 → 主管部门"
+    )
+
+
+# ---- queries ----------------------------------------------------------------------------
+
+
+class DepartmentTicketsQuery(PageQuery):
+    model_config = ConfigDict(defer_build=True)
+
+    state: State | None = None
+    overdue: bool = Field(default=False, description="只看已超时限的")
+    due_before: date | None = Field(default=None, description="时限早于该日（YYYY-MM-DD）")
+
+
+class TicketQueueQuery(PageQuery):
+    model_config = ConfigDict(defer_build=True)
+
+    queue: Literal["unrouted", "return", "extension"] = "unrouted"
+
+
+class TicketReportQuery(_Model):
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+
+
+# ---- views ------------------------------------------------------------------------------
+
+
+class TicketDeadlineView(_Model):
+    kind: str
+    kind_label: str
+    department_id: str | None
+    state: str = Field(description="running / paused / met / breached / cancelled")
+    overdue: bool
+    due_at: datetime | None
+    provisional: bool
+    extension_days: int = 0
+
+
+class TicketTimelineView(_Model):
+    seq: int
+    at: datetime
+    event: str
+    label: str
+    from_state: str | None
+    to_state: str
+    actor_role: str
+    actor_name: str
+    note: str = ""
+
+
+class TicketOwnerView(_Model):
+    name: str
+    subject_id: str | None = None
+    mobile: str | None = None
+
+
+class TicketRoutingView(_Model):
+    rule_id: str
+    rule_version: int
+    ruleset_version: int
+
+
+class TicketView(_Model):
+    ticket_id: str
+    kind: str
+    kind_label: str
+    channel: str
+    state: str
+    state_label: str
+    complexity: str
+    description: str
+    service_item_id: str | None = None
+    service_item_name: str | None = None
+    application_id: str | None = None
+    attachments: list[str] = []
+    centre_id: str | None = None
+    department_id: str | None = None
+    department_name: str | None = None
+    routing: TicketRoutingView | None = None
+    owner: TicketOwnerView
+    contact_method: str
+    first_contact: dict[str, Any] | None = None
+    reply: dict[str, Any] | None = None
+    call_back: dict[str, Any] | None = None
+    waiting: dict[str, Any] | None = None
+    return_request: dict[str, Any] | None = None
+    extension: dict[str, Any] | None = None
+    possible_duplicates: list[str] = []
+    deadlines: list[TicketDeadlineView] = []
+    timeline: list[TicketTimelineView] = []
+    allowed_actions: list[str] = []
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketSummaryView(_Model):
+    ticket_id: str
+    kind: str
+    kind_label: str
+    state: str
+    state_label: str
+    complexity: str
+    department_id: str | None = None
+    department_name: str | None = None
+    service_item_name: str | None = None
+    next_due_at: datetime | None = None
+    overdue: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class TicketPageView(_Model):
+    """The shape of pagination's Page, without building a generic class at import."""
+
+    items: list[TicketSummaryView]
+    next_cursor: str | None = None
+
+
+class RoutingRuleView(_Model):
+    rule_id: str
+    name: str
+    department_id: str
+    complexity: str
+    kinds: list[str]
+    service_item_ids: list[str]
+    item_department_ids: list[str]
+    keywords: list[str]
+    centre_ids: list[str]
+    enabled: bool
+    version: int
+
+
+class RoutingRulesView(_Model):
+    version: int
+    rules: list[RoutingRuleView]
+    item_departments: dict[str, str]
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+class TicketDepartmentReport(_Model):
+    department_id: str
+    department_name: str
+    received: int
+    contact_judged: int
+    contact_on_time: int
+    contact_on_time_rate: float | None
+    resolve_judged: int
+    resolve_on_time: int
+    resolve_on_time_rate: float | None
+    overdue: int = Field(description="本月到期未办（已催办）的时限数")
+    escalations: int = Field(description="本月督办次数")
+    reported: int = Field(description="本月通报次数")
+    call_backs: int
+    satisfied: int
+    satisfaction_rate: float | None
+    call_back_judged: int = Field(description="区政务办回访时限（3个工作日）的考核数")
+    call_back_on_time_rate: float | None
+    reopened: int
+    transferred_out: int
+    return_requests: int
+
+
+class TicketReportView(_Model):
+    month: str
+    departments: list[TicketDepartmentReport]
+
+
+# ---- routes: intake and reading ---------------------------------------------------------
+
+
+def _deps() -> Any:
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.tickets import TicketDeps
+
+    return TicketDeps.from_container(container())
+
+
+@api_route(
+    bp,
+    "/tickets",
+    method="POST",
+    summary="提交“办不成事”反映（本人，或窗口/热线代为提交）",
+    description="带 Idempotency-Key 时重复提交返回同一工单（首次201，其后200，内容相同）。",
+    tags=_TAGS,
+    body=TicketIntakeBody,
+    response=TicketView,
+    status=201,
+)
+def file_ticket(call: Call):
+    from chalicelib.domain.tickets import Channel, ContactMethod, TicketKind
+    from chalicelib.entrypoints.http.errors import json_response
+    from chalicelib.service_layer.tickets import IntakeRequest
+    from chalicelib.service_layer.tickets import file_ticket as file
+
+    body: TicketIntakeBody = call.body
+    behalf = body.on_behalf_of
+    request = IntakeRequest(
+        kind=TicketKind(body.kind),
+        channel=Channel(body.channel),
+        description=body.description,
+        contact_method=ContactMethod(body.contact.method),
+        contact_mobile=body.contact.mobile,
+        contact_note=body.contact.note,
+        service_item_id=body.service_item_id,
+        service_item_name=body.service_item_name,
+        application_id=body.application_id,
+        attachments=tuple(body.attachments),
+        centre_id=body.centre_id,
+        on_behalf_name=behalf.name if behalf else None,
+        on_behalf_subject_id=behalf.subject_id if behalf else None,
+        on_behalf_user_id=behalf.user_id if behalf else None,
+    )
+    deps = _deps()
+    result = file(deps, call.user, request, call.idempotency_key)
+    view = ticket_view(result.ticket, call.user, deps.clock.now())
+    if result.created:
+        return view
+    return json_response(view.model_dump(mode="json"), 200)
+
+
+@api_route(
+    bp,
+    "/tickets/{ticket_id}",
+    summary="工单详情：状态、各项时限与办理经过",
+    tags=_TAGS,
+    response=TicketView,
+)
+def read_ticket(call: Call, ticket_id: str):
+    from chalicelib.service_layer.tickets import get_ticket
+
+    deps = _deps()
+    return ticket_view(get_ticket(deps, call.user, ticket_id), call.user, deps.clock.now())
+
+
+@api_route(
+    bp,
+    "/me/tickets",
+    summary="我的反映（最新在前，分页）",
+    tags=_TAGS,
+    query=PageQuery,
+    response=TicketPageView,
+)
+def list_my_tickets(call: Call):
+    from chalicelib.service_layer.tickets import list_my_tickets as list_mine
+
+    deps = _deps()
+    page = list_mine(deps, call.user, call.query.limit, decode_cursor(call.query.cursor))
+    return _page(page, deps.clock.now())
+
+
+@api_route(
+    bp,
+    "/departments/{department_id}/tickets",
+    summary="部门工单（按最近时限排序；可按状态、已超时、时限早于某日筛选）",
+    tags=_TAGS,
+    query=DepartmentTicketsQuery,
+    response=TicketPageView,
+)
+def list_department_tickets(call: Call, department_id: str):
+    from chalicelib.domain.tickets import TicketState
+    from chalicelib.service_layer.tickets import list_department_tickets as list_department
+
+    deps = _deps()
+    query: DepartmentTicketsQuery = call.query
+    page = list_department(
+        deps,
+        call.user,
+        department_id,
+        state=TicketState(query.state) if query.state else None,
+        overdue=query.overdue,
+        due_before=query.due_before,
+        limit=query.limit,
+        start_key=decode_cursor(query.cursor),
+    )
+    return _page(page, deps.clock.now())
+
+
+@api_route(
+    bp,
+    "/dispatcher/tickets",
+    summary="派单员工作队列：待人工派单、退单申请、延期申请",
+    tags=_TAGS,
+    query=TicketQueueQuery,
+    response=TicketPageView,
+)
+def list_dispatcher_queue(call: Call):
+    from chalicelib.service_layer.tickets import list_queue
+
+    deps = _deps()
+    query: TicketQueueQuery = call.query
+    page = list_queue(deps, call.user, query.queue, query.limit, decode_cursor(query.cursor))
+    return _page(page, deps.clock.now())
+
+
+# ---- routes: transitions ----------------------------------------------------------------
+
+
+def _transition(call: Call, ticket_id: str, use_case: str, **arguments: Any) -> TicketView:
+    from chalicelib.service_layer import tickets as service
+
+    deps = _deps()
+    ticket = getattr(service, use_case)(deps, call.user, ticket_id, **arguments)
+    return ticket_view(ticket, call.user, deps.clock.now())
+
+
+def _post(path: str, summary: str, body: type[BaseModel]) -> Any:
+    return api_route(
+        bp,
+        f"/tickets/{{ticket_id}}/{path}",
+        method="POST",
+        summary=summary,
+        tags=_TAGS,
+        body=body,
+        response=TicketView,
+    )
+
+
+@_post("dispatch", "派单（派单员人工转办给承办部门）", TicketDispatchBody)
+def dispatch_ticket(call: Call, ticket_id: str):
+    from chalicelib.domain.tickets import Complexity
+
+    body: TicketDispatchBody = call.body
+    return _transition(
+        call,
+        ticket_id,
+        "dispatch",
+        department_id=body.department_id,
+        complexity=Complexity(body.complexity) if body.complexity else None,
+        note=body.note,
+    )
+
+
+@_post("accept", "受理（承办部门确认并记录首次联系）", TicketAcceptBody)
+def accept_ticket(call: Call, ticket_id: str):
+    from chalicelib.domain.calendar import CHINA_TZ
+    from chalicelib.domain.tickets import ContactMethod
+
+    body: TicketAcceptBody = call.body
+    contacted_at = body.contacted_at
+    if contacted_at is not None and contacted_at.tzinfo is None:
+        contacted_at = contacted_at.replace(tzinfo=CHINA_TZ)
+    return _transition(
+        call,
+        ticket_id,
+        "accept",
+        contact_method=ContactMethod(body.contact_method),
+        note=body.note,
+        contacted_at=contacted_at,
+        staff_phone=body.staff_phone,
+    )
+
+
+@_post("await-person", "等待办事人补充（时限暂停）", TicketReasonBody)
+def await_person(call: Call, ticket_id: str):
+    return _transition(call, ticket_id, "await_person", reason=call.body.reason)
+
+
+@_post("person-responded", "办事人已补充（时限恢复）", TicketNoteBody)
+def person_responded(call: Call, ticket_id: str):
+    return _transition(call, ticket_id, "person_responded", note=call.body.note)
+
+
+@_post("reply", "答复（答复或整改情况，附佐证材料）", TicketReplyBody)
+def reply_ticket(call: Call, ticket_id: str):
+    body: TicketReplyBody = call.body
+    return _transition(
+        call,
+        ticket_id,
+        "reply",
+        answer=body.answer,
+        evidence=tuple(body.evidence),
+        rectification=body.rectification,
+    )
+
+
+@_post("call-back", "回访（区政务办：满意则待办结，不满意则重新办理）", TicketCallBackBody)
+def call_back_ticket(call: Call, ticket_id: str):
+    body: TicketCallBackBody = call.body
+    return _transition(call, ticket_id, "call_back", satisfied=body.satisfied, note=body.note)
+
+
+@_post("close", "办结", TicketNoteBody)
+def close_ticket(call: Call, ticket_id: str):
+    return _transition(call, ticket_id, "close", note=call.body.note)
+
+
+@_post("reopen", "重新打开（答复后15个工作日内，本人或窗口代为）", TicketReasonBody)
+def reopen_ticket(call: Call, ticket_id: str):
+    return _transition(call, ticket_id, "reopen", reason=call.body.reason)
+
+
+@_post("transfer", "转办给其他部门", TicketTransferBody)
+def transfer_ticket(call: Call, ticket_id: str):
+    body: TicketTransferBody = call.body
+    return _transition(
+        call, ticket_id, "transfer", department_id=body.department_id, reason=body.reason
+    )
+
+
+@_post("return", "申请退单（须说明理由，由派单员审核）", TicketReasonBody)
+def request_return(call: Call, ticket_id: str):
+    return _transition(call, ticket_id, "request_return", reason=call.body.reason)
+
+
+@_post("return-decision", "审核退单申请", TicketReturnDecisionBody)
+def decide_return(call: Call, ticket_id: str):
+    body: TicketReturnDecisionBody = call.body
+    return _transition(call, ticket_id, "decide_return", accept=body.accept, note=body.note)
+
+
+@_post("complexity", "调整繁简（派单员）", TicketComplexityBody)
+def set_complexity(call: Call, ticket_id: str):
+    from chalicelib.domain.tickets import Complexity
+
+    body: TicketComplexityBody = call.body
+    return _transition(
+        call,
+        ticket_id,
+        "set_complexity",
+        complexity=Complexity(body.complexity),
+        reason=body.reason,
+    )
+
+
+@_post("extension", "申请延期（仅复杂件）", TicketExtensionBody)
+def request_extension(call: Call, ticket_id: str):
+    body: TicketExtensionBody = call.body
+    return _transition(call, ticket_id, "request_extension", days=body.days, reason=body.reason)
+
+
+@_post("extension-decision", "审批延期申请（派单员）", TicketExtensionDecisionBody)
+def decide_extension(call: Call, ticket_id: str):
+    body: TicketExtensionDecisionBody = call.body
+    return _transition(call, ticket_id, "decide_extension", approve=body.approve, note=body.note)
+
+
+# ---- routes: routing rules and reports --------------------------------------------------
+
+
+@api_route(
+    bp,
+    "/admin/ticket-routing",
+    summary="当前派单规则（按顺序匹配，先中先得）",
+    tags=_TAGS,
+    response=RoutingRulesView,
+)
+def read_routing(call: Call):
+    from chalicelib.service_layer.tickets import get_rule_set
+
+    return _rules_view(get_rule_set(_deps(), call.user))
+
+
+@api_route(
+    bp,
+    "/admin/ticket-routing",
+    method="PUT",
+    summary="发布新版派单规则（管理员）",
+    tags=_TAGS,
+    body=RoutingRulesBody,
+    response=RoutingRulesView,
+)
+def replace_routing(call: Call):
+    from chalicelib.domain.tickets import Complexity, RoutingRule, TicketKind
+    from chalicelib.service_layer.tickets import replace_rule_set
+
+    body: RoutingRulesBody = call.body
+    rules = [
+        RoutingRule(
+            rule_id=r.rule_id,
+            name=r.name,
+            department_id=r.department_id,
+            complexity=Complexity(r.complexity),
+            kinds=frozenset(TicketKind(k) for k in r.kinds),
+            service_item_ids=frozenset(r.service_item_ids),
+            item_department_ids=frozenset(r.item_department_ids),
+            keywords=tuple(r.keywords),
+            centre_ids=frozenset(r.centre_ids),
+            enabled=r.enabled,
+        )
+        for r in body.rules
+    ]
+    result = replace_rule_set(
+        _deps(),
+        call.user,
+        rules=rules,
+        item_departments=dict(body.item_departments),
+        expected_version=body.expected_version,
+    )
+    return _rules_view(result)
+
+
+@api_route(
+    bp,
+    "/reports/tickets",
+    summary="办不成事月度统计（按部门）",
+    tags=_TAGS,
+    query=TicketReportQuery,
+    response=TicketReportView,
+)
+def ticket_report(call: Call):
+    from chalicelib.service_layer.tickets import ticket_report as report
+
+    month = call.query.month
+    rows = report(_deps(), call.user, month)
+    return TicketReportView(
+        month=month,
+        departments=[
+            TicketDepartmentReport(
+                department_id=r.department_id,
+                department_name=r.department_name,
+                received=r.counts.get("received", 0),
+                contact_judged=r.counts.get("contact_judged", 0),
+                contact_on_time=r.counts.get("contact_on_time", 0),
+                contact_on_time_rate=r.rate("contact_on_time", "contact_judged"),
+                resolve_judged=r.counts.get("resolve_judged", 0),
+                resolve_on_time=r.counts.get("resolve_on_time", 0),
+                resolve_on_time_rate=r.rate("resolve_on_time", "resolve_judged"),
+                overdue=r.overdue,
+                escalations=r.escalations,
+                reported=r.reported,
+                call_backs=r.counts.get("call_backs", 0),
+                satisfied=r.counts.get("satisfied", 0),
+                satisfaction_rate=r.rate("satisfied", "call_backs"),
+                call_back_judged=r.counts.get("call_back_judged", 0),
+                call_back_on_time_rate=r.rate("call_back_on_time", "call_back_judged"),
+                reopened=r.counts.get("reopened", 0),
+                transferred_out=r.counts.get("transferred_out", 0),
+                return_requests=r.counts.get("return_requests", 0),
+            )
+            for r in rows
+        ],
+    )
+
+
+# ---- mapping ----------------------------------------------------------------------------
+
+
+def _rules_view(rules: Any) -> RoutingRulesView:
+    return RoutingRulesView(
+        version=rules.version,
+        rules=[RoutingRuleView(**r.to_dict()) for r in rules.rules],
+        item_departments=dict(rules.item_departments),
+        updated_by=rules.updated_by,
+        updated_at=rules.updated_at,
+    )
+
+
+def _page(page: Any, now: datetime) -> TicketPageView:
+    return TicketPageView(
+        items=[_summary(t, now) for t in page.items], next_cursor=encode_cursor(page.last_key)
+    )
+
+
+def _summary(ticket: Any, now: datetime) -> TicketSummaryView:
+    from chalicelib.domain.tickets import KIND_LABELS, STATE_LABELS
+
+    due = ticket.governing_due
+    return TicketSummaryView(
+        ticket_id=ticket.ticket_id,
+        kind=ticket.kind.value,
+        kind_label=KIND_LABELS[ticket.kind],
+        state=ticket.state.value,
+        state_label=STATE_LABELS[ticket.state],
+        complexity=ticket.complexity.value,
+        department_id=ticket.department_id,
+        department_name=ticket.department_name,
+        service_item_name=ticket.service_item_name,
+        next_due_at=due,
+        overdue=due is not None and now > due,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+    )
+
+
+_INTERNAL_EVENTS = {
+    "request_return",
+    "accept_return",
+    "reject_return",
+    "set_complexity",
+    "request_extension",
+    "approve_extension",
+    "reject_extension",
+}
+
+
+def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
+    """The person sees their own data and masked staff names and phones; staff see the
+    person's contact (to reach them) but not their full ID number."""
+    from chalicelib.domain.clocks import KIND_LABELS as CLOCK_KINDS
+    from chalicelib.domain.identity import SYSTEM
+    from chalicelib.domain.personal_data import mask_id_number, mask_mobile
+    from chalicelib.domain.tickets import (
+        KIND_LABELS,
+        STATE_LABELS,
+        TRANSITIONS,
+        Event,
+        allowed_events,
+        mask_name,
+    )
+
+    public = viewer.is_public
+    staff_roles = {"window_staff", "department_staff", "dispatcher", "supervisor", "admin"}
+
+    def staff_name(name: str, role: str, user_id: str) -> str:
+        hidden = public and role in staff_roles and user_id != SYSTEM.user_id
+        return mask_name(name) if hidden else name
+
+    def staff_record(record: dict[str, Any] | None) -> dict[str, Any] | None:
+        if record is None:
+            return None
+        shown = dict(record)
+        if public:
+            shown.pop("by", None)
+            shown.pop("decided_by", None)
+            if shown.get("by_name"):
+                shown["by_name"] = mask_name(shown["by_name"])
+            if shown.get("staff_phone"):
+                shown["staff_phone"] = mask_mobile(shown["staff_phone"])
+        return shown
+
+    owner = ticket.owner
+    subject = owner.subject_id
+    if subject and not public and len(subject) == 18 and subject[:17].isdigit():
+        subject = mask_id_number(subject)
+    details = ticket.details
+    timeline = [
+        TicketTimelineView(
+            seq=e.seq,
+            at=e.at,
+            event=e.event.value,
+            label=TRANSITIONS[e.event].label,
+            from_state=e.from_state.value if e.from_state else None,
+            to_state=e.to_state.value,
+            actor_role=e.actor_role,
+            actor_name=staff_name(e.actor_name, e.actor_role, e.actor_id),
+            note="" if public and e.event.value in _INTERNAL_EVENTS else e.note,
+        )
+        for e in ticket.timeline
+    ]
+    deadlines = [
+        TicketDeadlineView(
+            kind=ref.kind,
+            kind_label=CLOCK_KINDS.get(ref.kind, ref.kind),
+            department_id=ref.department_id,
+            state=ref.state,
+            overdue=ref.state == "breached"
+            or (ref.state == "running" and ref.due_at is not None and now > ref.due_at),
+            due_at=ref.due_at,
+            provisional=ref.provisional,
+            extension_days=ref.extension,
+        )
+        for ref in sorted(ticket.clocks.values(), key=lambda r: (r.due_at is None, r.due_at))
+    ]
+    return TicketView(
+        ticket_id=ticket.ticket_id,
+        kind=ticket.kind.value,
+        kind_label=KIND_LABELS[ticket.kind],
+        channel=ticket.channel.value,
+        state=ticket.state.value,
+        state_label=STATE_LABELS[ticket.state],
+        complexity=ticket.complexity.value,
+        description=ticket.description,
+        service_item_id=ticket.service_item_id,
+        service_item_name=ticket.service_item_name,
+        application_id=ticket.application_id,
+        attachments=list(ticket.attachments),
+        centre_id=ticket.centre_id,
+        department_id=ticket.department_id,
+        department_name=ticket.department_name,
+        routing=TicketRoutingView(
+            rule_id=ticket.routing.rule_id,
+            rule_version=ticket.routing.rule_version,
+            ruleset_version=ticket.routing.ruleset_version,
+        )
+        if ticket.routing
+        else None,
+        owner=TicketOwnerView(name=owner.name, subject_id=subject, mobile=ticket.contact.mobile),
+        contact_method=ticket.contact.method.value,
+        first_contact=staff_record(details.get("first_contact")),
+        reply=staff_record(details.get("reply")),
+        call_back=staff_record(details.get("call_back")),
+        waiting=details.get("waiting"),
+        return_request=None if public else details.get("return_request"),
+        extension=None if public else details.get("extension"),
+        possible_duplicates=list(ticket.possible_duplicates),
+        deadlines=deadlines,
+        timeline=timeline,
+        allowed_actions=[
+            e.value for e in allowed_events(ticket, viewer.role) if e is not Event.SUBMIT
+        ],
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+    )

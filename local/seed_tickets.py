@@ -1,0 +1,208 @@
+"""Demo data for 办不成事 tickets: the routing rules and a few tickets in different states.
+
+Idempotent: the rules are written only while none exist (an admin's later edits stay), each
+demo ticket is filed with its own Idempotency-Key and moved on only as far as it has not gone
+yet, so running it at every `make run` leaves the same tickets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain.tickets import (
+    Channel,
+    ContactMethod,
+    RoutingRule,
+    TicketKind,
+    TicketState,
+)
+
+# Which department owns each demo service item (the routing rules route on it).
+ITEM_DEPARTMENTS = {
+    "item-qysl": "dept-scjgj",  # 企业设立登记
+    "item-spjy": "dept-scjgj",  # 食品经营许可
+    "item-sbk": "dept-rsj",  # 社会保障卡申领
+    "item-lhjy": "dept-rsj",  # 灵活就业登记
+    "item-ydba": "dept-ybj",  # 医保异地就医备案
+}
+
+RULES = [
+    RoutingRule(
+        "staff-conduct",
+        "工作人员作风问题由区政务办直接办理",
+        "dept-zwb",
+        kinds=frozenset({TicketKind.STAFF_CONDUCT}),
+    ),
+    RoutingRule(
+        "market-items",
+        "市场监管事项",
+        "dept-scjgj",
+        kinds=frozenset({TicketKind.NOT_ACCEPTED, TicketKind.NOT_APPROVED, TicketKind.OTHER}),
+        item_department_ids=frozenset({"dept-scjgj"}),
+    ),
+    RoutingRule(
+        "hr-items",
+        "人社事项",
+        "dept-rsj",
+        kinds=frozenset({TicketKind.NOT_ACCEPTED, TicketKind.NOT_APPROVED, TicketKind.OTHER}),
+        item_department_ids=frozenset({"dept-rsj"}),
+    ),
+    RoutingRule(
+        "medical-insurance-keywords",
+        "医保相关诉求",
+        "dept-ybj",
+        keywords=("医保", "报销", "异地就医"),
+    ),
+    # Cross-department matters match no rule: the dispatcher routes them by hand (转办).
+]
+
+
+def seed_routing_rules(container: Any) -> None:
+    from chalicelib.domain.identity import SYSTEM
+    from chalicelib.service_layer.tickets import TicketDeps, replace_rule_set
+
+    deps = TicketDeps.from_container(container)
+    if deps.tickets.current_rule_set().version > 0:
+        return
+    replace_rule_set(
+        deps, SYSTEM, rules=RULES, item_departments=ITEM_DEPARTMENTS, expected_version=0
+    )
+
+
+# (idempotency key, filer, intake fields, steps to take): each step is
+# (the state it leaves, acting user, use case, arguments).
+DEMO_TICKETS: list[dict[str, Any]] = [
+    {
+        "key": "seed-ticket-dispatched",
+        "user": "u-citizen-zhang",
+        "intake": {
+            "kind": TicketKind.NOT_ACCEPTED,
+            "channel": Channel.MINI_PROGRAM,
+            "description": "网上提交企业设立登记三次都被退回，每次退回的理由都不一样。",
+            "contact_method": ContactMethod.PHONE,
+            "service_item_id": "item-qysl",
+            "service_item_name": "企业设立登记",
+        },
+        "steps": [],
+    },
+    {
+        "key": "seed-ticket-accepted",
+        "user": "u-citizen-li",
+        "intake": {
+            "kind": TicketKind.NOT_APPROVED,
+            "channel": Channel.MINI_PROGRAM,
+            "description": "补办社保卡申请一直显示审核中，已经超过承诺时限。",
+            "contact_method": ContactMethod.PHONE,
+            "service_item_id": "item-sbk",
+            "service_item_name": "社会保障卡申领",
+        },
+        "steps": [
+            (
+                TicketState.DISPATCHED,
+                "u-dept-rsj",
+                "accept",
+                {"contact_method": ContactMethod.PHONE, "note": "已电话联系，约定上门核实。"},
+            ),
+        ],
+    },
+    {
+        "key": "seed-ticket-replied",
+        "user": "u-enterprise-lvjing",
+        "intake": {
+            "kind": TicketKind.NOT_ACCEPTED,
+            "channel": Channel.PC,
+            "description": "食品经营许可申请因场地证明被拒收，但材料清单中没有要求该证明。",
+            "contact_method": ContactMethod.PHONE,
+            "service_item_id": "item-spjy",
+            "service_item_name": "食品经营许可",
+        },
+        "steps": [
+            (
+                TicketState.DISPATCHED,
+                "u-dept-scjgj",
+                "accept",
+                {"contact_method": ContactMethod.PHONE, "note": "已联系企业经办人。"},
+            ),
+            (
+                TicketState.ACCEPTED,
+                "u-dept-scjgj",
+                "reply",
+                {
+                    "answer": "经核实，场地证明不属于必须材料，已通知窗口按清单受理。",
+                    "evidence": ("evidence/spjy-checklist.pdf",),
+                    "rectification": "已对窗口人员进行材料清单培训。",
+                },
+            ),
+        ],
+    },
+    {
+        "key": "seed-ticket-closed",
+        "user": "u-enterprise-lvjing",
+        "intake": {
+            "kind": TicketKind.OTHER,
+            "channel": Channel.MINI_PROGRAM,
+            "description": "员工灵活就业登记后无法在线打印证明。",
+            "contact_method": ContactMethod.MINI_PROGRAM,
+            "service_item_id": "item-lhjy",
+            "service_item_name": "灵活就业登记",
+        },
+        "steps": [
+            (
+                TicketState.DISPATCHED,
+                "u-dept-rsj",
+                "accept",
+                {"contact_method": ContactMethod.PHONE, "note": "已联系，确认是打印接口故障。"},
+            ),
+            (
+                TicketState.ACCEPTED,
+                "u-dept-rsj",
+                "reply",
+                {"answer": "打印接口已修复，可在线打印证明。", "evidence": ("evidence/lhjy.png",)},
+            ),
+            (
+                TicketState.REPLIED,
+                "u-supervisor-zhao",
+                "call_back",
+                {"satisfied": True, "note": "企业表示满意。"},
+            ),
+            (TicketState.CALLED_BACK, "u-supervisor-zhao", "close", {"note": "回访满意，办结。"}),
+        ],
+    },
+    {
+        "key": "seed-ticket-unrouted",
+        "user": "u-citizen-zhang",
+        "intake": {
+            "kind": TicketKind.CROSS_DEPARTMENT,
+            "channel": Channel.MINI_PROGRAM,
+            "description": "开办民宿需要消防、卫生、市场监管多个部门审批，各部门互相推诿。",
+            "contact_method": ContactMethod.PHONE,
+        },
+        "steps": [],
+    },
+]
+
+
+def seed_tickets(container: Any) -> None:
+    """Routing rules, then the demo tickets moved to their states."""
+    from chalicelib.service_layer import tickets as service
+
+    seed_routing_rules(container)
+    deps = service.TicketDeps.from_container(container)
+    for demo in DEMO_TICKETS:
+        filer = container.directory.get_user(demo["user"])
+        if filer is None:
+            continue
+        result = service.file_ticket(
+            deps,
+            filer.principal(),
+            service.IntakeRequest(**demo["intake"]),
+            idempotency_key=demo["key"],
+        )
+        ticket = result.ticket
+        for state, user_id, use_case, arguments in demo["steps"]:
+            if ticket.state is not state:
+                continue  # done at an earlier start
+            actor = container.directory.get_user(user_id)
+            ticket = getattr(service, use_case)(
+                deps, actor.principal(), ticket.ticket_id, **arguments
+            )
