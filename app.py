@@ -53,6 +53,4 @@ app = create_app(get_settings())
 
 # Each event handler is exported under its registered name, so Lambda's handler string is
 # "app.<name>": importing app.py applies the middleware (metrics flush) to every invocation.
-globals().update(
-    {source.name: app.handler_map[source.name] for source in app.event_sources}
-)
+globals().update({source.name: app.handler_map[source.name] for source in app.event_sources})

@@ -65,3 +65,20 @@ def set_correlation_id(value: str | None) -> str:
 def get_correlation_id() -> str:
     value = _correlation_id.get()
     return value if value else set_correlation_id(None)
+
+
+def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
+    """One EMF metric for one business event, with its own dimensions (besides the service)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if is_metrics_disabled():  # single_metric prints even when metrics are disabled
+        return
+    with single_metric(
+        name=name,
+        unit=MetricUnit(unit),
+        value=value,
+        namespace=_settings.metrics_namespace,
+        default_dimensions={"service": _settings.service_name, **dimensions},
+    ):
+        pass

@@ -38,7 +38,16 @@ ACCESS: dict[str, Access] = {
     API_HANDLER: Access(
         read=("users", "departments"),
         append=("audit",),
-        write=("notifications", "idempotency", "calendar", "clocks", "escalations"),
+        write=(
+            "notifications",
+            "idempotency",
+            "calendar",
+            "clocks",
+            "escalations",
+            "tickets",
+            "bookings",
+            "booking-jobs",
+        ),
         send=("calendar-recompute",),
         health_checks=True,
     ),
@@ -63,6 +72,11 @@ ACCESS: dict[str, Access] = {
         read=("calendar", "departments", "users"),
         append=("audit",),
         write=("clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "run_booking_jobs": Access(
+        read=("calendar", "departments", "users"),
+        append=("audit",),
+        write=("bookings", "booking-jobs", "notifications", "idempotency"),
     ),
     "audit_verifier": Access(read=("audit",)),
 }
@@ -110,6 +124,12 @@ BUSINESS_ALARMS: tuple[BusinessAlarm, ...] = (
         threshold=0,
         period_minutes=60,
         statistic="Maximum",
+    ),
+    BusinessAlarm(
+        metric_name="HelpPickupMissed",
+        description="视频帮办超过1分钟未响应：检查帮办坐席排班",
+        threshold=5,
+        period_minutes=15,
     ),
     BusinessAlarm(
         metric_name="NotificationFailed",

@@ -59,6 +59,7 @@ from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.observability import emit_metric
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 
@@ -89,26 +90,6 @@ class VideoRoomProvider(Protocol):
     def create_room(
         self, room_key: str, *, title: str, starts_at: datetime, participant_id: str
     ) -> VideoRoom: ...
-
-
-def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
-    """One Powertools (EMF) metric per event."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
-    from chalicelib.settings import get_settings
-
-    if is_metrics_disabled():  # single_metric itself prints regardless
-        return
-    settings = get_settings()
-    with single_metric(
-        name=name,
-        unit=MetricUnit(unit),
-        value=value,
-        namespace=settings.metrics_namespace,
-        default_dimensions={"service": settings.service_name, **dimensions},
-    ):
-        pass
 
 
 def link_secret(settings: Any) -> str:

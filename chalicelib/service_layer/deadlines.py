@@ -53,24 +53,10 @@ class TimeSource(Protocol):
 
 
 def emit_metric(name: str, kind: str, department_id: str | None, value: float = 1) -> None:
-    """One Powertools (EMF) metric per event, dimensioned by clock kind and department."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    """A deadline metric, dimensioned by clock kind and department."""
+    from chalicelib.observability import emit_metric as emit
 
-    from chalicelib.settings import get_settings
-
-    settings = get_settings()
-    with single_metric(
-        name=name,
-        unit=MetricUnit.Count,
-        value=value,
-        namespace=settings.metrics_namespace,
-        default_dimensions={
-            "service": settings.service_name,
-            "kind": kind,
-            "department": department_id or "none",
-        },
-    ):
-        pass
+    emit(name, value, kind=kind, department=department_id or "none")
 
 
 @dataclass

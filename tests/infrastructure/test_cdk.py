@@ -613,6 +613,7 @@ def _emitted_metric_names() -> set[str]:
         for p in (ROOT / folder).rglob("*.py")
     )
     names = set(re.findall(r"add_metric\(\s*name=\"(\w+)\"", sources))
+    names |= set(re.findall(r"(?:emit_metric|\.metric)\(\s*\"(\w+)\"", sources))
     return names | {f"Notification{o.value.title().replace('_', '')}" for o in Outcome}
 
 

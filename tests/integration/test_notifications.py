@@ -435,9 +435,10 @@ def test_a_notification_another_consumer_is_delivering_is_retried_later(
     assert container.notifier.get(notification_id).attempts == ()
     from chalicelib import topology
 
-    lease = int(container.settings.webhook_timeout_seconds) + topology.queue(
-        "notification-delivery"
-    ).consumer_timeout_seconds
+    lease = (
+        int(container.settings.webhook_timeout_seconds)
+        + topology.queue("notification-delivery").consumer_timeout_seconds
+    )
     assert pipeline.visibility_changes == [lease]
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.schema import ApiModel
 
 bp = Blueprint(__name__)
 
 _CHAIN_PATTERN = r"^[a-z0-9_.\-]{1,64}$"
 
 
-class VerifyQuery(BaseModel):
+class VerifyQuery(ApiModel):
     chain: str | None = Field(
         default=None, pattern=_CHAIN_PATTERN, description="只校验这条链；不填则校验全部"
     )
@@ -26,7 +27,7 @@ class RecordsQuery(PageQuery):
     chain: str = Field(pattern=_CHAIN_PATTERN, description="链名（即主体类型，如 ticket）")
 
 
-class ChainVerificationView(BaseModel):
+class ChainVerificationView(ApiModel):
     chain: str
     ok: bool
     records_checked: int
@@ -37,13 +38,13 @@ class ChainVerificationView(BaseModel):
     head_seq: int | None = None
 
 
-class AuditVerificationView(BaseModel):
+class AuditVerificationView(ApiModel):
     ok: bool
     checked_at: str
     chains: list[ChainVerificationView]
 
 
-class AuditRecordView(BaseModel):
+class AuditRecordView(ApiModel):
     chain: str
     seq: int | float  # a tampered key may be fractional; shown as stored
     at: str
@@ -61,7 +62,7 @@ class AuditRecordView(BaseModel):
     details: Any = None
 
 
-class AuditRecordPage(BaseModel):
+class AuditRecordPage(ApiModel):
     items: list[AuditRecordView]
     next_cursor: str | None = None
 

@@ -6,11 +6,12 @@ from datetime import date
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.schema import ApiModel
 
 bp = Blueprint(__name__)
 
@@ -34,31 +35,31 @@ def _year(value: str) -> int:
 # ---- public calendar ----------------------------------------------------------------------
 
 
-class DueDateQuery(BaseModel):
+class DueDateQuery(ApiModel):
     start: date = Field(description="起算日（YYYY-MM-DD），当日不计入")
     working_days: int = Field(ge=0, le=1000, description="工作日数")
 
 
-class DueDateView(BaseModel):
+class DueDateView(ApiModel):
     due_date: date
     provisional: bool = Field(description="涉及尚未公布官方安排的年份，日期为推定")
 
 
-class WorkingDaysQuery(BaseModel):
-    model_config = {"populate_by_name": True}
+class WorkingDaysQuery(ApiModel):
+    model_config = ConfigDict(populate_by_name=True)
     start: date = Field(alias="from", description="起始日（YYYY-MM-DD），当日不计入")
     end: date = Field(alias="to", description="截止日（YYYY-MM-DD），当日计入")
 
 
-class WorkingDaysView(BaseModel):
-    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+class WorkingDaysView(ApiModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
     start: date = Field(alias="from")
     end: date = Field(alias="to")
     working_days: int = Field(description="起始日之后至截止日（含）的工作日数；倒序时为负数")
     provisional: bool
 
 
-class CalendarYearView(BaseModel):
+class CalendarYearView(ApiModel):
     year: int
     source: str = Field(description="official（已载入官方安排）、package（已公布）或 estimate")
     provisional: bool
@@ -129,8 +130,8 @@ def _year_view(schedule: Any) -> CalendarYearView:
 # ---- admin: official schedules ------------------------------------------------------------
 
 
-class OfficialYearRequest(BaseModel):
-    model_config = {"extra": "forbid"}
+class OfficialYearRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid")
     holidays: list[date] = Field(min_length=1, max_length=60, description="放假日期（含周末）")
     makeup_workdays: list[date] = Field(
         default_factory=list, max_length=20, description="调休上班日（周六或周日）"
@@ -181,7 +182,7 @@ class ClocksQuery(PageQuery):
     subject_id: str = Field(min_length=1, max_length=128, description="对象编号")
 
 
-class DeadlineClockView(BaseModel):
+class DeadlineClockView(ApiModel):
     clock_id: str
     subject_type: str
     subject_id: str
@@ -204,12 +205,12 @@ class DeadlineClockView(BaseModel):
     closed_at: str | None = None
 
 
-class DeadlineClockPage(BaseModel):
+class DeadlineClockPage(ApiModel):
     items: list[DeadlineClockView]
     next_cursor: str | None = None
 
 
-class EscalationStepView(BaseModel):
+class EscalationStepView(ApiModel):
     step: str
     status: str | None = None
     taken_at: str | None = None
@@ -297,11 +298,11 @@ def read_deadline_clock(call: Call, clock_id: str):
 # ---- staff: monthly figures and escalation lists ------------------------------------------
 
 
-class MonthQuery(BaseModel):
+class MonthQuery(ApiModel):
     month: str = Field(pattern=_MONTH_PATTERN, description="月份（YYYY-MM）")
 
 
-class FiguresRow(BaseModel):
+class FiguresRow(ApiModel):
     kind: str
     department_id: str | None = None
     counts: dict[str, int] = Field(
@@ -310,7 +311,7 @@ class FiguresRow(BaseModel):
     on_time_rate: float | None = Field(description="按时办结数 /（按时办结数 + 超期数）")
 
 
-class FiguresView(BaseModel):
+class FiguresView(ApiModel):
     month: str
     items: list[FiguresRow]
 
@@ -322,7 +323,7 @@ class EscalationsQuery(PageQuery):
     month: str = Field(pattern=_MONTH_PATTERN, description="月份（YYYY-MM）")
 
 
-class EscalationRecordView(BaseModel):
+class EscalationRecordView(ApiModel):
     clock_id: str
     step: str
     status: str | None = None
@@ -335,7 +336,7 @@ class EscalationRecordView(BaseModel):
     overdue_working_days: int | None = None
 
 
-class EscalationRecordPage(BaseModel):
+class EscalationRecordPage(ApiModel):
     items: list[EscalationRecordView]
     next_cursor: str | None = None
 
@@ -393,8 +394,8 @@ def deadline_escalation_records(call: Call):
 # ---- admin: escalation ladders ------------------------------------------------------------
 
 
-class LadderStepBody(BaseModel):
-    model_config = {"extra": "forbid"}
+class LadderStepBody(ApiModel):
+    model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=_NAME_PATTERN)
     trigger: str = Field(pattern=r"^(share_used|at_due|overdue_working_days)$")
     value: float = Field(default=0, ge=0, le=60)
@@ -404,8 +405,8 @@ class LadderStepBody(BaseModel):
     body: str = Field(min_length=1, max_length=500)
 
 
-class LadderBody(BaseModel):
-    model_config = {"extra": "forbid"}
+class LadderBody(ApiModel):
+    model_config = ConfigDict(extra="forbid")
     steps: list[LadderStepBody] = Field(min_length=1, max_length=10)
     supervisor_department_id: str = Field(default="dept-zwb", min_length=1, max_length=64)
 

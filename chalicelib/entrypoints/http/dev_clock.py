@@ -7,22 +7,23 @@ forward makes deadlines fall due and fires the schedules that measure time on it
 from __future__ import annotations
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.domain.errors import RuleViolation
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.schema import ApiModel
 
 bp = Blueprint(__name__)
 
 _MAX_MINUTES = 400 * 24 * 60
 
 
-class ClockView(BaseModel):
+class ClockView(ApiModel):
     now: str = Field(description="当前演示时间（ISO 8601，北京时间）")
 
 
-class AdvanceClockRequest(BaseModel):
-    model_config = {"extra": "forbid"}
+class AdvanceClockRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid")
     advance_minutes: int = Field(ge=1, le=_MAX_MINUTES, description="向前拨动的分钟数")
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.domain.errors import NotFound
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.schema import ApiModel
 from chalicelib.entrypoints.http.views import MeView, ProfileSummary
 
 bp = Blueprint(__name__)
@@ -51,7 +52,7 @@ def me(call: Call):
     )
 
 
-class DemoUserView(BaseModel):
+class DemoUserView(ApiModel):
     user_id: str
     role: str
     display_name: str
@@ -59,16 +60,16 @@ class DemoUserView(BaseModel):
     description: str = ""
 
 
-class DemoUsersView(BaseModel):
+class DemoUsersView(ApiModel):
     items: list[DemoUserView]
 
 
-class DevTokenRequest(BaseModel):
-    model_config = {"extra": "forbid"}
+class DevTokenRequest(ApiModel):
+    model_config = ConfigDict(extra="forbid")
     user_id: str = Field(min_length=1, max_length=64)
 
 
-class DevTokenView(BaseModel):
+class DevTokenView(ApiModel):
     token: str
     token_type: str = "Bearer"
     expires_in: int

@@ -6,20 +6,21 @@ from datetime import datetime
 from typing import Any
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.entrypoints.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.schema import ApiModel
 
 bp = Blueprint(__name__)
 
 
-class NotificationView(BaseModel):
+class NotificationView(ApiModel):
     notification_id: str
     category: str = Field(description="消息类别，如 deadline.warning")
     title: str
     body: str
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
     read: bool
     read_at: datetime | None = None

@@ -8,9 +8,10 @@ import hmac
 import json
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.domain.errors import InvalidInput
+from chalicelib.entrypoints.http.schema import ApiModel
 from chalicelib.settings import get_settings
 
 T = TypeVar("T")
@@ -18,12 +19,12 @@ T = TypeVar("T")
 PAGE_SIZE_CAP = 100
 
 
-class PageQuery(BaseModel):
+class PageQuery(ApiModel):
     limit: int = Field(default=20, ge=1, le=PAGE_SIZE_CAP, description="每页条数，最多100")
     cursor: str | None = Field(default=None, max_length=2048, description="上一页返回的游标")
 
 
-class Page(BaseModel, Generic[T]):
+class Page(ApiModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
 

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from chalice import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.entrypoints.http.errors import json_response
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.schema import ApiModel
 
 bp = Blueprint(__name__)
 
 
-class DependencyStatus(BaseModel):
+class DependencyStatus(ApiModel):
     name: str
     ok: bool
 
 
-class HealthView(BaseModel):
+class HealthView(ApiModel):
     status: str = Field(description="ok 或 degraded")
     stage: str
     checks: list[DependencyStatus]

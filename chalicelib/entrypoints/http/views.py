@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import Field
+
+from chalicelib.entrypoints.http.schema import ApiModel
 
 
-class ProfileSummary(BaseModel):
+class ProfileSummary(ApiModel):
     display_name: str
     subject_id: str | None = None
     mobile: str | None = None
-    tags: list[str] = []
+    tags: list[str] = Field(default_factory=list)
 
 
-class MeView(BaseModel):
+class MeView(ApiModel):
     user_id: str
     role: str
     display_name: str
