@@ -5,6 +5,12 @@ Keep this import light: it is every Lambda's cold start (see bench/cold_start.py
 
 from __future__ import annotations
 
+import os
+
+# No pydantic plugins are used; without this, the first model class scans every installed
+# distribution's entry points, a cost paid on every cold start.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 import uuid
 
 from chalice import Chalice

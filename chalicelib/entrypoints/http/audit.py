@@ -1,6 +1,5 @@
 """Audit trail for the district office: verify the hash chains, page through a chain's records."""
 
-from __future__ import annotations
 
 from typing import Any
 

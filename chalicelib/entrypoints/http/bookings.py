@@ -1,7 +1,6 @@
 """Booking over HTTP: centres and slots (public), bookings (people), the queue at the centre
 (window staff), live help (people and agents) and the booking rules (admin)."""
 
-from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Literal
@@ -258,7 +257,7 @@ class RulesUpdate(_Input):
     help_alert_department_id: str | None = Field(default=None, pattern=_ID)
 
     @model_validator(mode="after")
-    def _something_changes(self) -> RulesUpdate:
+    def _something_changes(self) -> "RulesUpdate":
         if not self.model_dump(exclude_none=True):
             raise ValueError("请至少修改一项规则")
         return self

@@ -1,6 +1,5 @@
 """OpenAPI 3.1, generated from the route declarations and their pydantic models."""
 
-from __future__ import annotations
 
 import re
 from typing import Any

@@ -1,6 +1,5 @@
 """Cursor pagination: opaque, signed cursors over DynamoDB's LastEvaluatedKey, a page-size cap."""
 
-from __future__ import annotations
 
 import base64
 import hashlib

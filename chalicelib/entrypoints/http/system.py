@@ -1,6 +1,5 @@
 """Public system routes: health and the OpenAPI document."""
 
-from __future__ import annotations
 
 from chalice import Blueprint
 from pydantic import Field

@@ -1,6 +1,5 @@
 """Response models shared by several routes."""
 
-from __future__ import annotations
 
 from pydantic import Field
 
