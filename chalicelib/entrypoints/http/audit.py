@@ -1,6 +1,5 @@
 """Audit trail for the district office: verify the hash chains, page through a chain's records."""
 
-
 from typing import Any
 
 from chalice import Blueprint

@@ -1,7 +1,6 @@
 """Booking over HTTP: centres and slots (public), bookings (people), the queue at the centre
 (window staff), live help (people and agents) and the booking rules (admin)."""
 
-
 import datetime as dt
 from typing import Any, Literal
 

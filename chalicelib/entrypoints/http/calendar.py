@@ -1,6 +1,5 @@
 """Working-day calendar (public), official schedules (admin), clocks and deadline figures."""
 
-
 from datetime import date
 from typing import Any
 

@@ -4,7 +4,6 @@ The local runner shares one ManualClock between the API and its schedule pump, s
 forward makes deadlines fall due and fires the schedules that measure time on it.
 """
 
-
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 

@@ -1,6 +1,5 @@
 """Who am I: `GET /me`. Local stage only: demo users and dev tokens (`/dev/...`)."""
 
-
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 

@@ -1,6 +1,5 @@
 """The caller's own inbox: `GET /me/notifications` and `POST /me/notifications/{id}/read`."""
 
-
 from datetime import datetime
 from typing import Any
 

@@ -1,6 +1,5 @@
 """OpenAPI 3.1, generated from the route declarations and their pydantic models."""
 
-
 import re
 from typing import Any
 

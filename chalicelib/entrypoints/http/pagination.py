@@ -1,6 +1,5 @@
 """Cursor pagination: opaque, signed cursors over DynamoDB's LastEvaluatedKey, a page-size cap."""
 
-
 import base64
 import hashlib
 import hmac

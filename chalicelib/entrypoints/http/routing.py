@@ -6,7 +6,6 @@ None (204) or a Chalice Response. Views never see malformed input: a bad body, q
 answered here with the shared error shape, before the view runs and before anything is written.
 """
 
-
 import functools
 import json
 import re

@@ -4,7 +4,6 @@ Models are built on first use rather than at import: building the validators of 
 models when `app` is imported would cost every Lambda's cold start (each model about 2 ms).
 """
 
-
 from pydantic import BaseModel, ConfigDict
 
 

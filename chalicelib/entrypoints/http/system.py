@@ -1,6 +1,5 @@
 """Public system routes: health and the OpenAPI document."""
 
-
 from chalice import Blueprint
 from pydantic import Field
 

@@ -1,6 +1,5 @@
 """办不成事 tickets over HTTP: intake, views, handling transitions, routing rules, reports."""
 
-
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 

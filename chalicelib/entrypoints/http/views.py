@@ -1,6 +1,5 @@
 """Response models shared by several routes."""
 
-
 from pydantic import Field
 
 from chalicelib.entrypoints.http.schema import ApiModel
