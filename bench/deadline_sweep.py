@@ -13,78 +13,21 @@ Prints a table, then, as the last line, one JSON object with the figures.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
-from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import CallCounter, use_in_process_aws
 
-os.environ.update(
-    {
-        "QPHB_STAGE": "local",
-        "QPHB_RESOURCE_PREFIX": "qphb-bench",
-        "QPHB_AWS_REGION": "us-east-1",
-        "QPHB_LOG_LEVEL": "WARNING",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-)
-for name in ("AWS_ENDPOINT_URL", "QPHB_AWS_ENDPOINT_URL", "AWS_PROFILE"):
-    os.environ.pop(name, None)
+use_in_process_aws()
 
 SIZES = (1_000, 10_000)
 DUE = 50
 START = datetime(2026, 11, 26, 10, 0)  # Thursday
 SWEEP_AT = datetime(2026, 11, 27, 19, 30)  # Friday: 1-day clocks warned at 19:12 are due
-
-
-class CallCounter:
-    """Counts AWS calls and the DynamoDB items they read, by operation and by table."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.items: Counter[str] = Counter()
-        self.active = False
-
-    def install(self) -> None:
-        from botocore.client import BaseClient
-
-        original = BaseClient._make_api_call
-        counter = self
-
-        def counted(client, operation, params):
-            response = original(client, operation, params)
-            if counter.active:
-                counter.record(operation, params, response)
-            return response
-
-        BaseClient._make_api_call = counted
-
-    def record(self, operation: str, params: dict, response: dict) -> None:
-        table = params.get("TableName", "")
-        self.calls[operation] += 1
-        read = 0
-        if operation in ("Query", "Scan"):
-            read = response.get("ScannedCount", response.get("Count", 0))
-        elif operation == "GetItem":
-            read = 1 if response.get("Item") else 0
-        elif operation == "BatchGetItem":
-            read = sum(len(v) for v in response.get("Responses", {}).values())
-        if read:
-            index = params.get("IndexName")
-            self.items[f"{table}{'/' + index if index else ''}"] += read
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.items.clear()
 
 
 def build_clocks(total: int, due: int, calendar):

@@ -14,83 +14,20 @@ Prints a table, then, as the last line, one JSON object with the figures.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import time
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _support import CallCounter, use_in_process_aws
 
-os.environ.update(
-    {
-        "QPHB_STAGE": "local",
-        "QPHB_RESOURCE_PREFIX": "qphb-bench",
-        "QPHB_AWS_REGION": "us-east-1",
-        "QPHB_LOG_LEVEL": "WARNING",
-        "QPHB_JWT_HS256_SECRET": "bench-secret-for-hs256-signing-only-000",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-)
-for name in ("AWS_ENDPOINT_URL", "QPHB_AWS_ENDPOINT_URL", "AWS_PROFILE"):
-    os.environ.pop(name, None)
+use_in_process_aws(QPHB_JWT_HS256_SECRET="bench-secret-for-hs256-signing-only-000")
 
 INTAKES = 60
 RETRIES = 10
 START = datetime(2026, 11, 26, 10, 0)  # Thursday
-_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
-
-
-class CallCounter:
-    """Counts AWS calls by operation and the items they write, by table."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-        self.written: Counter[str] = Counter()
-        self.active = False
-
-    def install(self) -> None:
-        from botocore.client import BaseClient
-
-        original = BaseClient._make_api_call
-        counter = self
-
-        def counted(client, operation, params):
-            if not counter.active:
-                return original(client, operation, params)
-            counter.calls[operation] += 1
-            response = original(client, operation, params)  # a refused condition writes nothing
-            counter.record(operation, params)
-            return response
-
-        BaseClient._make_api_call = counted
-
-    def record(self, operation: str, params: dict) -> None:
-        if operation in _WRITES:
-            self.written[_short(params.get("TableName", ""))] += 1
-        elif operation == "TransactWriteItems":
-            for item in params.get("TransactItems", []):
-                for kind, request in item.items():
-                    if kind != "ConditionCheck":
-                        self.written[_short(request.get("TableName", ""))] += 1
-        elif operation == "BatchWriteItem":
-            for table, requests in params.get("RequestItems", {}).items():
-                self.written[_short(table)] += len(requests)
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.written.clear()
-
-
-def _short(table: str) -> str:
-    return table.removeprefix("qphb-bench-")
 
 
 def _intake(n: int) -> dict:
