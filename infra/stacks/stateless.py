@@ -389,6 +389,34 @@ class StatelessStack(cdk.Stack):
 
     # -- API --------------------------------------------------------------------------------
 
+    def _gateway_error_responses(self, api: apigw.RestApi) -> None:
+        """Answers API Gateway gives itself (no such route, throttled, too large) in the
+        platform's error shape, as the app and the local runner answer them."""
+        shapes = (
+            (
+                apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+                "404",
+                "not_found",
+                "请求的接口不存在",
+            ),
+            (apigw.ResponseType.THROTTLED, "429", "too_many_requests", "请求过于频繁，请稍后再试"),
+            (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "请求内容过大"),
+            (
+                apigw.ResponseType.DEFAULT_5_XX,
+                None,
+                "service_unavailable",
+                "服务暂时不可用，请稍后再试",
+            ),
+        )
+        for response_type, status, code, message in shapes:
+            body = f'{{"code":"{code}","message":"{message}","request_id":"$context.requestId"}}'
+            api.add_gateway_response(
+                f"GatewayResponse{code.title().replace('_', '')}",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": body},
+            )
+
     def _rest_api(self, chalice_app: Any, fn: lambda_.Function) -> apigw.RestApi:
         stage_name = self.stage.api_gateway_stage
         access_logs = logs.LogGroup(
@@ -454,6 +482,7 @@ class StatelessStack(cdk.Stack):
                     allow_credentials=bool(cors.allow_credentials),
                     max_age=cdk.Duration.seconds(cors.max_age) if cors.max_age else None,
                 )
+        self._gateway_error_responses(api)
         # One permission for the whole stage: one per method would outgrow Lambda's 20 KB policy.
         fn.add_permission(
             "InvokeFromApi",

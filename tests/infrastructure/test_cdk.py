@@ -792,3 +792,15 @@ def test_every_acknowledged_nag_rule_carries_a_written_reason(synth: Synth) -> N
     ]
     assert in_templates
     assert all(len(rule["reason"].strip()) >= MIN_REASON_LENGTH for rule in in_templates)
+
+
+def test_gateway_answers_unknown_routes_in_the_error_shape(synth: Synth) -> None:
+    responses = [
+        r["Properties"]
+        for r in synth.templates["stateless"]["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+    ]
+    missing = next(r for r in responses if r["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN")
+    assert missing["StatusCode"] == "404"
+    template = missing["ResponseTemplates"]["application/json"]
+    assert '"code":"not_found"' in template and "$context.requestId" in template
