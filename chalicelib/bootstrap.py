@@ -116,6 +116,12 @@ class Container:
 
         return LocalVideoRooms(secret=link_secret(self.settings))
 
+    @cached_property
+    def application_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.applications import DynamoApplicationStore
+
+        return DynamoApplicationStore()
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -120,6 +120,11 @@ TABLES: tuple[TableSpec, ...] = (
         "chalicelib.adapters.dynamodb.bookings:BookingJobModel",
         description="预约提醒、爽约判定与帮办超时预警的到期任务",
     ),
+    TableSpec(
+        "applications",
+        "chalicelib.adapters.dynamodb.applications:ApplicationRecord",
+        description="办事指南版本、一人一档/一企一档、电子证照、办件、提交幂等键与月度指标",
+    ),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
@@ -142,6 +147,15 @@ QUEUES: tuple[QueueSpec, ...] = (
         batch_size=1,
         description="官方日历发布后重算未结时限",
     ),
+    QueueSpec(
+        "application-prereview",
+        consumer="prereview_applications",
+        visibility_timeout_seconds=180,
+        consumer_timeout_seconds=30,
+        max_receive_count=5,
+        batch_size=10,
+        description="办件智能预审、容缺/补正判定与低风险事项自动审批",
+    ),
 )
 
 STREAMS: tuple[StreamSpec, ...] = (StreamSpec("notifications", consumer="enqueue_notifications"),)
@@ -158,6 +172,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         consumer="run_booking_jobs",
         rate_minutes=1,
         description="发送预约提醒、判定爽约、预警人工帮办响应超时",
+    ),
+    ScheduleSpec(
+        "application-supplement-sweep",
+        consumer="terminate_overdue_supplements",
+        rate_minutes=10,
+        description="终止容缺受理后逾期未补齐材料的办件",
     ),
 )
 

@@ -47,8 +47,9 @@ ACCESS: dict[str, Access] = {
             "tickets",
             "bookings",
             "booking-jobs",
+            "applications",
         ),
-        send=("calendar-recompute",),
+        send=("calendar-recompute", "application-prereview"),
         health_checks=True,
     ),
     "enqueue_notifications": Access(
@@ -77,6 +78,16 @@ ACCESS: dict[str, Access] = {
         read=("calendar", "departments", "users"),
         append=("audit",),
         write=("bookings", "booking-jobs", "notifications", "idempotency"),
+    ),
+    "prereview_applications": Access(
+        read=("calendar", "departments", "users"),
+        append=("audit",),
+        write=("applications", "clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "terminate_overdue_supplements": Access(
+        read=("calendar", "departments", "users"),
+        append=("audit",),
+        write=("applications", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "audit_verifier": Access(read=("audit",)),
 }

@@ -345,6 +345,9 @@ class Runner:
         seed(container.directory, webhook_base_url=self.receiver.base_url)
         seed_bookings(container)
         seed_tickets(container)
+        from local.seed_applications import seed_applications
+
+        seed_applications(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
         from local.pumps import PumpThread, build_pumps, discover

@@ -46,6 +46,15 @@ class Action(StrEnum):
     REQUEST_HELP = "help.request"
     READ_HELP = "help.read"
     ANSWER_HELP = "help.answer"
+    # Applications for service items (办事指南, 预填, 预审, 容缺/补正, 审批)
+    READ_ITEMS = "applications.read_items"
+    MANAGE_ITEMS = "applications.manage_items"
+    APPLY = "applications.apply"
+    READ_APPLICATION = "applications.read"
+    SUPPLEMENT_APPLICATION = "applications.supplement"
+    DECIDE_APPLICATION = "applications.decide"
+    LIST_DEPARTMENT_APPLICATIONS = "applications.list_department"
+    READ_APPLICATION_REPORTS = "applications.read_reports"
 
 
 ALL_ROLES = frozenset(Role)
@@ -130,6 +139,25 @@ POLICY: dict[Action, Rule] = {
     Action.ANSWER_HELP: Rule(
         frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
         frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+    ),
+    Action.READ_ITEMS: Rule(ALL_ROLES, ALL_ROLES),
+    Action.MANAGE_ITEMS: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    Action.APPLY: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.READ_APPLICATION: Rule(
+        ALL_ROLES,
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.SUPPLEMENT_APPLICATION: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.DECIDE_APPLICATION: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.ADMIN}), frozenset({Role.ADMIN})
+    ),
+    Action.LIST_DEPARTMENT_APPLICATIONS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.READ_APPLICATION_REPORTS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),
 }
 

@@ -12,4 +12,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import bookings
 
     registered.append(bookings.bp)
+    from chalicelib.entrypoints.events import applications
+
+    registered.append(applications.bp)
     return registered

@@ -25,4 +25,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import bookings
 
     registered.append(bookings.bp)
+    from chalicelib.entrypoints.http import applications
+
+    registered.append(applications.bp)
     return registered

@@ -1,0 +1,269 @@
+"""Applications on DynamoDB: the guide, profiles, e-licences, applications, intake keys, KPI facts.
+
+One table ("applications"), keys (pk, sk); each record's body is an explicit domain mapping
+(`to_dict` / `from_dict`) kept in `data`:
+- item version:  ("item#<code>", "v#<000001>"): immutable; the latest is one descending Query;
+                 the catalogue lists items through catalogue_index (catalogue = "item", sk code).
+- profile:       ("subject#<subject_id>", "profile");
+- e-licence:     ("subject#<subject_id>", "lic#<type>#<number>"): a subject's licences, one Query;
+- application:   ("app#<id>", "app") with a version attribute (conditional writes);
+                 owner_index (owner_key = user id, created_at) for GET /me/applications,
+                 dept_index (dept_key = department while decidable, created_at) for the queue
+                 and tolerance_index (tolerance_key = "tolerated" while 容缺-accepted,
+                 tolerance_due = supplement deadline) for the termination sweep;
+- intake key:    ("intake#<user_id>#<key>", "key") → application id (idempotent POST);
+- KPI facts:     ("kpi#<YYYY-MM>", "app#<id>"): overwritten with the latest facts, so a
+                 redelivered message counts once; a month's report is one Query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import PutError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.domain.applications import (
+    DECIDABLE,
+    Application,
+    ELicence,
+    KpiFacts,
+    Profile,
+    ServiceItem,
+    State,
+)
+from chalicelib.domain.errors import Conflict
+
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def _conditional_failed(error: Exception) -> bool:
+    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
+
+
+class OwnerIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "owner_index"
+        projection = AllProjection()
+
+    owner_key = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class DepartmentIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "dept_index"
+        projection = AllProjection()
+
+    dept_key = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class CatalogueIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "catalogue_index"
+        projection = AllProjection()
+
+    catalogue = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(range_key=True)
+
+
+class ToleranceIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "tolerance_index"
+        projection = AllProjection()
+
+    tolerance_key = UnicodeAttribute(hash_key=True)
+    tolerance_due = UnicodeAttribute(range_key=True)
+
+
+class ApplicationRecord(Model):
+    Meta = meta("applications")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = JSONAttribute()
+    created_at = UnicodeAttribute(null=True)
+    owner_key = UnicodeAttribute(null=True)
+    dept_key = UnicodeAttribute(null=True)
+    catalogue = UnicodeAttribute(null=True)  # present on the latest version of each item
+    code = UnicodeAttribute(null=True)
+    # Sparse: present only while 容缺-accepted, so the sweep reads just the overdue ones.
+    tolerance_key = UnicodeAttribute(null=True)
+    tolerance_due = UnicodeAttribute(null=True)
+    version = VersionAttribute()
+
+    owner_index = OwnerIndex()
+    dept_index = DepartmentIndex()
+    catalogue_index = CatalogueIndex()
+    tolerance_index = ToleranceIndex()
+
+
+class PlainRecord(Model):
+    """Unversioned records of the same table (guide, profiles, licences, keys, facts)."""
+
+    Meta = meta("applications")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    data = JSONAttribute()
+    catalogue = UnicodeAttribute(null=True)
+    code = UnicodeAttribute(null=True)
+
+
+class PageOf:
+    def __init__(self, items: list[Any], last_key: dict[str, Any] | None):
+        self.items = items
+        self.last_key = last_key
+
+
+class DynamoApplicationStore:
+    # ---- the guide ----------------------------------------------------------------------
+
+    def put_item_version(self, item: ServiceItem) -> bool:
+        """A new version (conditional: a version number is written once). The catalogue
+        pointer moves to it."""
+        record = PlainRecord(f"item#{item.code}", f"v#{item.version:06d}", data=item.to_dict())
+        try:
+            record.save(condition=PlainRecord.pk.does_not_exist())
+        except PutError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        pointer = PlainRecord(
+            f"item#{item.code}", "latest", data=item.to_dict(), catalogue="item", code=item.code
+        )
+        pointer.save()
+        return True
+
+    def latest_item(self, code: str) -> ServiceItem | None:
+        try:
+            record = PlainRecord.get(f"item#{code}", "latest")
+        except PlainRecord.DoesNotExist:
+            return None
+        return ServiceItem.from_dict(record.data)
+
+    def item_version(self, code: str, version: int) -> ServiceItem | None:
+        try:
+            record = PlainRecord.get(f"item#{code}", f"v#{version:06d}")
+        except PlainRecord.DoesNotExist:
+            return None
+        return ServiceItem.from_dict(record.data)
+
+    def list_items(self, limit: int, start_key: dict[str, Any] | None) -> PageOf:
+        result = ApplicationRecord.catalogue_index.query(
+            "item", limit=limit, last_evaluated_key=start_key
+        )
+        items = [ServiceItem.from_dict(r.data) for r in result]
+        return PageOf(items, result.last_evaluated_key)
+
+    # ---- profiles and e-licences --------------------------------------------------------
+
+    def put_profile(self, profile: Profile) -> None:
+        PlainRecord(f"subject#{profile.subject_id}", "profile", data=profile.to_dict()).save()
+
+    def get_profile(self, subject_id: str) -> Profile | None:
+        try:
+            record = PlainRecord.get(f"subject#{subject_id}", "profile")
+        except PlainRecord.DoesNotExist:
+            return None
+        return Profile.from_dict(record.data)
+
+    def put_licence(self, licence: ELicence) -> None:
+        PlainRecord(
+            f"subject#{licence.holder_id}",
+            f"lic#{licence.type}#{licence.number}",
+            data=licence.to_dict(),
+        ).save()
+
+    def licences(self, subject_id: str) -> list[ELicence]:
+        return [
+            ELicence.from_dict(r.data)
+            for r in PlainRecord.query(f"subject#{subject_id}", PlainRecord.sk.startswith("lic#"))
+        ]
+
+    # ---- applications -------------------------------------------------------------------
+
+    def claim_intake(self, user_id: str, key: str, application_id: str) -> str:
+        """The application id a retried POST names: the first writer's."""
+        record = PlainRecord(
+            f"intake#{user_id}#{key}", "key", data={"application_id": application_id}
+        )
+        try:
+            record.save(condition=PlainRecord.pk.does_not_exist())
+            return application_id
+        except PutError as error:
+            if not _conditional_failed(error):
+                raise
+        existing = PlainRecord.get(f"intake#{user_id}#{key}", "key")
+        return existing.data["application_id"]
+
+    def create(self, app: Application) -> None:
+        self._record(app, None).save(condition=ApplicationRecord.pk.does_not_exist())
+
+    def get(self, application_id: str) -> tuple[Application, int] | None:
+        try:
+            record = ApplicationRecord.get(f"app#{application_id}", "app")
+        except ApplicationRecord.DoesNotExist:
+            return None
+        return Application.from_dict(record.data), record.version
+
+    def save(self, app: Application, version: int) -> int:
+        """Conditional on the version read: a concurrent writer makes this raise Conflict."""
+        record = self._record(app, version)
+        try:
+            record.save()
+        except PutError as error:
+            if _conditional_failed(error):
+                raise Conflict("申请已被修改，请刷新后重试", code="application_conflict") from error
+            raise
+        return record.version
+
+    def _record(self, app: Application, version: int | None) -> ApplicationRecord:
+        record = ApplicationRecord(
+            f"app#{app.application_id}",
+            "app",
+            data=app.to_dict(),
+            created_at=app.created_at,
+            owner_key=app.applicant_user_id,
+            dept_key=app.department_id if app.state in DECIDABLE else None,
+        )
+        if app.state is State.TOLERATED and app.supplement_due:
+            record.tolerance_key = "tolerated"
+            record.tolerance_due = app.supplement_due
+        if version is not None:
+            record.version = version
+        return record
+
+    def by_owner(self, user_id: str, limit: int, start_key: dict[str, Any] | None) -> PageOf:
+        result = ApplicationRecord.owner_index.query(
+            user_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+        )
+        return PageOf([Application.from_dict(r.data) for r in result], result.last_evaluated_key)
+
+    def by_department(
+        self, department_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> PageOf:
+        result = ApplicationRecord.dept_index.query(
+            department_id, limit=limit, last_evaluated_key=start_key
+        )
+        return PageOf([Application.from_dict(r.data) for r in result], result.last_evaluated_key)
+
+    def overdue_tolerated(self, now_iso: str, limit: int) -> list[str]:
+        """Ids of 容缺-accepted applications whose supplement deadline is before `now_iso`."""
+        result = ApplicationRecord.tolerance_index.query(
+            "tolerated", ApplicationRecord.tolerance_due < now_iso, limit=limit
+        )
+        return [r.pk.removeprefix("app#") for r in result]
+
+    # ---- KPI facts -----------------------------------------------------------------------
+
+    def put_facts(self, month: str, facts: KpiFacts) -> None:
+        PlainRecord(f"kpi#{month}", f"app#{facts.application_id}", data=asdict(facts)).save()
+
+    def facts(self, month: str) -> list[KpiFacts]:
+        return [KpiFacts(**r.data) for r in PlainRecord.query(f"kpi#{month}")]

@@ -1,0 +1,988 @@
+"""Application use cases: the guide, pre-fill, submission, machine pre-review (the queue
+consumer), 补正 and 容缺 supplements, department and automatic decisions, monthly KPIs.
+
+Clocks (the deadline engine, one per application and kind, keyed so retries start one):
+- "application_acceptance": from submission, 5 working days to accept or list what is missing
+  (行政许可法); a 补正 request pauses it, the supplement resumes it; stopped on acceptance.
+- "application_promised": the department's promised limit, from acceptance to the decision.
+- "application_supplement": 容缺 supplement deadline (≤ the promised limit); past it, the
+  application is terminated.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain import applications as domain
+from chalicelib.domain.applications import (
+    DECIDABLE,
+    Application,
+    Decision,
+    KpiFacts,
+    Material,
+    Outcome,
+    Prefill,
+    ServiceItem,
+    State,
+)
+from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.calendar import CHINA_TZ
+from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from chalicelib.domain.identity import SYSTEM, Principal
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.service_layer.authorization import Action, Resource, require
+
+QUEUE = "application-prereview"
+ACCEPTANCE_DAYS = 5
+_SAVE_ATTEMPTS = 3
+
+
+@dataclass
+class ApplicationDeps:
+    store: Any  # DynamoApplicationStore
+    notifier: Any
+    audit_log: Any
+    clock: Any
+    deadlines: Any  # DeadlineDeps
+    enqueue: Callable[[dict[str, Any]], None]
+    secret: bytes
+
+    @classmethod
+    def from_container(cls, c: Any) -> ApplicationDeps:
+        from chalicelib.service_layer.deadlines import DeadlineDeps
+
+        def enqueue(message: dict[str, Any]) -> None:
+            c.aws.client("sqs").send_message(
+                QueueUrl=c.aws.queue_url(QUEUE), MessageBody=json.dumps(message)
+            )
+
+        secret = hashlib.sha256(b"prefill:" + c.settings.cursor_secret.encode()).digest()
+        return cls(
+            store=c.application_store,
+            notifier=c.notifier,
+            audit_log=c.audit_log,
+            clock=c.clock,
+            deadlines=DeadlineDeps.from_container(c),
+            enqueue=enqueue,
+            secret=secret,
+        )
+
+
+def _correlation_id() -> str | None:
+    from chalicelib.observability import get_correlation_id
+
+    return get_correlation_id()
+
+
+def _audit(
+    deps: ApplicationDeps,
+    actor: Principal,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    **details: Any,
+) -> None:
+    deps.audit_log.append(
+        AuditEntry(
+            actor_id=actor.user_id,
+            actor_role=actor.role.value,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            before=before,
+            after=after,
+            correlation_id=_correlation_id(),
+            details=details,
+        )
+    )
+
+
+def _summary(app: Application) -> dict[str, Any]:
+    """What the audit keeps of an application: state and findings, no personal data."""
+    return {
+        "state": app.state.value,
+        "item": f"{app.item_code}@v{app.item_version}",
+        "findings": [f"{f.reason.value}:{f.code}:{f.target}" for f in app.findings],
+        "supplement_rounds": app.supplement_rounds,
+    }
+
+
+# ---- the guide ----------------------------------------------------------------------------
+
+
+def list_items(deps: ApplicationDeps, limit: int, start_key: dict[str, Any] | None) -> Any:
+    return deps.store.list_items(limit, start_key)
+
+
+def get_item(deps: ApplicationDeps, code: str) -> ServiceItem:
+    item = deps.store.latest_item(code)
+    if item is None:
+        raise NotFound("办事事项不存在", code="item_not_found")
+    return item
+
+
+def publish_item(deps: ApplicationDeps, principal: Principal, item: ServiceItem) -> ServiceItem:
+    """A new version of the item; applications keep the version they were filed under."""
+    require(principal, Action.MANAGE_ITEMS)
+    for _ in range(_SAVE_ATTEMPTS):
+        current = deps.store.latest_item(item.code)
+        versioned = domain.validate_item(
+            replace(item, version=(current.version + 1) if current else 1)
+        )
+        if deps.store.put_item_version(versioned):
+            _audit(
+                deps,
+                principal,
+                "application_item.published",
+                "service_item",
+                item.code,
+                {"version": current.version} if current else None,
+                {"version": versioned.version, "name": versioned.name},
+            )
+            return versioned
+    raise Conflict("事项版本冲突，请重试", code="item_version_conflict")
+
+
+# ---- pre-fill -----------------------------------------------------------------------------
+
+
+def _history(deps: ApplicationDeps, principal: Principal) -> dict[str, Any]:
+    """Values from the caller's latest earlier applications (unverified, editable)."""
+    values: dict[str, Any] = {}
+    for app in reversed(deps.store.by_owner(principal.user_id, 20, None).items):
+        values.update({k: v for k, v in app.fields.items() if v not in (None, "")})
+    return values
+
+
+def prefill_for(deps: ApplicationDeps, principal: Principal, code: str) -> tuple[Prefill, str]:
+    require(principal, Action.APPLY)
+    item = get_item(deps, code)
+    subject = principal.subject_id or ""
+    profile = deps.store.get_profile(subject) if subject else None
+    licences = deps.store.licences(subject) if subject else []
+    result = domain.prefill(item, profile, licences, _history(deps, principal), deps.clock.now())
+    return result, _sign(deps, principal, result)
+
+
+def _sign(deps: ApplicationDeps, principal: Principal, result: Prefill) -> str:
+    payload = json.dumps(
+        {
+            "u": principal.user_id,
+            "i": result.item_code,
+            "v": result.item_version,
+            "l": result.locked,
+            "p": result.filled,
+            "t": len(result.fields),
+            "x": list(result.exempt_materials),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+    mac = hmac.new(deps.secret, payload, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+
+
+def _verify(deps: ApplicationDeps, principal: Principal, token: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        mac, payload = raw[:16], raw[16:]
+        expected = hmac.new(deps.secret, payload, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(mac, expected):
+            raise ValueError("bad signature")
+        data = json.loads(payload)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(
+            "预填凭证无效，请重新获取预填数据", code="invalid_prefill_token"
+        ) from exc
+    if data.get("u") != principal.user_id:
+        raise InvalidInput("预填凭证无效，请重新获取预填数据", code="invalid_prefill_token")
+    return data
+
+
+# ---- submission ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    item_code: str
+    prefill_token: str
+    fields: dict[str, Any]
+    materials: list[Material]
+    commitment: bool = False
+
+
+def submit(
+    deps: ApplicationDeps,
+    principal: Principal,
+    submission: Submission,
+    idempotency_key: str | None,
+) -> Application:
+    """Store the application and hand it to the pre-review queue. A changed locked value is
+    refused here, before anything is stored (checked against what the server signed)."""
+    require(principal, Action.APPLY)
+    token = _verify(deps, principal, submission.prefill_token)
+    if token["i"] != submission.item_code:
+        raise InvalidInput("预填凭证与申请事项不一致", code="invalid_prefill_token")
+    tampered = domain.check_locked(token["l"], submission.fields)
+    if tampered:
+        raise InvalidInput(
+            "核验数据不可修改",
+            code="locked_field_changed",
+            fields=[
+                {"field": f.target, "message": f.message, "type": f.reason.value} for f in tampered
+            ],
+        )
+    item = deps.store.item_version(submission.item_code, token["v"])
+    if item is None:
+        raise NotFound("办事事项不存在", code="item_not_found")
+    application_id = uuid.uuid4().hex
+    if idempotency_key:
+        application_id = deps.store.claim_intake(principal.user_id, idempotency_key, application_id)
+        found = deps.store.get(application_id)
+        if found is not None:
+            return found[0]
+    app = _new_application(deps, principal, item, submission, token, application_id)
+    deps.store.create(app)
+    _audit(
+        deps,
+        principal,
+        "application.submitted",
+        "application",
+        app.application_id,
+        None,
+        _summary(app),
+    )
+    deps.enqueue(
+        {
+            "application_id": app.application_id,
+            "round": app.review_round,
+            "correlation_id": _correlation_id(),
+        }
+    )
+    return app
+
+
+def _new_application(
+    deps: ApplicationDeps,
+    principal: Principal,
+    item: ServiceItem,
+    submission: Submission,
+    token: dict[str, Any],
+    application_id: str,
+) -> Application:
+    now = deps.clock.now()
+    profile = deps.store.get_profile(principal.subject_id or "")
+    app = Application(
+        application_id=application_id,
+        item_code=item.code,
+        item_version=item.version,
+        item_name=item.name,
+        department_id=item.department_id,
+        applicant_user_id=principal.user_id,
+        subject_id=principal.subject_id or "",
+        applicant_name=profile.name if profile else principal.display_name,
+        fields=dict(submission.fields),
+        materials=list(submission.materials),
+        locked=dict(token["l"]),
+        prefilled_fields=int(token["p"]),
+        total_fields=int(token["t"]),
+        exempt_materials=list(token["x"]),
+        commitment=submission.commitment,
+        channel="online",
+        state=State.SUBMITTED,
+        created_at=now.isoformat(),
+        updated_at=now.isoformat(),
+    )
+    app.add_event(now, "submitted", by=principal.user_id)
+    return app
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+def _resource(app: Application) -> Resource:
+    return Resource(owner_user_id=app.applicant_user_id, department_id=app.department_id)
+
+
+def _load(deps: ApplicationDeps, application_id: str) -> tuple[Application, int]:
+    found = deps.store.get(application_id)
+    if found is None:
+        raise NotFound("申请不存在", code="application_not_found")
+    return found
+
+
+def read(deps: ApplicationDeps, principal: Principal, application_id: str) -> Application:
+    require(principal, Action.READ_APPLICATION)
+    app, version = _load(deps, application_id)
+    require(principal, Action.READ_APPLICATION, _resource(app))
+    return enforce_supplement_deadline(deps, app, version)
+
+
+def deadlines_of(deps: ApplicationDeps, app: Application) -> list[Any]:
+    result = []
+    for clock_id in app.clocks.values():
+        clock = deps.deadlines.clocks.get(clock_id)
+        if clock is not None:
+            result.append(clock)
+    return result
+
+
+def list_mine(deps: ApplicationDeps, principal: Principal, limit: int, start_key: Any) -> Any:
+    require(principal, Action.APPLY)
+    return deps.store.by_owner(principal.user_id, limit, start_key)
+
+
+def list_department(
+    deps: ApplicationDeps, principal: Principal, department_id: str, limit: int, start_key: Any
+) -> Any:
+    require(principal, Action.LIST_DEPARTMENT_APPLICATIONS, Resource(department_id=department_id))
+    return deps.store.by_department(department_id, limit, start_key)
+
+
+# ---- changing an application ------------------------------------------------------------
+
+
+def _change(
+    deps: ApplicationDeps,
+    application_id: str,
+    change: Callable[[Application], Application | None],
+) -> Application | None:
+    """Read, change, write on the version read; retried when someone wrote in between.
+    `change` answers None when there is nothing to do (an idempotent redelivery)."""
+    for attempt in range(_SAVE_ATTEMPTS):
+        app, version = _load(deps, application_id)
+        updated = change(Application.from_dict(app.to_dict()))
+        if updated is None:
+            return None
+        try:
+            deps.store.save(updated, version)
+        except Conflict:
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise
+            continue
+        return updated
+    raise AssertionError("unreachable")
+
+
+def _clock_key(app: Application, kind: str) -> str:
+    return f"{app.application_id}:{kind}:{app.supplement_rounds if kind == 'supplement' else 0}"
+
+
+def _start(deps: ApplicationDeps, app: Application, kind: str, limit: int, **kw: Any) -> str:
+    from chalicelib.service_layer import deadlines
+
+    clock = deadlines.start_clock(
+        deps.deadlines,
+        subject_type="application",
+        subject_id=app.application_id,
+        kind=f"application_{kind}",
+        limit=max(limit, 1),
+        key=_clock_key(app, kind),
+        label=app.item_name,
+        **kw,
+    )
+    return clock.clock_id
+
+
+def _clock_call(deps: ApplicationDeps, app: Application, kind: str, action: str, **kw: Any) -> None:
+    """Pause, resume or stop a clock if it is in a state that allows it (redeliveries)."""
+    from chalicelib.domain.clocks import ClockState
+    from chalicelib.service_layer import deadlines
+
+    clock_id = app.clocks.get(kind)
+    if clock_id is None:
+        return
+    clock = deps.deadlines.clocks.get(clock_id)
+    if clock is None:
+        return
+    paused = clock.state is ClockState.PAUSED
+    if action == "pause" and clock.is_open and not paused:
+        deadlines.pause_clock(deps.deadlines, clock_id, **kw)
+    elif action == "resume" and paused:
+        deadlines.resume_clock(deps.deadlines, clock_id, **kw)
+    elif action == "stop" and clock.is_open:
+        if paused:
+            deadlines.resume_clock(deps.deadlines, clock_id)
+        deadlines.stop_clock(deps.deadlines, clock_id, **kw)
+
+
+def _notify(deps: ApplicationDeps, app: Application, event: str, title: str, body: str) -> None:
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"application:{app.application_id}:{event}:{app.review_round}",
+            recipient_kind=RecipientKind.USER,
+            recipient_id=app.applicant_user_id,
+            category=f"application.{event}",
+            title=title,
+            body=body,
+            data={"application_id": app.application_id, "state": app.state.value},
+            correlation_id=_correlation_id(),
+        )
+    )
+
+
+def _notify_department(deps: ApplicationDeps, app: Application) -> None:
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"application:{app.application_id}:to_department:{app.review_round}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=app.department_id,
+            category="application.accepted",
+            title=f"新办件待审批：{app.item_name}",
+            body=f"办件 {app.application_id} 已通过智能预审，请在承诺时限内办结。",
+            data={"application_id": app.application_id, "item_code": app.item_code},
+            correlation_id=_correlation_id(),
+        )
+    )
+
+
+# ---- pre-review (the queue consumer) ------------------------------------------------------
+
+
+_OUTCOME_OF_STATE = {
+    State.ACCEPTED: Outcome.PASSED,
+    State.TOLERATED: Outcome.TOLERATED,
+    State.SUPPLEMENT_REQUESTED: Outcome.SUPPLEMENT,
+    State.REJECTED: Outcome.REJECTED,
+}
+
+
+def prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Application | None:
+    """Review one submission round. The state change is one conditional write; its effects
+    (clocks, notifications, the automatic decision) are keyed by application, kind and round
+    and marked done afterwards, so a redelivery after a crash in between finishes them and a
+    redelivery after that does nothing."""
+    now = deps.clock.now()
+    today = now.astimezone(CHINA_TZ).date()
+    app, _ = _load(deps, application_id)
+    if app.reviewed_round >= round_:
+        if app.reviewed_round == round_ and app.effects_round < round_:
+            return _complete_effects(deps, app, round_, _OUTCOME_OF_STATE.get(app.state), now)
+        return None
+    if app.state is not State.SUBMITTED:
+        return None
+    item = deps.store.item_version(app.item_code, app.item_version)
+    profile = deps.store.get_profile(app.subject_id)
+    licences = deps.store.licences(app.subject_id)
+    review = domain.pre_review(item, app, profile, licences, today)
+    if "acceptance" not in app.clocks:
+        app.clocks["acceptance"] = _start(
+            deps,
+            app,
+            "acceptance",
+            ACCEPTANCE_DAYS,
+            department_id=app.department_id,
+            started_at=datetime.fromisoformat(app.created_at),
+        )
+
+    def apply(current: Application) -> Application | None:
+        if current.reviewed_round >= round_ or current.state is not State.SUBMITTED:
+            return None
+        current.clocks.update(app.clocks)
+        current.findings = list(review.findings)
+        current.reviewed_round = round_
+        current.reviews += 1
+        return _apply_outcome(deps, current, item, review.outcome, now)
+
+    before = _summary(app)
+    updated = _change(deps, application_id, apply)
+    if updated is None:
+        return None
+    _audit(
+        deps,
+        SYSTEM,
+        f"application.prereview_{review.outcome.value}",
+        "application",
+        application_id,
+        before,
+        _summary(updated),
+    )
+    return _complete_effects(deps, updated, round_, review.outcome, now, (item, profile))
+
+
+def _complete_effects(
+    deps: ApplicationDeps,
+    app: Application,
+    round_: int,
+    outcome: Outcome | None,
+    now: datetime,
+    loaded: tuple[ServiceItem, Any] | None = None,
+) -> Application:
+    if outcome is not None:
+        item, profile = loaded or (
+            deps.store.item_version(app.item_code, app.item_version),
+            deps.store.get_profile(app.subject_id),
+        )
+        _after_outcome(deps, app, item, profile, outcome, now)
+
+    def mark(a: Application) -> Application | None:
+        if a.effects_round >= round_:
+            return None
+        a.effects_round = round_
+        return a
+
+    final = _change(deps, app.application_id, mark) or _load(deps, app.application_id)[0]
+    _record_facts(deps, final)
+    return final
+
+
+def _apply_outcome(
+    deps: ApplicationDeps, app: Application, item: ServiceItem, outcome: Outcome, now: datetime
+) -> Application:
+    events = {
+        Outcome.PASSED: (State.ACCEPTED, "accepted"),
+        Outcome.TOLERATED: (State.TOLERATED, "tolerated"),
+        Outcome.SUPPLEMENT: (State.SUPPLEMENT_REQUESTED, "supplement_requested"),
+        Outcome.REJECTED: (State.REJECTED, "rejected"),
+    }
+    state, event = events[outcome]
+    app.state = state
+    if state in DECIDABLE:
+        app.accepted_at = now.isoformat()
+    if outcome is Outcome.REJECTED:
+        app.decision = Decision(
+            "rejected", "prereview", tuple(f.message for f in app.findings), (), now.isoformat()
+        )
+    app.add_event(now, event, findings=[f.code for f in app.findings])
+    return app
+
+
+def _after_outcome(
+    deps: ApplicationDeps,
+    app: Application,
+    item: ServiceItem,
+    profile: Any,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Clocks, notifications and the automatic decision, after the state is stored."""
+    listing = "；".join(f.message for f in app.findings if f.blocking)
+    if outcome is Outcome.SUPPLEMENT:
+        _clock_call(deps, app, "acceptance", "pause", reason="等待申请人补正")
+        _notify(
+            deps,
+            app,
+            "supplement_requested",
+            f"请补正：{app.item_name}",
+            f"您的申请需要补正：{listing}。补正后将继续办理。",
+        )
+        return
+    _clock_call(deps, app, "acceptance", "stop")
+    if outcome is Outcome.REJECTED:
+        _notify(deps, app, "rejected", f"申请未通过预审：{app.item_name}", listing)
+        return
+    clocks = {
+        "promised": _start(
+            deps, app, "promised", item.promised_days, department_id=app.department_id
+        )
+    }
+    if outcome is Outcome.TOLERATED:
+        clocks["supplement"] = _start(
+            deps, app, "supplement", item.supplement_days, owner_id=app.applicant_user_id
+        )
+    due = _due_iso(deps, clocks.get("supplement"))
+    _change(deps, app.application_id, lambda a: _with_clocks(a, clocks, due))
+    app.clocks.update(clocks)
+    if outcome is Outcome.TOLERATED:
+        _notify(
+            deps,
+            app,
+            "tolerated",
+            f"已容缺受理：{app.item_name}",
+            f"您的申请已容缺受理，请在{item.supplement_days}个工作日内补齐：{listing}。"
+            "逾期未补齐的，办件将终止。",
+        )
+    if item.automatic and outcome is Outcome.PASSED:
+        _auto_decide(deps, app, item, profile, now)
+        return
+    _notify_department(deps, app)
+    _notify(
+        deps,
+        app,
+        "accepted",
+        f"已受理：{app.item_name}",
+        f"您的申请已受理，承诺{item.promised_days}个工作日内办结。",
+    )
+
+
+def _with_clocks(app: Application, clocks: dict[str, str], due: str | None) -> Application | None:
+    if all(app.clocks.get(k) == v for k, v in clocks.items()) and app.supplement_due == due:
+        return None
+    app.clocks.update(clocks)
+    app.supplement_due = due
+    return app
+
+
+def _due_iso(deps: ApplicationDeps, clock_id: str | None) -> str | None:
+    clock = deps.deadlines.clocks.get(clock_id) if clock_id else None
+    return iso(clock.due_at) if clock is not None and clock.due_at else None
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width China-time text: sorts like the instants it names."""
+    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
+
+
+# ---- decisions ----------------------------------------------------------------------------
+
+
+def _auto_decide(
+    deps: ApplicationDeps, app: Application, item: ServiceItem, profile: Any, now: datetime
+) -> None:
+    decision = domain.auto_decide(item, app, profile, now)
+    if decision.outcome != "approved":
+
+        def note(a: Application) -> Application:
+            a.add_event(now, "auto_rules_failed", rules=[asdict(r) for r in decision.rules])
+            return a
+
+        _change(deps, app.application_id, note)
+        _notify_department(deps, app)
+        return
+    _finish(deps, app.application_id, decision, SYSTEM)
+
+
+def decide(
+    deps: ApplicationDeps,
+    principal: Principal,
+    application_id: str,
+    approve: bool,
+    reasons: list[str],
+) -> Application:
+    require(principal, Action.DECIDE_APPLICATION)
+    app, version = _load(deps, application_id)
+    require(principal, Action.DECIDE_APPLICATION, _resource(app))
+    app = enforce_supplement_deadline(deps, app, version)
+    domain.require_state(app, DECIDABLE, "审批")
+    if app.state is State.TOLERATED and approve:
+        raise RuleViolation("容缺材料补齐前不能作出准予决定", code="supplement_pending")
+    if not approve and not reasons:
+        raise InvalidInput("不予批准须说明理由", code="reasons_required")
+    decision = Decision(
+        "approved" if approve else "rejected",
+        principal.user_id,
+        tuple(reasons),
+        (),
+        deps.clock.now().isoformat(),
+    )
+    return _finish(deps, application_id, decision, principal)
+
+
+def _finish(
+    deps: ApplicationDeps, application_id: str, decision: Decision, actor: Principal
+) -> Application:
+    now = deps.clock.now()
+    approved = decision.outcome == "approved"
+    item_holder: dict[str, Any] = {}
+
+    def apply(app: Application) -> Application | None:
+        if app.state not in DECIDABLE:
+            return None
+        before = _summary(app)
+        item_holder["before"] = before
+        app.state = State.APPROVED if approved else State.REJECTED
+        app.decision = decision
+        app.add_event(
+            now,
+            app.state.value,
+            by=decision.by,
+            reasons=list(decision.reasons),
+            rules=[asdict(r) for r in decision.rules],
+        )
+        return app
+
+    updated = _change(deps, application_id, apply)
+    if updated is None:
+        raise RuleViolation("申请已办结", code="invalid_state")
+    _clock_call(deps, updated, "promised", "stop")
+    _clock_call(deps, updated, "supplement", "stop", reason="办结")
+    if approved:
+        updated = _issue_licence(deps, updated, now)
+    _audit(
+        deps,
+        actor,
+        f"application.{updated.state.value}",
+        "application",
+        application_id,
+        item_holder.get("before"),
+        _summary(updated),
+        rules=[asdict(r) for r in decision.rules],
+    )
+    _notify(
+        deps,
+        updated,
+        updated.state.value,
+        f"办结通知：{updated.item_name}",
+        "您的申请已获批准。" if approved else f"您的申请未获批准：{'；'.join(decision.reasons)}",
+    )
+    _record_facts(deps, updated)
+    return updated
+
+
+def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Application:
+    item = deps.store.item_version(app.item_code, app.item_version)
+    if not item.issues_licence:
+        return app
+    from chalicelib.domain.applications import ELicence
+
+    number = f"QP{now:%Y%m%d}{app.application_id[:8].upper()}"
+    licence = ELicence(
+        type=item.issues_licence,
+        number=number,
+        holder_id=app.subject_id,
+        holder_name=app.applicant_name,
+        valid_from=now.date().isoformat(),
+        valid_until=now.date().replace(year=now.year + 5).isoformat(),
+        issued_for=app.application_id,
+    )
+    deps.store.put_licence(licence)  # keyed by type and number: re-issuing overwrites
+    _audit(
+        deps,
+        SYSTEM,
+        "elicence.issued",
+        "elicence",
+        number,
+        None,
+        {"type": licence.type, "application_id": app.application_id},
+    )
+
+    def record(a: Application) -> Application | None:
+        if a.issued_licence == number:
+            return None
+        a.issued_licence = number
+        return a
+
+    return _change(deps, app.application_id, record) or app
+
+
+# ---- supplements (补正 and 容缺) -------------------------------------------------------------
+
+
+def supplement(
+    deps: ApplicationDeps,
+    principal: Principal,
+    application_id: str,
+    fields: dict[str, Any],
+    materials: list[Material],
+) -> Application:
+    require(principal, Action.SUPPLEMENT_APPLICATION)
+    app, version = _load(deps, application_id)
+    require(principal, Action.SUPPLEMENT_APPLICATION, _resource(app))
+    app = enforce_supplement_deadline(deps, app, version)
+    domain.require_state(app, {State.SUPPLEMENT_REQUESTED, State.TOLERATED}, "补充材料")
+    tampered = domain.check_locked(app.locked, {**app.fields, **fields})
+    if tampered:
+        raise InvalidInput(
+            "核验数据不可修改",
+            code="locked_field_changed",
+            fields=[
+                {"field": f.target, "message": f.message, "type": f.reason.value} for f in tampered
+            ],
+        )
+    now = deps.clock.now()
+    was = app.state
+
+    def apply(a: Application) -> Application | None:
+        if a.state is not was:
+            raise Conflict("申请状态已变化，请刷新后重试", code="application_conflict")
+        a.fields.update(fields)
+        by_code = {m.code: m for m in a.materials}
+        by_code.update({m.code: m for m in materials})
+        a.materials = list(by_code.values())
+        if was is State.SUPPLEMENT_REQUESTED:
+            a.supplement_rounds += 1
+            a.review_round += 1
+            a.state = State.SUBMITTED
+        a.add_event(
+            now, "supplemented", materials=[m.code for m in materials], fields=sorted(fields)
+        )
+        return a
+
+    updated = _change(deps, application_id, apply)
+    _audit(
+        deps,
+        principal,
+        "application.supplemented",
+        "application",
+        application_id,
+        _summary(app),
+        _summary(updated),
+    )
+    if was is State.SUPPLEMENT_REQUESTED:
+        _clock_call(deps, updated, "acceptance", "resume", actor=principal)
+        deps.enqueue(
+            {
+                "application_id": application_id,
+                "round": updated.review_round,
+                "correlation_id": _correlation_id(),
+            }
+        )
+        return updated
+    return _complete_tolerance(deps, updated, now)
+
+
+def _complete_tolerance(deps: ApplicationDeps, app: Application, now: datetime) -> Application:
+    """容缺: once every missing material is in, the supplement clock stops and the
+    department decides as usual."""
+    item = deps.store.item_version(app.item_code, app.item_version)
+    profile = deps.store.get_profile(app.subject_id)
+    licences = deps.store.licences(app.subject_id)
+    review = domain.pre_review(
+        item,
+        replace(app, commitment=app.commitment),
+        profile,
+        licences,
+        now.astimezone(CHINA_TZ).date(),
+    )
+    if review.outcome is not Outcome.PASSED:
+
+        def note(a: Application) -> Application:
+            a.findings = list(review.findings)
+            return a
+
+        return _change(deps, app.application_id, note) or app
+
+    def accept(a: Application) -> Application | None:
+        if a.state is not State.TOLERATED:
+            return None
+        a.state = State.ACCEPTED
+        a.findings = list(review.findings)
+        a.add_event(now, "tolerance_completed")
+        return a
+
+    updated = _change(deps, app.application_id, accept) or app
+    _clock_call(deps, updated, "supplement", "stop", reason="容缺材料已补齐")
+    return updated
+
+
+def enforce_supplement_deadline(
+    deps: ApplicationDeps, app: Application, version: int
+) -> Application:
+    """容缺: past the supplement clock's deadline (the deadline engine's clock) the
+    application is terminated, whoever looks at it first."""
+    if app.state is not State.TOLERATED or "supplement" not in app.clocks:
+        return app
+    clock = deps.deadlines.clocks.get(app.clocks["supplement"])
+    now = deps.clock.now()
+    if clock is None or clock.due_at is None or now <= clock.due_at:
+        return app
+    return terminate(deps, app.application_id)
+
+
+SWEEP_BUDGET = 200
+
+
+def terminate_overdue(deps: ApplicationDeps, budget: int = SWEEP_BUDGET) -> list[str]:
+    """The scheduled side of 容缺: every application still waiting for materials after its
+    supplement deadline is terminated (one Query on the sparse tolerance index, no Scan).
+    A failing one is left for the next run; it never stops the others."""
+    from chalicelib.observability import logger
+
+    terminated = []
+    for application_id in deps.store.overdue_tolerated(iso(deps.clock.now()), budget):
+        try:
+            if terminate(deps, application_id).state is State.TERMINATED:
+                terminated.append(application_id)
+        except Exception:
+            logger.exception(
+                "terminating an overdue application failed",
+                extra={"application_id": application_id},
+            )
+    return terminated
+
+
+def terminate(deps: ApplicationDeps, application_id: str) -> Application:
+    from chalicelib.domain.clocks import Outcome as ClockOutcome
+
+    now = deps.clock.now()
+
+    def apply(a: Application) -> Application | None:
+        if a.state is not State.TOLERATED:
+            return None
+        a.state = State.TERMINATED
+        a.supplement_due = None
+        a.add_event(now, "terminated", reason="容缺材料逾期未补齐")
+        return a
+
+    updated = _change(deps, application_id, apply)
+    if updated is None:
+        return _load(deps, application_id)[0]
+    _clock_call(
+        deps, updated, "supplement", "stop", outcome=ClockOutcome.CANCELLED, reason="逾期未补齐"
+    )
+    _clock_call(
+        deps, updated, "promised", "stop", outcome=ClockOutcome.CANCELLED, reason="办件终止"
+    )
+    _audit(
+        deps,
+        SYSTEM,
+        "application.terminated",
+        "application",
+        application_id,
+        None,
+        _summary(updated),
+    )
+    _notify(
+        deps,
+        updated,
+        "terminated",
+        f"办件已终止：{updated.item_name}",
+        "容缺受理的材料未在期限内补齐，办件已终止。如需办理请重新申请。",
+    )
+    _record_facts(deps, updated)
+    return updated
+
+
+# ---- KPIs ---------------------------------------------------------------------------------
+
+
+def _record_facts(deps: ApplicationDeps, app: Application) -> None:
+    created = datetime.fromisoformat(app.created_at)
+    completed = app.state in (State.APPROVED, State.REJECTED, State.TERMINATED)
+    days = None
+    if completed:
+        calendar = deps.deadlines.calendar()
+        start = datetime.fromisoformat(app.accepted_at or app.created_at).astimezone(CHINA_TZ)
+        days = calendar.working_days_between(
+            start.date(), deps.clock.now().astimezone(CHINA_TZ).date()
+        )
+    facts = KpiFacts(
+        application_id=app.application_id,
+        item_code=app.item_code,
+        prefilled_fields=app.prefilled_fields,
+        total_fields=app.total_fields,
+        machine_reviewed=app.reviews > 0,
+        supplement_rounds=app.supplement_rounds,
+        online=app.channel == "online",
+        completed=completed,
+        accepted=app.accepted_at is not None,
+        working_days=days,
+    )
+    deps.store.put_facts(created.astimezone(CHINA_TZ).strftime("%Y-%m"), facts)
+
+
+def report(deps: ApplicationDeps, principal: Principal, month: str) -> dict[str, Any]:
+    require(principal, Action.READ_APPLICATION_REPORTS)
+    facts = deps.store.facts(month)
+    by_item: dict[str, list[KpiFacts]] = {}
+    for f in facts:
+        by_item.setdefault(f.item_code, []).append(f)
+    return {
+        "month": month,
+        "targets": domain.TARGETS,
+        "overall": domain.kpis(facts),
+        "items": [
+            {"item_code": code, **domain.kpis(rows)} for code, rows in sorted(by_item.items())
+        ],
+    }
