@@ -704,8 +704,15 @@ def test_every_handler_of_the_topology_and_the_app_has_a_function(
         function_id, function = synth.function(name)
         assert function["Properties"]["Handler"] == source["handler"]
         if source["kind"] == "ScheduledEventConfig":
-            _, rule = synth.one("AWS::Events::Rule", ScheduleExpression=source["expression"])
-            assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+            # Several schedules may share a rate: the rule is the one that targets this function.
+            target = {"Fn::GetAtt": [function_id, "Arn"]}
+            rules = [
+                rule
+                for rule in synth.resources("AWS::Events::Rule").values()
+                if rule["Properties"].get("ScheduleExpression") == source["expression"]
+                and [t["Arn"] for t in rule["Properties"]["Targets"]] == [target]
+            ]
+            assert len(rules) == 1, f"{name}: {len(rules)} schedules invoke it"
         else:
             _, mapping = synth.one(
                 "AWS::Lambda::EventSourceMapping", FunctionName={"Ref": function_id}
