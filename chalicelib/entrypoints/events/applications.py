@@ -16,6 +16,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import topology
+from chalicelib.entrypoints.events.batch import process_batch
 
 bp = Blueprint(__name__)
 
@@ -30,19 +31,7 @@ _APPLICATION_ID = re.compile(r"^[0-9a-f]{32}$")
     name="prereview_applications",
 )
 def prereview_applications(event: Any) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
-    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
-        event=event.to_dict(),
-        record_handler=_review_record,
-        processor=processor,
-        context=event.context,
-    )
+    return process_batch(event, _review_record)
 
 
 def parse_message(body: str) -> tuple[str, int, str | None]:

@@ -9,6 +9,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import topology
+from chalicelib.entrypoints.events.batch import process_batch
 
 bp = Blueprint(__name__)
 
@@ -44,19 +45,7 @@ def sweep_deadlines(event: Any) -> dict[str, Any]:
     name=_RECOMPUTE.consumer,
 )
 def recompute_deadlines(event: Any) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
-    return process_partial_response(
-        event=event.to_dict(),
-        record_handler=_recompute_record,
-        # Report failures item by item (ReportBatchItemFailures), even when all failed.
-        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
-        context=event.context,
-    )
+    return process_batch(event, _recompute_record)
 
 
 def _recompute_record(record: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib import topology
+from chalicelib.entrypoints.events.batch import process_batch
 
 bp = Blueprint(__name__)
 
@@ -34,20 +35,7 @@ class RetryLater(Exception):
     starting_position="TRIM_HORIZON",
 )
 def enqueue_notifications(event: Any) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
-    # One processor per invocation: the local runner may call handlers from several threads.
-    processor = BatchProcessor(EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-    return process_partial_response(
-        event=event.to_dict(),
-        record_handler=_enqueue_record,
-        processor=processor,
-        context=event.context,
-    )
+    return process_batch(event, _enqueue_record, stream=True)
 
 
 def _enqueue_record(record: Any) -> None:
@@ -86,19 +74,7 @@ def _enqueue_record(record: Any) -> None:
     name="deliver_notifications",
 )
 def deliver_notifications(event: Any) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
-
-    processor = BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
-        event=event.to_dict(),
-        record_handler=_deliver_record,
-        processor=processor,
-        context=event.context,
-    )
+    return process_batch(event, _deliver_record)
 
 
 def _deliver_record(record: Any) -> None:
