@@ -33,11 +33,12 @@ from chalicelib.domain.applications import (
     ServiceItem,
     State,
 )
-from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.observability import get_correlation_id
+from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
 
 QUEUE = "application-prereview"
@@ -76,12 +77,6 @@ class ApplicationDeps:
         )
 
 
-def _correlation_id() -> str | None:
-    from chalicelib.observability import get_correlation_id
-
-    return get_correlation_id()
-
-
 def _audit(
     deps: ApplicationDeps,
     actor: Principal,
@@ -92,19 +87,7 @@ def _audit(
     after: dict[str, Any] | None,
     **details: Any,
 ) -> None:
-    deps.audit_log.append(
-        AuditEntry(
-            actor_id=actor.user_id,
-            actor_role=actor.role.value,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            before=before,
-            after=after,
-            correlation_id=_correlation_id(),
-            details=details,
-        )
-    )
+    record_change(deps.audit_log, actor, action, subject_type, subject_id, before, after, details)
 
 
 def _summary(app: Application) -> dict[str, Any]:
@@ -267,7 +250,7 @@ def submit(
         {
             "application_id": app.application_id,
             "round": app.review_round,
-            "correlation_id": _correlation_id(),
+            "correlation_id": get_correlation_id(),
         }
     )
     return app
@@ -427,7 +410,7 @@ def _notify(deps: ApplicationDeps, app: Application, event: str, title: str, bod
             title=title,
             body=body,
             data={"application_id": app.application_id, "state": app.state.value},
-            correlation_id=_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )
 
@@ -442,7 +425,7 @@ def _notify_department(deps: ApplicationDeps, app: Application) -> None:
             title=f"新办件待审批：{app.item_name}",
             body=f"办件 {app.application_id} 已通过智能预审，请在承诺时限内办结。",
             data={"application_id": app.application_id, "item_code": app.item_code},
-            correlation_id=_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )
 
@@ -825,7 +808,7 @@ def supplement(
             {
                 "application_id": application_id,
                 "round": updated.review_round,
-                "correlation_id": _correlation_id(),
+                "correlation_id": get_correlation_id(),
             }
         )
         return updated
@@ -885,8 +868,8 @@ SWEEP_BUDGET = 200
 
 def terminate_overdue(deps: ApplicationDeps, budget: int = SWEEP_BUDGET) -> list[str]:
     """The scheduled side of 容缺: every application still waiting for materials after its
-    supplement deadline is terminated (one Query on the sparse tolerance index, no Scan).
-    A failing one is left for the next run; it never stops the others."""
+    supplement deadline is terminated (one Query on the sparse tolerance index, never a
+    full-table read). A failing one is left for the next run; it never stops the others."""
     from chalicelib.observability import logger
 
     terminated = []

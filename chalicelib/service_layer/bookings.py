@@ -59,7 +59,7 @@ from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
-from chalicelib.observability import emit_metric
+from chalicelib.observability import emit_metric, get_correlation_id
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 
@@ -141,12 +141,6 @@ class BookingDeps:
         return self.store.get_rules()[0]
 
 
-def current_correlation_id() -> str | None:
-    from chalicelib.observability import get_correlation_id
-
-    return get_correlation_id()
-
-
 def _audit(
     deps: BookingDeps,
     actor: Principal,
@@ -166,7 +160,6 @@ def _audit(
         before,
         after,
         details,
-        correlation_id=current_correlation_id(),
     )
 
 
@@ -190,7 +183,7 @@ def _notify(
             title=title,
             body=body,
             data=data,
-            correlation_id=current_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )
     return bool(result[1]) if isinstance(result, tuple) else True

@@ -14,8 +14,9 @@ from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.calendar import ScheduleSource, YearSchedule, validate_year_schedule
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.identity import Principal
+from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.authorization import Action, require
-from chalicelib.service_layer.deadlines import DeadlineDeps, current_correlation_id
+from chalicelib.service_layer.deadlines import DeadlineDeps
 
 
 def due_date(deps: DeadlineDeps, start: date, working_days: int) -> tuple[date, bool]:
@@ -68,7 +69,7 @@ def load_official_year(
             subject_id=str(year),
             before=_summary(before.schedule, before.version) if before else None,
             after=_summary(schedule, version),
-            correlation_id=current_correlation_id(),
+            correlation_id=get_correlation_id(),
             details={"reference": reference},
         )
     )

@@ -37,6 +37,8 @@ from chalicelib.domain.clocks import (
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.observability import get_correlation_id
+from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 
 SWEEP_NAME = "deadline-sweep"
@@ -90,12 +92,6 @@ class DeadlineDeps:
         return self.calendars.calendar()
 
 
-def current_correlation_id() -> str | None:
-    from chalicelib.observability import get_correlation_id
-
-    return get_correlation_id()
-
-
 def _audit(
     deps: DeadlineDeps,
     actor: Principal,
@@ -104,24 +100,21 @@ def _audit(
     before: Clock | None,
     **details: Any,
 ) -> None:
-    deps.audit_log.append(
-        AuditEntry(
-            actor_id=actor.user_id,
-            actor_role=actor.role.value,
-            action=action,
-            subject_type="clock",
-            subject_id=clock.clock_id,
-            before=domain.snapshot(before) if before else None,
-            after=domain.snapshot(clock),
-            correlation_id=current_correlation_id(),
-            details={
-                "subject_type": clock.subject_type,
-                "subject_id": clock.subject_id,
-                "kind": clock.kind,
-                "department_id": clock.department_id,
-                **details,
-            },
-        )
+    record_change(
+        deps.audit_log,
+        actor,
+        action,
+        "clock",
+        clock.clock_id,
+        domain.snapshot(before) if before else None,
+        domain.snapshot(clock),
+        {
+            "subject_type": clock.subject_type,
+            "subject_id": clock.subject_id,
+            "kind": clock.kind,
+            "department_id": clock.department_id,
+            **details,
+        },
     )
 
 
@@ -500,7 +493,7 @@ def _take_step(
                 "due_at": clock.due_at.isoformat() if clock.due_at else None,
                 "overdue_working_days": overdue,
             },
-            correlation_id=current_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )
     _audit(
@@ -618,7 +611,7 @@ def configure_ladder(deps: DeadlineDeps, principal: Principal, kind: str, ladder
             subject_id=kind,
             before=before.to_dict() if before else None,
             after=ladder.to_dict(),
-            correlation_id=current_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )
     return ladder
@@ -676,7 +669,7 @@ def recompute_year(deps: DeadlineDeps, job: dict[str, Any]) -> RecomputeReport:
             subject_type="calendar_year",
             subject_id=str(year),
             after={"version": version},
-            correlation_id=current_correlation_id(),
+            correlation_id=get_correlation_id(),
             details={
                 "requested_by": job.get("requested_by"),
                 "changed_in_last_part": report.changed,
@@ -743,6 +736,6 @@ def _notify_moved(deps: DeadlineDeps, before: Clock, after: Clock, year: int, ve
                 "calendar_year": year,
                 "calendar_version": version,
             },
-            correlation_id=current_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )

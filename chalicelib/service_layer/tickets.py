@@ -43,6 +43,7 @@ from chalicelib.domain.tickets import (
     TicketState,
     TimelineEntry,
 )
+from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 
 _SAVE_ATTEMPTS = 3
@@ -82,12 +83,6 @@ class TicketDeps:
             directory=c.directory,
             clock=c.clock,
         )
-
-
-def _correlation_id() -> str | None:
-    from chalicelib.observability import get_correlation_id
-
-    return get_correlation_id()
 
 
 def resource_of(ticket: Ticket) -> Resource:
@@ -644,7 +639,7 @@ def _audit(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry) -> None:
             subject_id=ticket.ticket_id,
             before={"state": entry.from_state.value} if entry.from_state else None,
             after={"state": entry.to_state.value, "department_id": entry.department_id},
-            correlation_id=_correlation_id(),
+            correlation_id=get_correlation_id(),
             details=details,
         )
     )
@@ -765,7 +760,7 @@ def _notify(
                 "contact_due_at": _iso(starts.get("contact")),
                 "resolve_due_at": _iso(resolve),
             },
-            correlation_id=_correlation_id(),
+            correlation_id=get_correlation_id(),
         )
     )
 
@@ -894,7 +889,7 @@ def replace_rule_set(
             subject_id="rules",
             before={"version": current.version, "rules": [r.to_dict() for r in current.rules]},
             after={"version": new.version, "rules": [r.to_dict() for r in new.rules]},
-            correlation_id=_correlation_id(),
+            correlation_id=get_correlation_id(),
             details={"item_departments": dict(new.item_departments)},
         )
     )

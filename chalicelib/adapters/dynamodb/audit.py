@@ -272,7 +272,7 @@ class DynamoAuditLog:
         return records, (records[-1].seq if more and records else None)
 
     def iter_chain(self, chain: str, page_size: int = VERIFY_PAGE_SIZE) -> Iterator[AuditRecord]:
-        """Every record of a chain in seq order, page by page (Query, never Scan)."""
+        """Every record of a chain in seq order, page by page (Query on the chain's key)."""
         items = AuditRecordModel.query(
             chain, AuditRecordModel.seq > 0, consistent_read=True, page_size=page_size
         )

@@ -490,7 +490,7 @@ def _help_from_model(item: HelpRequestModel) -> HelpRequest:
 
 
 class DynamoBookingStore:
-    """Every read is by key or by index query; no Scan.
+    """Every read is by key or by index query, never table-wide.
 
     The catalogue and the rules change rarely and every booking reads them: they are kept for
     `cache_seconds` in the process (writes through this store forget them at once)."""

@@ -296,7 +296,9 @@ class Page:
 
 
 class DynamoClockStore:
-    """Clocks by id, by subject, by due bucket and by deadline year. No Scan anywhere."""
+    """Clocks by id, by subject, by due bucket and by deadline year.
+
+    Reads by key or index query only."""
 
     shards = DUE_SHARDS  # due buckets and deadline years are split this many ways
 

@@ -385,7 +385,9 @@ def _check_start_key(start_key: dict[str, Any] | None, attribute: str, value: st
 
 
 class DynamoTicketStore:
-    """Tickets by id, by owner, by department, by queue; rules; counters. No Scan anywhere."""
+    """Tickets by id, by owner, by department, by queue; rules; counters.
+
+    Reads by key or index query only."""
 
     def __init__(self) -> None:
         self._connection: Any = None  # for transactions; a client is costly to build
