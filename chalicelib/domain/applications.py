@@ -167,6 +167,20 @@ class Profile:
     tax_status: str = "normal"
     credit_status: str = "good"  # good | bad | serious_bad
     tags: tuple[str, ...] = ()
+    # Facts for policy rules (domain/policy_rules.py). None: not recorded (unknown). Dates are
+    # ISO dates or "never" (recorded as never happened).
+    registered_in_qingpu: bool | None = None
+    tax_in_qingpu: bool | None = None
+    tax_credit_rating: str | None = None  # A | B | M | C | D
+    last_major_violation_on: str | None = None
+    serious_dishonesty_listed_on: str | None = None  # 严重失信主体名单
+    abnormal_operation_listed_on: str | None = None  # 经营异常名录
+    duplicate_subsidy_found_on: str | None = None
+    employees: int | None = None
+    annual_revenue: float | None = None  # 万元, last year
+    household_in_qingpu: bool | None = None
+    talent_level: str | None = None
+    disabled: bool | None = None
 
     def value(self, attr: str) -> Any:
         return getattr(self, attr, None)
