@@ -122,6 +122,37 @@ class Container:
 
         return DynamoApplicationStore()
 
+    @cached_property
+    def review_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.reviews import DynamoReviewStore
+
+        return DynamoReviewStore()
+
+    @cached_property
+    def policy_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.policies import DynamoPolicyStore
+
+        return DynamoPolicyStore()
+
+    @cached_property
+    def finance(self) -> Any:
+        from chalicelib.adapters.finance import LocalLedgerFinance
+
+        return LocalLedgerFinance()
+
+    @cached_property
+    def knowledge_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.knowledge import DynamoKnowledgeStore
+
+        return DynamoKnowledgeStore()
+
+    @cached_property
+    def knowledge_search(self) -> Any:
+        # jieba, bm25s and numpy load on the first search, not here.
+        from chalicelib.adapters.search_index import SearchIndex
+
+        return SearchIndex(store=self.knowledge_store, now=self.clock.now)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -36,6 +36,9 @@ class QueueSpec:
     max_receive_count: int = 6
     batch_size: int = 10
     description: str = ""
+    # "module:function" of a functions/ Lambda consuming the queue instead of a Chalice handler
+    # (then `consumer` names that function in infra/declarations.py FUNCTIONS).
+    function: str | None = None
 
     @property
     def dlq_name(self) -> str:
@@ -125,6 +128,31 @@ TABLES: tuple[TableSpec, ...] = (
         "chalicelib.adapters.dynamodb.applications:ApplicationRecord",
         description="办事指南版本、一人一档/一企一档、电子证照、办件、提交幂等键与月度指标",
     ),
+    TableSpec(
+        "policies",
+        "chalicelib.adapters.dynamodb.policies:PolicyRecord",
+        description="惠企惠民政策及其版本（适用条件、生效期、兑现方式）",
+    ),
+    TableSpec(
+        "policy-grants",
+        "chalicelib.adapters.dynamodb.policies:GrantRecord",
+        description="免申即享兑现记录、同一待遇防重、匹配进度、推送汇总与订阅偏好",
+    ),
+    TableSpec(
+        "finance-ledger",
+        "chalicelib.adapters.dynamodb.policies:LedgerRecord",
+        description="财政拨付台账（本地替身，按拨付编号只记一次）",
+    ),
+    TableSpec(
+        "reviews",
+        "chalicelib.adapters.dynamodb.reviews:ReviewRecord",
+        description="好差评评价、差评整改任务、申诉、评价邀请与提醒、月度报告、好评率预警",
+    ),
+    TableSpec(
+        "knowledge",
+        "chalicelib.adapters.dynamodb.knowledge:KnowledgeRecord",
+        description="知识库条目、修订记录、关联、待答问题、政策答复就绪记录",
+    ),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
@@ -156,9 +184,35 @@ QUEUES: tuple[QueueSpec, ...] = (
         batch_size=10,
         description="办件智能预审、容缺/补正判定与低风险事项自动审批",
     ),
+    # A segment of subjects per message; the function re-enqueues itself past its page budget.
+    QueueSpec(
+        "policy-match",
+        consumer="policy_matcher",
+        function="functions.policy_matcher.handler:handle",
+        visibility_timeout_seconds=900,
+        consumer_timeout_seconds=150,
+        max_receive_count=5,
+        batch_size=1,
+        description="政策发布后按分片匹配全量主体并生成兑现记录（可续跑）",
+    ),
+    QueueSpec(
+        "policy-payments",
+        consumer="pay_policy_grants",
+        visibility_timeout_seconds=180,
+        consumer_timeout_seconds=30,
+        max_receive_count=6,
+        batch_size=10,
+        description="免申即享资金拨付（按兑现记录幂等）",
+    ),
 )
 
-STREAMS: tuple[StreamSpec, ...] = (StreamSpec("notifications", consumer="enqueue_notifications"),)
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("notifications", consumer="enqueue_notifications"),
+    StreamSpec("applications", consumer="match_changed_profiles"),
+    StreamSpec("reviews", consumer="process_review_changes"),
+    StreamSpec("policies", consumer="kb_policy_changed"),
+    StreamSpec("applications", consumer="kb_item_changed"),
+)
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
@@ -178,6 +232,31 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         consumer="terminate_overdue_supplements",
         rate_minutes=10,
         description="终止容缺受理后逾期未补齐材料的办件",
+    ),
+    ScheduleSpec(
+        "policy-grant-expiry",
+        consumer="expire_policy_grants",
+        rate_minutes=10,
+        description="确认兑现逾期未确认的兑现记录置为已过期",
+    ),
+    # Hourly, but each subject gets at most one digest per calendar day.
+    ScheduleSpec(
+        "policy-digest",
+        consumer="send_policy_digests",
+        rate_minutes=60,
+        description="按订阅偏好汇总推送新兑现与新匹配的快申政策（每主体每日至多一条）",
+    ),
+    ScheduleSpec(
+        "review-jobs",
+        consumer="run_review_jobs",
+        rate_minutes=10,
+        description="发送评价提醒；每月首个工作日生成上月好差评报告",
+    ),
+    ScheduleSpec(
+        "kb-jobs",
+        consumer="run_kb_jobs",
+        rate_minutes=5,
+        description="知识库条目定时发布与下线；为即将生效的政策版本开启答复就绪计时",
     ),
 )
 

@@ -48,8 +48,12 @@ ACCESS: dict[str, Access] = {
             "bookings",
             "booking-jobs",
             "applications",
+            "policies",
+            "policy-grants",
+            "reviews",
+            "knowledge",
         ),
-        send=("calendar-recompute", "application-prereview"),
+        send=("calendar-recompute", "application-prereview", "policy-match", "policy-payments"),
         health_checks=True,
     ),
     "enqueue_notifications": Access(
@@ -82,7 +86,7 @@ ACCESS: dict[str, Access] = {
     "prereview_applications": Access(
         read=("calendar", "departments", "users"),
         append=("audit",),
-        write=("applications", "clocks", "escalations", "notifications", "idempotency"),
+        write=("applications", "clocks", "escalations", "notifications", "idempotency", "reviews"),
     ),
     "terminate_overdue_supplements": Access(
         read=("calendar", "departments", "users"),
@@ -90,6 +94,60 @@ ACCESS: dict[str, Access] = {
         write=("applications", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "audit_verifier": Access(read=("audit",)),
+    # Knowledge base: scheduled publish/archive and readiness catch-up (reads policies), and
+    # the consumers following policy versions and service-guide versions.
+    "run_kb_jobs": Access(
+        read=("calendar", "departments", "users", "applications", "policies"),
+        append=("audit",),
+        write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "kb_policy_changed": Access(
+        read=("calendar", "departments", "users", "applications", "policies"),
+        append=("audit",),
+        write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "kb_item_changed": Access(
+        read=("calendar", "departments", "users", "applications"),
+        append=("audit",),
+        write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "policy_matcher": Access(
+        read=("policies", "applications", "calendar", "departments", "users"),
+        append=("audit",),
+        write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
+        send=("policy-match", "policy-payments"),
+    ),
+    "pay_policy_grants": Access(
+        read=("policies", "departments", "users"),
+        append=("audit",),
+        write=("policy-grants", "finance-ledger", "notifications", "idempotency"),
+    ),
+    "match_changed_profiles": Access(
+        read=("policies", "applications", "calendar", "departments", "users"),
+        append=("audit",),
+        write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
+        send=("policy-payments",),
+    ),
+    "expire_policy_grants": Access(
+        read=("calendar", "departments", "users"),
+        append=("audit",),
+        write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "send_policy_digests": Access(
+        read=("policies", "users"),
+        append=("audit",),
+        write=("policy-grants", "notifications", "idempotency"),
+    ),
+    "process_review_changes": Access(
+        read=("calendar", "departments", "users"),
+        append=("audit",),
+        write=("reviews", "clocks", "escalations", "notifications", "idempotency"),
+    ),
+    "run_review_jobs": Access(
+        read=("calendar", "departments", "users", "bookings"),
+        append=("audit",),
+        write=("reviews", "notifications", "idempotency"),
+    ),
 }
 
 
@@ -102,6 +160,8 @@ class FunctionDecl:
     memory_mb: int
     # EventBridge schedule expression, or None for a function invoked by hand.
     schedule: str | None = None
+    # Logical name of the queue it consumes (topology QueueSpec with `function`), if any.
+    queue: str | None = None
 
 
 FUNCTIONS: dict[str, FunctionDecl] = {
@@ -112,6 +172,13 @@ FUNCTIONS: dict[str, FunctionDecl] = {
         memory_mb=512,
         # 02:00 China time, after the day's traffic.
         schedule="cron(0 18 * * ? *)",
+    ),
+    # Population match of a published policy version, one profile shard per message (numpy).
+    "policy_matcher": FunctionDecl(
+        name="policy_matcher",
+        timeout_seconds=150,
+        memory_mb=1024,
+        queue="policy-match",
     ),
 }
 

@@ -71,7 +71,8 @@ def wire(app: Any, settings: Settings, stream_arns: dict[str, str]) -> Wiring:
     errors: list[str] = []
     wiring = Wiring()
     queues = {topology.queue_name(q.name, settings): q for q in topology.QUEUES}
-    streams = {stream_arns.get(s.table): s for s in topology.STREAMS}
+    # A table's stream may have several consumers: match on the ARN and the handler name.
+    streams = {(stream_arns.get(s.table), s.consumer): s for s in topology.STREAMS}
     schedules = {s.consumer: s for s in topology.SCHEDULES}
 
     for source in app.event_sources:
@@ -84,11 +85,11 @@ def wire(app: Any, settings: Settings, stream_arns: dict[str, str]) -> Wiring:
             _same(errors, source.name, "batch size", spec.batch_size, source.batch_size)
             wiring.queues.append(QueueBinding(spec, source))
         elif isinstance(source, DynamoDBEventConfig):
-            spec = streams.get(source.stream_arn)
+            spec = streams.get((source.stream_arn, source.name))
             if spec is None:
                 errors.append(
-                    f"{source.name}: stream {source.stream_arn!r} is not a topology.STREAMS table "
-                    "(bind it with topology.stream_arn(<table>))"
+                    f"{source.name}: stream {source.stream_arn!r} with this consumer is not in "
+                    "topology.STREAMS (bind it with topology.stream_arn(<table>))"
                 )
                 continue
             _same(errors, source.name, "consumer", spec.consumer, source.name)
@@ -106,7 +107,8 @@ def wire(app: Any, settings: Settings, stream_arns: dict[str, str]) -> Wiring:
 
     bound = set(wiring.handlers)
     for consumer, kind in (
-        *((q.consumer, f"queue {q.name}") for q in topology.QUEUES),
+        # A queue with a `function` is consumed by a functions/ Lambda (declarations.FUNCTIONS).
+        *((q.consumer, f"queue {q.name}") for q in topology.QUEUES if not q.function),
         *((s.consumer, f"stream of {s.table}") for s in topology.STREAMS),
         *((s.consumer, f"schedule {s.name}") for s in topology.SCHEDULES),
     ):

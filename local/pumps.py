@@ -1,5 +1,7 @@
 """Local event pumps: deliver SQS messages, DynamoDB stream records and schedules to the same
-Chalice-registered handlers Lambda runs, with Lambda's event shapes and failure semantics.
+Chalice-registered handlers Lambda runs, with Lambda's event shapes and failure semantics. A
+queue whose topology entry names a `function` ("module:function" under functions/) is pumped
+into that Lambda handler instead.
 
 Bindings come from the Chalice app (`app.event_sources`, `app.handler_map`) and from the
 topology (`STREAMS` names each stream's table, `SCHEDULES` their rates). Each pump does one step
@@ -71,6 +73,7 @@ class Bindings:
     streams: list[StreamBinding] = field(default_factory=list)
     schedules: list[ScheduleBinding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    functions: list[SqsBinding] = field(default_factory=list)  # queues of functions/ Lambdas
 
 
 def discover(app: Any, settings: Settings) -> Bindings:
@@ -114,9 +117,12 @@ def discover(app: Any, settings: Settings) -> Bindings:
             StreamBinding(source.name, app.handler_map[source.name], table, source.batch_size)
         )
 
+    for queue in topology.QUEUES:
+        if queue.function:
+            bindings.functions.append(_function_binding(queue, settings))
     registered = set(app.handler_map)
     for queue in topology.QUEUES:
-        if queue.consumer not in registered:
+        if queue.consumer not in registered and not queue.function:
             bindings.warnings.append(f"queue {queue.name}: handler {queue.consumer} missing")
     for schedule in topology.SCHEDULES:
         if schedule.consumer not in registered:
@@ -135,6 +141,20 @@ def _sqs_binding(app: Any, source: Any, settings: Settings) -> SqsBinding:
         queue_name=name,
         batch_size=source.batch_size or (spec.batch_size if spec else 1),
         timeout_seconds=spec.consumer_timeout_seconds if spec else 60,
+    )
+
+
+def _function_binding(spec: topology.QueueSpec, settings: Settings) -> SqsBinding:
+    """A queue consumed by a functions/ Lambda ("module:function"), not by a Chalice handler."""
+    import importlib
+
+    module, _, name = (spec.function or "").partition(":")
+    return SqsBinding(
+        handler_name=spec.consumer,
+        handler=getattr(importlib.import_module(module), name),
+        queue_name=settings.resource_name(spec.name),
+        batch_size=spec.batch_size,
+        timeout_seconds=spec.consumer_timeout_seconds,
     )
 
 
@@ -555,7 +575,10 @@ def build_pumps(
     generation: Callable[[], int | None] | None = None,
 ) -> tuple[list[SqsPump], list[StreamPump], SchedulePump]:
     region = settings.aws_region
-    sqs = [SqsPump(b, clients.client("sqs"), region=region) for b in bindings.sqs]
+    sqs = [
+        SqsPump(b, clients.client("sqs"), region=region)
+        for b in (*bindings.sqs, *bindings.functions)
+    ]
     streams = [
         StreamPump(
             b, clients.client("dynamodb"), clients.client("dynamodbstreams"), generation=generation

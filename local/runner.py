@@ -348,6 +348,15 @@ class Runner:
         from local.seed_applications import seed_applications
 
         seed_applications(container)
+        from local.seed_policies import seed_policies
+
+        seed_policies(container)
+        from local.seed_reviews import seed_reviews
+
+        seed_reviews(container)
+        from local.seed_knowledge import seed_knowledge
+
+        seed_knowledge(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
         from local.pumps import PumpThread, build_pumps, discover

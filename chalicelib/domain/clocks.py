@@ -81,6 +81,7 @@ SUBJECT_LABELS = {
     "application": "办件",
     "grant": "免申即享事项",
     "question": "知识库问题",
+    "kb_readiness": "政策知识库答复",
 }
 
 KIND_LABELS = {

@@ -710,6 +710,9 @@ def _finish(
         "您的申请已获批准。" if approved else f"您的申请未获批准：{'；'.join(decision.reasons)}",
     )
     _record_facts(deps, updated)
+    from chalicelib.service_layer import reviews  # late: reviews resolves applications
+
+    reviews.invite("application", application_id)
     return updated
 
 

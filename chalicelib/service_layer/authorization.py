@@ -55,6 +55,33 @@ class Action(StrEnum):
     DECIDE_APPLICATION = "applications.decide"
     LIST_DEPARTMENT_APPLICATIONS = "applications.list_department"
     READ_APPLICATION_REPORTS = "applications.read_reports"
+    # 好差评 reviews, rectification of bad reviews, appeals, monthly reports
+    RATE_HANDLING = "reviews.rate"
+    READ_REVIEW = "reviews.read"
+    HANDLE_RECTIFICATION = "reviews.handle_rectification"
+    SUPERVISE_RECTIFICATION = "reviews.supervise_rectification"
+    APPEAL_REVIEW = "reviews.appeal"
+    DECIDE_APPEAL = "reviews.decide_appeal"
+    READ_REVIEW_REPORTS = "reviews.read_reports"
+    MANAGE_REVIEW_ALERTS = "reviews.manage_alerts"
+    # Policy benefits (rules as data, 政策体检, 免申即享 grants, pushes)
+    DRAFT_POLICY = "policies.draft"
+    PUBLISH_POLICY = "policies.publish"
+    READ_POLICY_CHECKUP = "policies.read_checkup"
+    READ_GRANT = "policies.read_grant"
+    DECIDE_GRANT = "policies.decide_grant"
+    MANAGE_PUSH_PREFERENCES = "policies.manage_push_preferences"
+    UPDATE_PROFILE = "profiles.update"
+    # Knowledge base (articles and their review, unanswered questions, readiness before policies)
+    EDIT_KB_ARTICLE = "knowledge.edit"
+    READ_KB_DRAFTS = "knowledge.read_drafts"
+    REVIEW_KB_ARTICLE = "knowledge.review"
+    PUBLISH_KB_ARTICLE = "knowledge.publish"
+    ASK_KB_QUESTION = "knowledge.ask"
+    READ_KB_QUESTION = "knowledge.read_question"
+    LIST_KB_QUESTIONS = "knowledge.list_questions"
+    ANSWER_KB_QUESTION = "knowledge.answer"
+    READ_KB_READINESS = "knowledge.read_readiness"
 
 
 ALL_ROLES = frozenset(Role)
@@ -156,6 +183,88 @@ POLICY: dict[Action, Rule] = {
         frozenset({Role.SUPERVISOR, Role.ADMIN}),
     ),
     Action.READ_APPLICATION_REPORTS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    # Staff may ask (and are told when it is their own handling); only the person served rates.
+    Action.RATE_HANDLING: Rule(ALL_ROLES),
+    Action.READ_REVIEW: Rule(
+        ALL_ROLES - {Role.WINDOW_STAFF},
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.HANDLE_RECTIFICATION: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.SUPERVISE_RECTIFICATION: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
+    ),
+    Action.APPEAL_REVIEW: Rule(frozenset({Role.DEPARTMENT_STAFF})),
+    Action.DECIDE_APPEAL: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
+    ),
+    # Rankings are published: every staff role reads the whole report.
+    Action.READ_REVIEW_REPORTS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.MANAGE_REVIEW_ALERTS: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    # Department staff draft their department's policies; the district office approves.
+    Action.DRAFT_POLICY: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.ADMIN}), frozenset({Role.ADMIN})
+    ),
+    Action.PUBLISH_POLICY: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
+    ),
+    # Window staff run a 政策体检 for a person or firm at the counter.
+    Action.READ_POLICY_CHECKUP: Rule(
+        ALL_ROLES - {Role.DEPARTMENT_STAFF},
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.READ_GRANT: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.DECIDE_GRANT: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.MANAGE_PUSH_PREFERENCES: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    # Shared data (一人一档 / 一企一档) is maintained by the platform's data administrators.
+    Action.UPDATE_PROFILE: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    # Departments write and review their own answers; the district office (dispatcher,
+    # supervisor) works on all of them and publishes.
+    Action.EDIT_KB_ARTICLE: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.READ_KB_DRAFTS: Rule(
+        frozenset(
+            {Role.WINDOW_STAFF, Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}
+        ),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.REVIEW_KB_ARTICLE: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.PUBLISH_KB_ARTICLE: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
+    ),
+    # People ask for themselves; window and hotline staff file on someone's behalf.
+    Action.ASK_KB_QUESTION: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.DISPATCHER}),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER}),
+    ),
+    Action.READ_KB_QUESTION: Rule(
+        ALL_ROLES, frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
+    ),
+    Action.LIST_KB_QUESTIONS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.ANSWER_KB_QUESTION: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.ADMIN}),
+    ),
+    Action.READ_KB_READINESS: Rule(
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),

@@ -952,6 +952,9 @@ def serve(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
         "Seconds",
         complexity=served.complexity.value,
     )
+    from chalicelib.service_layer import reviews  # late: reviews resolves bookings
+
+    reviews.invite("booking", booking_id)
     return served
 
 

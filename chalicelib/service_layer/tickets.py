@@ -536,6 +536,10 @@ def _apply_entry(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry, run: _R
     _count(deps, ticket, entry, judged)
     for notice in entry.effects.notices:
         _notify(deps, ticket, entry, notice, run)
+    if entry.to_state is TicketState.CLOSED:
+        from chalicelib.service_layer import reviews  # late: reviews resolves tickets
+
+        reviews.invite("ticket", ticket.ticket_id)
 
 
 def _ref(key: str, clock: Clock) -> ClockRef:

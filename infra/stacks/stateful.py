@@ -64,7 +64,9 @@ class StatefulStack(cdk.Stack):
             self._queue(spec)
         self.stream_failure_queues: dict[str, sqs.Queue] = {}
         for stream in topology.STREAMS:
-            self._stream_failure_queue(stream)
+            # Consumers of the same table's stream share its failure queue.
+            if stream.table not in self.stream_failure_queues:
+                self._stream_failure_queue(stream)
         self.cursor_secret = self._cursor_secret()
 
     # -- keys, topic, secrets -------------------------------------------------------------

@@ -37,6 +37,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_11
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR  # 网络安全法 art. 21: keep logs >= 6 months
 SWEEP_SILENCE_MINUTES = 15
 STREAM_RETRY_ATTEMPTS = 10
+# At most this many segments of a population job run at once (SQS event source max concurrency).
+FUNCTION_QUEUE_CONCURRENCY = 5
 API_RATE_LIMIT = 200  # requests/s across the stage: far above the district's peak
 API_BURST_LIMIT = 400
 API_5XX_RATE = 0.05
@@ -147,6 +149,8 @@ class StatelessStack(cdk.Stack):
             )
             if decl.schedule:
                 self._schedule(name.replace("_", "-"), decl.schedule, fn)
+            if decl.queue:
+                self._function_queue_source(fn, name, topology.queue(decl.queue))
         self._business_alarms()
 
     # -- configuration ----------------------------------------------------------------------
@@ -348,6 +352,29 @@ class StatelessStack(cdk.Stack):
             batch_size=source.batch_size,
             max_batching_window=cdk.Duration.seconds(window) if window else None,
             max_concurrency=source.maximum_concurrency,
+            report_batch_item_failures=True,
+        )
+
+    def _function_queue_source(
+        self, fn: lambda_.Function, name: str, spec: topology.QueueSpec
+    ) -> None:
+        """A functions/ Lambda consuming a queue; its concurrency bounds the parallel segments
+        of a population job."""
+        if spec.consumer_timeout_seconds > declarations.FUNCTIONS[name].timeout_seconds:
+            raise ValueError(f"{name}: shorter timeout than the consumer timeout of {spec.name}")
+        queue = self.stateful.queues[spec.name]
+        fn.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="QueueConsume", actions=list(_QUEUE_CONSUME), resources=[queue.queue_arn]
+            )
+        )
+        lambda_.EventSourceMapping(
+            self,
+            f"Source-{name}",
+            target=fn,
+            event_source_arn=queue.queue_arn,
+            batch_size=spec.batch_size,
+            max_concurrency=FUNCTION_QUEUE_CONCURRENCY,
             report_batch_item_failures=True,
         )
 

@@ -81,8 +81,29 @@ class ToleranceIndex(GlobalSecondaryIndex["ApplicationRecord"]):
     tolerance_due = UnicodeAttribute(range_key=True)
 
 
+class ProfileIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    """Profiles by (kind, shard): population jobs page a shard by key, never Scan."""
+
+    class Meta:
+        index_name = "profile_index"
+        projection = AllProjection()
+
+    profile_shard = UnicodeAttribute(hash_key=True)
+    profile_subject = UnicodeAttribute(range_key=True)
+
+
+PROFILE_SHARDS = 8
+
+
+def profile_shard(kind: str, subject_id: str) -> str:
+    import zlib
+
+    return f"{kind}#{zlib.crc32(subject_id.encode()) % PROFILE_SHARDS}"
+
+
 class ApplicationRecord(Model):
-    Meta = meta("applications")
+    # Streamed: a profile or e-licence change re-evaluates that subject's policy benefits.
+    Meta = meta("applications", stream_view_type="NEW_AND_OLD_IMAGES")
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -101,6 +122,9 @@ class ApplicationRecord(Model):
     dept_index = DepartmentIndex()
     catalogue_index = CatalogueIndex()
     tolerance_index = ToleranceIndex()
+    profile_shard = UnicodeAttribute(null=True)
+    profile_subject = UnicodeAttribute(null=True)
+    profile_index = ProfileIndex()
 
 
 class PlainRecord(Model):
@@ -113,6 +137,8 @@ class PlainRecord(Model):
     data = JSONAttribute()
     catalogue = UnicodeAttribute(null=True)
     code = UnicodeAttribute(null=True)
+    profile_shard = UnicodeAttribute(null=True)
+    profile_subject = UnicodeAttribute(null=True)
 
 
 class PageOf:
@@ -164,7 +190,22 @@ class DynamoApplicationStore:
     # ---- profiles and e-licences --------------------------------------------------------
 
     def put_profile(self, profile: Profile) -> None:
-        PlainRecord(f"subject#{profile.subject_id}", "profile", data=profile.to_dict()).save()
+        PlainRecord(
+            f"subject#{profile.subject_id}",
+            "profile",
+            data=profile.to_dict(),
+            profile_shard=profile_shard(profile.kind, profile.subject_id),
+            profile_subject=profile.subject_id,
+        ).save()
+
+    def profiles_in_shard(
+        self, kind: str, shard: int, limit: int, start_key: dict[str, Any] | None
+    ) -> PageOf:
+        """One page of a shard's profiles (policy population matching)."""
+        result = ApplicationRecord.profile_index.query(
+            f"{kind}#{shard}", limit=limit, last_evaluated_key=start_key
+        )
+        return PageOf([Profile.from_dict(r.data) for r in result], result.last_evaluated_key)
 
     def get_profile(self, subject_id: str) -> Profile | None:
         try:

@@ -15,4 +15,13 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import applications
 
     registered.append(applications.bp)
+    from chalicelib.entrypoints.events import reviews
+
+    registered.append(reviews.bp)
+    from chalicelib.entrypoints.events import policies
+
+    registered.append(policies.bp)
+    from chalicelib.entrypoints.events import knowledge
+
+    registered.append(knowledge.bp)
     return registered

@@ -28,4 +28,13 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import applications
 
     registered.append(applications.bp)
+    from chalicelib.entrypoints.http import reviews
+
+    registered.append(reviews.bp)
+    from chalicelib.entrypoints.http import policies
+
+    registered.append(policies.bp)
+    from chalicelib.entrypoints.http import knowledge
+
+    registered.append(knowledge.bp)
     return registered

@@ -1,0 +1,60 @@
+"""The finance adapter: disburses a benefit to a subject, idempotently on a payment id.
+
+Production would call the district finance system's payment API with the payment id as its
+idempotency key. Locally the ledger is a table: one entry per subject and payment id, written
+by a conditional put, so a payment delivered three times is booked once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Disbursement:
+    payment_id: str  # the business key: one payment per grant
+    subject_id: str
+    amount: int | None  # 元
+    memo: str
+    at: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    payment_ref: str
+    booked_now: bool  # False: the payment had been booked by an earlier delivery
+
+
+class LocalLedgerFinance:
+    def disburse(self, payment: Disbursement) -> Receipt:
+        from pynamodb.exceptions import PutError
+
+        from chalicelib.adapters.dynamodb.policies import LedgerRecord
+
+        ref = "PAY" + hashlib.sha256(payment.payment_id.encode()).hexdigest()[:16].upper()
+        record = LedgerRecord(
+            f"subject#{payment.subject_id}",
+            f"payment#{payment.payment_id}",
+            data={
+                "payment_ref": ref,
+                "payment_id": payment.payment_id,
+                "subject_id": payment.subject_id,
+                "amount": payment.amount,
+                "memo": payment.memo,
+                "at": payment.at,
+            },
+        )
+        try:
+            record.save(condition=LedgerRecord.pk.does_not_exist())
+        except PutError as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+            return Receipt(ref, booked_now=False)
+        return Receipt(ref, booked_now=True)
+
+    def entries(self, subject_id: str) -> list[dict[str, Any]]:
+        from chalicelib.adapters.dynamodb.policies import LedgerRecord
+
+        return [r.data for r in LedgerRecord.query(f"subject#{subject_id}")]

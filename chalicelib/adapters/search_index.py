@@ -1,0 +1,293 @@
+"""Chinese full-text search over published articles: jieba segmentation with a domain dictionary
+and synonyms, BM25 ranking (bm25s).
+
+Only the search path imports jieba, bm25s and numpy, on first use: `import app` stays light.
+
+How the index stays fresh without a Scan:
+- an article's tokens are computed once, when it is published, and stored with it;
+- each process keeps an in-memory index; before a search it reads the articles written since its
+  last look from the table's "changed since" feed index (one Query, usually empty), applies them
+  (published: add or replace; anything else: remove), and rebuilds the BM25 matrix from the
+  stored tokens only if something changed (no re-segmentation);
+- the publishing process applies its own change at once (`apply`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.knowledge import (
+    STOPWORDS,
+    SYNONYM_GROUPS,
+    Article,
+    ArticleState,
+    canonical_words,
+)
+
+# Words jieba should keep whole, besides item and policy names and the synonyms.
+DOMAIN_TERMS = (
+    "一网通办",
+    "随申办",
+    "免申即享",
+    "政策体检",
+    "容缺受理",
+    "告知承诺",
+    "办不成事",
+    "好差评",
+    "电子证照",
+    "一件事",
+    "长三角",
+    "示范区",
+    "跨省通办",
+    "就业参保登记",
+    "异地就医备案",
+    "出生医学证明",
+    "社会保障卡",
+    "预包装食品",
+    "食品经营许可证",
+    "经营场所",
+    "灵活就业",
+    "社保补贴",
+    "高新技术企业",
+    "统一社会信用代码",
+)
+
+# Reading the feed this far behind the newest position seen absorbs index lag and clock skew.
+FEED_OVERLAP = timedelta(seconds=60)
+_PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+
+_lock = threading.Lock()
+_tokenizer: Any = None
+_words_added: set[str] = set()
+
+
+def _jieba() -> Any:
+    """The process's jieba tokenizer with the static domain words (built once, ~1 s)."""
+    global _tokenizer
+    with _lock:
+        if _tokenizer is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            for word in (*DOMAIN_TERMS, *(w for g in SYNONYM_GROUPS for w in g)):
+                tokenizer.add_word(word, freq=2000)
+            _tokenizer = tokenizer
+        return _tokenizer
+
+
+def add_words(words: Iterable[str]) -> int:
+    """Add item and policy names (and whatever else) to the dictionary; answers how many."""
+    tokenizer = _jieba()
+    added = 0
+    with _lock:
+        for word in words:
+            word = word.strip()
+            if 2 <= len(word) <= 40 and word not in _words_added:
+                tokenizer.add_word(word, freq=1000)
+                _words_added.add(word)
+                added += 1
+    return added
+
+
+_CANONICAL = canonical_words()
+
+
+def tokenize(text: str) -> list[str]:
+    """Search-mode segmentation (long words and their parts), stopwords dropped, synonyms
+    mapped to their canonical word."""
+    tokens = []
+    for raw in _jieba().cut_for_search(text.lower()):
+        token = raw.strip()
+        if not token or token in STOPWORDS or _PUNCT.match(token):
+            continue
+        tokens.append(_CANONICAL.get(token, token))
+    return tokens
+
+
+def article_tokens(article: Article, extra: Iterable[str] = ()) -> list[str]:
+    """What an article is found by: its question twice (it is what people ask), its tags, its
+    answer and the names of what it links (`extra`)."""
+    content = article.content
+    question = tokenize(content.question)
+    return [
+        *question,
+        *question,
+        *tokenize(" ".join(content.tags)),
+        *tokenize(content.answer),
+        *tokenize(" ".join(extra)),
+    ]
+
+
+@dataclass(frozen=True)
+class Hit:
+    article_id: str
+    question: str
+    snippet: str
+    score: float
+    tags: tuple[str, ...]
+    item_codes: tuple[str, ...]
+    policy_links: tuple[tuple[str, int], ...]
+    updated_at: str
+
+
+@dataclass
+class _Doc:
+    tokens: list[str]
+    hit: Hit
+    revision: int
+
+
+@dataclass
+class SearchIndex:
+    """One process's index of published articles, refreshed from the store's feed."""
+
+    store: Any  # DynamoKnowledgeStore
+    now: Callable[[], datetime]
+    docs: dict[str, _Doc] = field(default_factory=dict)
+    _position: str | None = None
+    _order: list[str] = field(default_factory=list)
+    _retriever: Any = None
+    _dirty: bool = True
+    _loaded: bool = False
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    rebuilds: int = 0
+    # Item and policy names for the dictionary, read once per process (see `ensure_vocabulary`).
+    vocabulary: Callable[[], Iterable[str]] | None = None
+    _vocabulary_loaded: bool = False
+
+    def ensure_vocabulary(self) -> None:
+        """Add the names of service items and policies to the dictionary, once: a name like
+        "跨省异地就医备案" is kept whole (and, in search mode, also split into its parts)."""
+        if self._vocabulary_loaded or self.vocabulary is None:
+            return
+        with self._lock:
+            if not self._vocabulary_loaded:
+                add_words(self.vocabulary())
+                self._vocabulary_loaded = True
+
+    # -- keeping fresh ----------------------------------------------------------------------
+
+    def refresh(self) -> int:
+        """Apply what changed since the last look; answers how many articles were applied."""
+        self.ensure_vocabulary()
+        with self._lock:
+            if not self._loaded:
+                return self._load()
+            since = self._position or ""
+            applied = 0
+            for entry in self.store.changed_since(self._behind(since)):
+                self.apply(entry.article, entry.tokens)
+                self._position = max(self._position or "", entry.changed_at)
+                applied += 1
+            return applied
+
+    def _load(self) -> int:
+        start = self.now()
+        count = 0
+        for stored in self.store.published():
+            self.apply(stored.article, stored.tokens)
+            count += 1
+        # Anything written while loading is read again by the next refresh.
+        self._position = (start - FEED_OVERLAP).isoformat(timespec="microseconds")
+        self._loaded = True
+        return count
+
+    @staticmethod
+    def _behind(position: str) -> str:
+        if not position:
+            return ""
+        moment = datetime.fromisoformat(position.split("#", 1)[0])
+        return (moment - FEED_OVERLAP).isoformat(timespec="microseconds")
+
+    def apply(self, article: Article, tokens: list[str] | None) -> None:
+        """Add, replace or remove one article (idempotent)."""
+        with self._lock:
+            current = self.docs.get(article.article_id)
+            if article.state is ArticleState.PUBLISHED and tokens:
+                if current and current.revision == article.revision and current.tokens == tokens:
+                    return
+                self.docs[article.article_id] = _Doc(list(tokens), _hit(article), article.revision)
+                self._dirty = True
+            elif current is not None:
+                del self.docs[article.article_id]
+                self._dirty = True
+
+    def load_documents(self, pairs: Iterable[tuple[Article, list[str]]]) -> None:
+        """Bulk load without the store (benchmarks)."""
+        with self._lock:
+            for article, tokens in pairs:
+                self.apply(article, tokens)
+            self._loaded = True
+            self._position = self._position or ""
+
+    def _rebuild(self) -> None:
+        import bm25s
+
+        self._order = list(self.docs)
+        if not self._order:
+            self._retriever = None
+        else:
+            retriever = bm25s.BM25()
+            retriever.index([self.docs[i].tokens for i in self._order], show_progress=False)
+            self._retriever = retriever
+        self._dirty = False
+        self.rebuilds += 1
+
+    # -- searching --------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 10, refresh: bool = True) -> list[Hit]:
+        if refresh:
+            self.refresh()
+        terms = tokenize(query)
+        with self._lock:
+            if self._dirty:
+                self._rebuild()
+            retriever = self._retriever
+            if retriever is None:
+                return []
+            known = [t for t in terms if t in retriever.vocab_dict]
+            if not known:
+                return []
+            k = min(limit, len(self._order))
+            ids, scores = retriever.retrieve([known], k=k, show_progress=False)
+            return [
+                _scored(self.docs[self._order[int(i)]].hit, float(s))
+                for i, s in zip(ids[0], scores[0], strict=True)
+                if float(s) > 0
+            ]
+
+
+def _scored(hit: Hit, score: float) -> Hit:
+    return Hit(
+        hit.article_id,
+        hit.question,
+        hit.snippet,
+        round(score, 4),
+        hit.tags,
+        hit.item_codes,
+        hit.policy_links,
+        hit.updated_at,
+    )
+
+
+def _hit(article: Article) -> Hit:
+    content = article.content
+    answer = content.answer.replace("\n", " ")
+    return Hit(
+        article_id=article.article_id,
+        question=content.question,
+        snippet=answer if len(answer) <= 80 else answer[:79] + "…",
+        score=0.0,
+        tags=content.tags,
+        item_codes=tuple(i.code for i in content.item_links),
+        policy_links=tuple((p.policy_id, p.version) for p in content.policy_links),
+        updated_at=article.updated_at.isoformat(),
+    )

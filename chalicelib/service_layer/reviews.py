@@ -1,0 +1,1001 @@
+"""好差评 use cases: rate a handling, invite and remind, open and drive the rectification task
+a bad review opens, appeals, the monthly report and the good-rate alert.
+
+A handling (application, booking served at a window, ticket) is resolved through its own store:
+who was served, which department answers for it, which staff handled it, whether it is complete
+and on which channel. Every side effect is idempotent on a business key: the review id is derived
+from the handling (a second rating fails the create condition), the task is keyed by the review,
+clocks by "<review>:<kind>", notifications by their business keys, the report by its month and
+an alert by (department, window).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from chalicelib.domain import reviews as domain
+from chalicelib.domain.calendar import CHINA_TZ
+from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID, ClockState, Outcome
+from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from chalicelib.domain.identity import SYSTEM, Principal
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.domain.personal_data import mask_text
+from chalicelib.domain.reviews import (
+    AlertPolicy,
+    Channel,
+    Handling,
+    HandlingType,
+    Rater,
+    Rating,
+    Review,
+    ReviewKind,
+    Task,
+    TaskState,
+)
+from chalicelib.observability import get_correlation_id
+from chalicelib.service_layer.audit import record_change
+from chalicelib.service_layer.authorization import Action, Resource, require
+
+_SAVE_ATTEMPTS = 3
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_REVIEW_ID = re.compile(r"^rv-[0-9a-f]{20}$")
+REMINDER_LOOKBACK_DAYS = 7
+
+# Booking items are served at the centres' windows for these departments (data: the district's
+# item catalogue); items not listed answer to the district government-service office.
+BOOKING_ITEM_DEPARTMENTS = {
+    "item-company-setup": "dept-scjgj",
+    "item-social-insurance": "dept-rsj",
+    "item-talent-residence": "dept-rsj",
+    "item-medical-reimburse": "dept-ybj",
+}
+_OFFLINE_TICKET_CHANNELS = {"window", "self_service_terminal"}
+
+
+class TimeSource(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class ReviewDeps:
+    store: Any  # DynamoReviewStore
+    directory: Any
+    notifier: Any
+    audit_log: Any
+    clock: TimeSource
+    deadlines: Any  # DeadlineDeps
+    applications: Any
+    bookings: Any
+    tickets: Any
+
+    @classmethod
+    def from_container(cls, c: Any) -> ReviewDeps:
+        from chalicelib.service_layer.deadlines import DeadlineDeps
+
+        return cls(
+            store=c.review_store,
+            directory=c.directory,
+            notifier=c.notifier,
+            audit_log=c.audit_log,
+            clock=c.clock,
+            deadlines=DeadlineDeps.from_container(c),
+            applications=c.application_store,
+            bookings=c.booking_store,
+            tickets=c.ticket_store,
+        )
+
+
+# ---- handlings --------------------------------------------------------------------------------
+
+
+def resolve_handling(deps: ReviewDeps, handling_type: HandlingType, handling_id: str) -> Handling:
+    resolver = {
+        HandlingType.APPLICATION: _application,
+        HandlingType.BOOKING: _booking,
+        HandlingType.TICKET: _ticket,
+    }[handling_type]
+    handling = resolver(deps, handling_id) if 0 < len(handling_id) <= 128 else None
+    if handling is None:
+        raise NotFound("未找到该办理事项", code="handling_not_found")
+    return handling
+
+
+def _subjects(deps: ReviewDeps, user_ids: set[str]) -> frozenset[str]:
+    found = (deps.directory.get_user(u) for u in sorted(user_ids))
+    return frozenset(p.subject_id for p in found if p is not None and p.subject_id)
+
+
+def _subject_of(deps: ReviewDeps, user_id: str | None) -> str | None:
+    profile = deps.directory.get_user(user_id) if user_id else None
+    return profile.subject_id if profile is not None else None
+
+
+def _application(deps: ReviewDeps, handling_id: str) -> Handling | None:
+    from chalicelib.domain.applications import State
+
+    found = deps.applications.get(handling_id)
+    if found is None:
+        return None
+    app = found[0]
+    by = app.decision.by if app.decision else None
+    staff = {by} if by and by not in ("rules", "prereview", SYSTEM.user_id) else set()
+    return Handling(
+        HandlingType.APPLICATION,
+        handling_id,
+        app.applicant_user_id,
+        app.subject_id,
+        app.department_id,
+        Channel.ONLINE if app.channel == "online" else Channel.OFFLINE,
+        app.state in (State.APPROVED, State.REJECTED, State.TERMINATED),
+        frozenset(staff),
+        _subjects(deps, staff),
+        None,
+        app.item_name,
+    )
+
+
+def _booking(deps: ReviewDeps, handling_id: str) -> Handling | None:
+    from chalicelib.domain.bookings import BookingStatus
+    from chalicelib.domain.bookings import Channel as BookingChannel
+
+    booking = deps.bookings.get_booking(handling_id)
+    if booking is None:
+        return None
+    staff = {u for u in (booking.called_by, booking.staff_id) if u}
+    return Handling(
+        HandlingType.BOOKING,
+        handling_id,
+        booking.user_id,
+        _subject_of(deps, booking.user_id),
+        BOOKING_ITEM_DEPARTMENTS.get(booking.item_id, SUPERVISOR_DEPARTMENT_ID),
+        Channel.ONLINE if booking.channel is BookingChannel.VIDEO else Channel.OFFLINE,
+        booking.status is BookingStatus.SERVED,
+        frozenset(staff),
+        _subjects(deps, staff),
+        booking.center_id,
+        booking.item_name,
+    )
+
+
+def _ticket(deps: ReviewDeps, handling_id: str) -> Handling | None:
+    from chalicelib.domain.identity import STAFF_ROLES
+    from chalicelib.domain.tickets import TicketState
+
+    ticket = deps.tickets.get(handling_id)
+    if ticket is None or not ticket.department_id:
+        return None
+    staff_roles = {r.value for r in STAFF_ROLES}
+    staff = {
+        e.actor_id
+        for e in ticket.timeline
+        if e.actor_role in staff_roles and e.actor_id != SYSTEM.user_id
+    }
+    return Handling(
+        HandlingType.TICKET,
+        handling_id,
+        ticket.owner.user_id,
+        ticket.owner.subject_id,
+        ticket.department_id,
+        Channel.OFFLINE if ticket.channel.value in _OFFLINE_TICKET_CHANNELS else Channel.ONLINE,
+        ticket.state is TicketState.CLOSED,
+        frozenset(staff),
+        _subjects(deps, staff),
+        ticket.centre_id,
+        ticket.service_item_name or "办不成事反映",
+    )
+
+
+# ---- rating -------------------------------------------------------------------------------------
+
+
+def submit_review(
+    deps: ReviewDeps,
+    principal: Principal,
+    handling_type: HandlingType,
+    handling_id: str,
+    rating: Rating,
+    kind: ReviewKind = ReviewKind.INITIAL,
+) -> Review:
+    """Rate a handling: once, plus one 追评 after its rectification closed."""
+    require(principal, Action.RATE_HANDLING)
+    handling = resolve_handling(deps, handling_type, handling_id)
+    rater = Rater(
+        principal.user_id, principal.role.value, principal.subject_id, principal.is_public
+    )
+    domain.check_rater(handling, rater)
+    owner = Resource(
+        owner_user_id=handling.person_user_id, owner_subject_id=handling.person_subject_id
+    )
+    try:
+        require(principal, Action.RATE_HANDLING, owner)
+    except NotFound:
+        raise NotFound("未找到该办理事项", code="handling_not_found") from None
+    if not domain.is_served(handling, rater):
+        raise NotFound("未找到该办理事项", code="handling_not_found")
+    closed = False
+    if kind is ReviewKind.FOLLOW_UP:
+        initial_id = domain.review_id_for(handling, ReviewKind.INITIAL)
+        task = deps.store.get_task(initial_id)
+        closed = task is not None and task.state is TaskState.CLOSED
+    review = domain.new_review(
+        handling, rater, rating, kind, deps.clock.now(), rectification_closed=closed
+    )
+    if not deps.store.create_review(review):
+        message = "该事项已评价，每次办理只能评价一次" if kind is ReviewKind.INITIAL else "已追评"
+        raise Conflict(message, code="already_reviewed")
+    record_change(
+        deps.audit_log,
+        principal,
+        f"review.{kind.value}",
+        "review",
+        review.review_id,
+        None,
+        {"rating": review.rating, "bad": review.is_bad, "anonymous": review.anonymous},
+        {"handling": handling.key, "department_id": review.department_id},
+    )
+    return review
+
+
+def _resource(review: Review) -> Resource:
+    return Resource(
+        owner_user_id=review.rater_user_id,
+        owner_subject_id=review.rater_subject_id,
+        department_id=review.department_id,
+    )
+
+
+def _load_review(deps: ReviewDeps, principal: Principal, review_id: str, action: Action) -> Review:
+    require(principal, action)
+    missing = NotFound("未找到该评价", code="review_not_found")
+    review = deps.store.get_review(review_id) if _REVIEW_ID.match(review_id) else None
+    if review is None:
+        raise missing
+    try:
+        require(principal, action, _resource(review))
+    except NotFound:
+        raise missing from None
+    return review
+
+
+def get_review(
+    deps: ReviewDeps, principal: Principal, review_id: str
+) -> tuple[Review, Task | None]:
+    review = _load_review(deps, principal, review_id, Action.READ_REVIEW)
+    return review, deps.store.get_task(review_id)
+
+
+def list_department_reviews(
+    deps: ReviewDeps,
+    principal: Principal,
+    department_id: str,
+    limit: int,
+    start_key: dict[str, Any] | None,
+) -> Any:
+    _require_department(principal, Action.READ_REVIEW, department_id)
+    return deps.store.by_department(department_id, None, limit, start_key)
+
+
+def list_department_tasks(
+    deps: ReviewDeps,
+    principal: Principal,
+    department_id: str,
+    limit: int,
+    start_key: dict[str, Any] | None,
+) -> Any:
+    _require_department(principal, Action.HANDLE_RECTIFICATION, department_id)
+    return deps.store.tasks_of_department(department_id, limit, start_key)
+
+
+def _require_department(principal: Principal, action: Action, department_id: str) -> None:
+    require(principal, action)
+    try:
+        require(principal, action, Resource(department_id=department_id))
+    except NotFound:
+        raise NotFound("未找到该部门", code="department_not_found") from None
+
+
+# ---- invitations and reminders ----------------------------------------------------------------
+
+
+def invite(handling_type: str, handling_id: str) -> None:
+    """Called where a handling completes (applications, bookings, tickets): invite the person
+    to rate and file the reminder. Never fails the completion it follows: a failure is logged."""
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import logger
+
+    try:
+        invite_person(
+            ReviewDeps.from_container(container()), HandlingType(handling_type), handling_id
+        )
+    except Exception:
+        logger.exception(
+            "review invitation failed",
+            extra={"handling_type": handling_type, "handling_id": handling_id},
+        )
+
+
+def invite_person(deps: ReviewDeps, handling_type: HandlingType, handling_id: str) -> bool:
+    handling = resolve_handling(deps, handling_type, handling_id)
+    if not handling.completed or not handling.person_user_id:
+        return False  # nobody to invite (a window filing for someone without an account)
+    from chalicelib.adapters.dynamodb.reviews import Invitation
+
+    now = deps.clock.now()
+    user = handling.person_user_id
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review-invite:{handling.key}:{user}",
+            recipient_kind=RecipientKind.USER,
+            recipient_id=user,
+            category="review.invitation",
+            title="请您评价本次服务",
+            body=f"您办理的“{handling.title}”已办结，欢迎对本次服务作出评价（好差评）。",
+            data={"handling_type": handling_type.value, "handling_id": handling_id},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    return deps.store.invite(
+        Invitation(
+            handling_type.value, handling_id, user, handling.title, now, now + domain.REMIND_AFTER
+        )
+    )
+
+
+@dataclass
+class JobReport:
+    reminded: int = 0
+    already_rated: int = 0
+    report_month: str | None = None
+    report_built: bool = False
+    failures: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "reminded": self.reminded,
+            "already_rated": self.already_rated,
+            "report_month": self.report_month,
+            "report_built": self.report_built,
+            "failures": self.failures,
+        }
+
+
+def run_jobs(deps: ReviewDeps) -> JobReport:
+    """The schedule: reminders due (the sparse due index, by day) and the monthly report."""
+    from chalicelib.observability import logger
+
+    report = JobReport()
+    now = deps.clock.now()
+    today = now.astimezone(CHINA_TZ).date()
+    for back in range(REMINDER_LOOKBACK_DAYS, -1, -1):
+        for invitation in deps.store.due_invitations(today - timedelta(days=back), now):
+            try:
+                _remind(deps, invitation, report)
+            except Exception:
+                report.failures += 1
+                logger.exception(
+                    "review reminder failed", extra={"handling_id": invitation.handling_id}
+                )
+    try:
+        report.report_month, report.report_built = build_monthly_report_if_due(deps)
+    except Exception:
+        report.failures += 1
+        logger.exception("monthly review report failed")
+    return report
+
+
+def _remind(deps: ReviewDeps, invitation: Any, report: JobReport) -> None:
+    key = f"{invitation.handling_type}#{invitation.handling_id}"
+    review_id = domain.review_id_of(key, ReviewKind.INITIAL)
+    if deps.store.get_review(review_id) is not None:
+        deps.store.finish_invitation(invitation.handling_type, invitation.handling_id, "rated")
+        report.already_rated += 1
+        return
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review-remind:{key}:{invitation.user_id}",
+            recipient_kind=RecipientKind.USER,
+            recipient_id=invitation.user_id,
+            category="review.reminder",
+            title="提醒：请您评价本次服务",
+            body=f"您办理的“{invitation.title}”已办结，您的评价将帮助我们改进服务。",
+            data={"handling_type": invitation.handling_type, "handling_id": invitation.handling_id},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    deps.store.finish_invitation(invitation.handling_type, invitation.handling_id, "reminded")
+    report.reminded += 1
+
+
+# ---- the review stream: rectification and alerts ----------------------------------------------
+
+
+def on_review_created(deps: ReviewDeps, review_id: str) -> Task | None:
+    """Stream consumer step for a new review: a bad review opens its task; every review may
+    trip the department's good-rate alert. Safe to run again for the same record."""
+    review = deps.store.get_review(review_id)
+    if review is None:
+        return None
+    task = open_rectification(deps, review) if domain.opens_task(review) else None
+    if review.kind is ReviewKind.INITIAL:
+        deps.store.count(review, "counted", 1, int(review.is_bad))
+        check_alert(deps, review.department_id)
+    return task
+
+
+def _start(deps: ReviewDeps, task: Task, kind: str, name: str, limit: int) -> str:
+    from chalicelib.service_layer import deadlines
+
+    clock = deadlines.start_clock(
+        deps.deadlines,
+        subject_type=domain.SUBJECT_TYPE,
+        subject_id=task.review_id,
+        kind=kind,
+        limit=limit,
+        department_id=task.department_id,
+        started_at=task.opened_at if name == "contact" or name == "rectify#1" else None,
+        key=f"{task.review_id}:{name}",
+        label=f"{task.handling_type.value}:{task.handling_id}",
+    )
+    return clock.clock_id
+
+
+def open_rectification(deps: ReviewDeps, review: Review) -> Task:
+    task = domain.open_task(review, deps.clock.now())
+    created = deps.store.create_task(task)
+    if not created:
+        task = deps.store.get_task(review.review_id) or task
+    if "contact" not in task.clocks or "rectify#1" not in task.clocks:
+        clocks = {
+            "contact": _start(deps, task, "contact", "contact", domain.CONTACT_DAYS),
+            "rectify#1": _start(deps, task, "resolve", "rectify#1", domain.SIMPLE_DAYS),
+        }
+        task = _save_task(
+            deps, review.review_id, lambda t: replace(t, clocks={**t.clocks, **clocks})
+        )
+    if created:
+        record_change(
+            deps.audit_log,
+            SYSTEM,
+            "rectification.opened",
+            domain.SUBJECT_TYPE,
+            review.review_id,
+            None,
+            {"state": task.state.value},
+            {"department_id": task.department_id, "rating": review.rating},
+        )
+    _notify_department(deps, task, review)
+    _sync_review(deps, task)
+    return task
+
+
+def _due_text(deps: ReviewDeps, clock_id: str | None) -> tuple[str, str | None]:
+    clock = deps.deadlines.clocks.get(clock_id) if clock_id else None
+    if clock is None or clock.due_at is None:
+        return "（时限计算中）", None
+    return clock.due_at.strftime("%Y-%m-%d %H:%M"), clock.due_at.isoformat()
+
+
+def _notify_department(deps: ReviewDeps, task: Task, review: Review) -> None:
+    contact_due, contact_iso = _due_text(deps, task.clocks.get("contact"))
+    rectify_due, rectify_iso = _due_text(deps, task.clocks.get("rectify#1"))
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review:{review.review_id}:opened:{task.department_id}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=task.department_id,
+            category="review.rectification_opened",
+            title=f"差评整改：{domain.LEVELS[review.rating]}（{review.review_id}）",
+            body=f"办事人对{_HANDLING_LABELS[review.handling_type]}作出"
+            f"“{domain.LEVELS[review.rating]}”评价：{mask_text(review.comment[:80])}。"
+            f"请于 {contact_due} 前联系办事人核实，{rectify_due} 前完成整改"
+            f"（复杂情形{domain.COMPLEX_DAYS}个工作日）。",
+            data={
+                "review_id": review.review_id,
+                "subject_id": review.review_id,
+                "handling_type": review.handling_type.value,
+                "handling_id": review.handling_id,
+                "rating": review.rating,
+                "real_name": review.real_name,
+                "contact_due_at": contact_iso,
+                "rectify_due_at": rectify_iso,
+            },
+            correlation_id=get_correlation_id(),
+        )
+    )
+
+
+_HANDLING_LABELS = {
+    HandlingType.APPLICATION: "网上办件",
+    HandlingType.BOOKING: "窗口服务",
+    HandlingType.TICKET: "办不成事反映",
+}
+
+
+def check_alert(deps: ReviewDeps, department_id: str) -> bool:
+    """Alert the department once per window when its rolling good rate is below the threshold."""
+    policy: AlertPolicy = deps.store.alert_policy()
+    now = deps.clock.now()
+    today = now.astimezone(CHINA_TZ).date()
+    first = today - timedelta(days=policy.window_days - 1)
+    count, bad = deps.store.window_counts(department_id, first, today)
+    low, rate = domain.needs_alert(policy, count, bad)
+    if not low:
+        return False
+    window = domain.alert_window(policy, today)
+    details = {"count": count, "good_rate": rate, "at": now.isoformat()}
+    if deps.store.has_alert(department_id, window):
+        return False
+    # Outbox first (idempotent on its key), then the claim: a crash in between is retried by
+    # the stream and still ends with one notification and one claim.
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review-alert:{department_id}:{window}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=department_id,
+            category="review.good_rate_alert",
+            title="好评率预警",
+            body=f"近{policy.window_days}天贵单位共收到{count}条评价，好评率{rate:.1%}，"
+            f"低于{policy.good_rate_threshold:.0%}的预警线，请分析原因并改进服务。",
+            data={
+                "department_id": department_id,
+                "window": window,
+                "reviews": count,
+                "good_rate": rate,
+                "threshold": policy.good_rate_threshold,
+            },
+            correlation_id=get_correlation_id(),
+        )
+    )
+    claimed = deps.store.claim_alert(department_id, window, details)
+    if claimed:
+        record_change(
+            deps.audit_log,
+            SYSTEM,
+            "review.alert",
+            "department",
+            department_id,
+            None,
+            details,
+            {"window": window},
+        )
+    return claimed
+
+
+def get_alert_policy(deps: ReviewDeps, principal: Principal) -> AlertPolicy:
+    require(principal, Action.MANAGE_REVIEW_ALERTS)
+    return deps.store.alert_policy()
+
+
+def set_alert_policy(deps: ReviewDeps, principal: Principal, policy: AlertPolicy) -> AlertPolicy:
+    require(principal, Action.MANAGE_REVIEW_ALERTS)
+    before = deps.store.alert_policy()
+    deps.store.put_alert_policy(policy)
+    record_change(
+        deps.audit_log,
+        principal,
+        "review.alert_policy_updated",
+        "review_settings",
+        "alerts",
+        vars(before),
+        vars(policy),
+    )
+    return policy
+
+
+# ---- the rectification task -------------------------------------------------------------------
+
+
+def _save_task(deps: ReviewDeps, review_id: str, change: Any) -> Task:
+    for attempt in range(_SAVE_ATTEMPTS):
+        task = deps.store.get_task(review_id)
+        if task is None:
+            raise NotFound("该评价没有整改任务", code="task_not_found")
+        try:
+            return deps.store.save_task(change(task))
+        except Conflict:
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _sync_review(deps: ReviewDeps, task: Task) -> None:
+    """Copy the task's outcome to the review: the monthly report reads reviews only."""
+    for attempt in range(_SAVE_ATTEMPTS):
+        review = deps.store.get_review(task.review_id)
+        if review is None:
+            return
+        updated = replace(
+            review,
+            task_state=task.state.value,
+            contact_on_time=task.contact_on_time,
+            rectify_on_time=task.rectify_on_time,
+            called_back=task.call_back is not None and bool(task.call_back.get("reached")),
+        )
+        if updated == review:
+            return
+        try:
+            deps.store.save_review(updated)
+            return
+        except Conflict:
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise
+
+
+def _stop(deps: ReviewDeps, clock_id: str | None, actor: Principal) -> bool | None:
+    """Stop a task clock; whether the work was on time (None: no such clock)."""
+    from chalicelib.service_layer import deadlines
+
+    if not clock_id:
+        return None
+    try:
+        clock = deadlines.stop_clock(deps.deadlines, clock_id, outcome=Outcome.MET, actor=actor)
+    except RuleViolation:
+        clock = deadlines.get_clock(deps.deadlines, clock_id)  # stopped before (a retry)
+    return clock.state is ClockState.MET
+
+
+def get_task(deps: ReviewDeps, principal: Principal, review_id: str) -> Task:
+    review = _load_review(deps, principal, review_id, Action.READ_REVIEW)
+    task = deps.store.get_task(review.review_id)
+    if task is None:
+        raise NotFound("该评价没有整改任务", code="task_not_found")
+    return task
+
+
+def _task_for(deps: ReviewDeps, principal: Principal, review_id: str, action: Action) -> Task:
+    review = _load_review(deps, principal, review_id, action)
+    task = deps.store.get_task(review.review_id)
+    if task is None:
+        raise NotFound("该评价没有整改任务", code="task_not_found")
+    return task
+
+
+def _after(deps: ReviewDeps, principal: Principal, before: Task, after: Task, event: str) -> Task:
+    record_change(
+        deps.audit_log,
+        principal,
+        f"rectification.{event}",
+        domain.SUBJECT_TYPE,
+        after.review_id,
+        {"state": before.state.value, "round": before.round},
+        {"state": after.state.value, "round": after.round},
+        {"department_id": after.department_id},
+    )
+    _sync_review(deps, after)
+    return after
+
+
+def record_contact(
+    deps: ReviewDeps,
+    principal: Principal,
+    review_id: str,
+    *,
+    method: str,
+    note: str,
+    complex_: bool,
+) -> Task:
+    before = _task_for(deps, principal, review_id, Action.HANDLE_RECTIFICATION)
+    now = deps.clock.now()
+    changed = domain.record_contact(before, method, note, complex_, principal.user_id, now)
+    on_time = _stop(deps, before.clocks.get("contact"), principal)
+    if complex_:
+        _extend_for_complex(deps, before, principal)
+    saved = _save_task(
+        deps,
+        review_id,
+        lambda t: replace(changed, contact_on_time=on_time, version=t.version, clocks=t.clocks),
+    )
+    return _after(deps, principal, before, saved, "contacted")
+
+
+def _extend_for_complex(deps: ReviewDeps, task: Task, principal: Principal) -> None:
+    from chalicelib.service_layer import deadlines
+
+    clock_id = task.clocks.get(task.rectify_key)
+    if clock_id:
+        deadlines.extend_clock(
+            deps.deadlines,
+            clock_id,
+            amount=domain.COMPLEX_DAYS - domain.SIMPLE_DAYS,
+            reason="复杂情形整改",
+            approved_by=principal,
+        )
+
+
+def record_rectification(
+    deps: ReviewDeps,
+    principal: Principal,
+    review_id: str,
+    *,
+    cause: str,
+    measures: str,
+    evidence: tuple[str, ...],
+) -> Task:
+    before = _task_for(deps, principal, review_id, Action.HANDLE_RECTIFICATION)
+    now = deps.clock.now()
+    changed = domain.record_rectification(before, cause, measures, evidence, principal.user_id, now)
+    on_time = _stop(deps, before.clocks.get(before.rectify_key), principal)
+    all_on_time = bool(on_time) and before.rectify_on_time is not False
+    saved = _save_task(
+        deps,
+        review_id,
+        lambda t: replace(changed, rectify_on_time=all_on_time, version=t.version),
+    )
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review:{review_id}:rectified:{before.round}:{SUPERVISOR_DEPARTMENT_ID}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=SUPERVISOR_DEPARTMENT_ID,
+            category="review.rectification_submitted",
+            title=f"差评整改待回访验收（{review_id}）",
+            body="承办部门已提交差评整改情况，请回访办事人并验收。",
+            data={"review_id": review_id, "department_id": before.department_id},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    return _after(deps, principal, before, saved, "rectified")
+
+
+def record_call_back(
+    deps: ReviewDeps,
+    principal: Principal,
+    review_id: str,
+    *,
+    reached: bool,
+    satisfied: bool | None,
+    note: str,
+) -> Task:
+    before = _task_for(deps, principal, review_id, Action.SUPERVISE_RECTIFICATION)
+    changed = domain.record_call_back(
+        before, reached, satisfied, note, principal.user_id, deps.clock.now()
+    )
+    saved = _save_task(deps, review_id, lambda t: replace(changed, version=t.version))
+    return _after(deps, principal, before, saved, "called_back")
+
+
+def accept_rectification(
+    deps: ReviewDeps, principal: Principal, review_id: str, *, note: str
+) -> Task:
+    before = _task_for(deps, principal, review_id, Action.SUPERVISE_RECTIFICATION)
+    changed = domain.accept(before, note, principal.user_id, deps.clock.now())
+    saved = _save_task(deps, review_id, lambda t: replace(changed, version=t.version))
+    review = deps.store.get_review(review_id)
+    if review is not None and review.real_name:
+        deps.notifier.notify(
+            NotificationRequest(
+                business_key=f"review:{review_id}:closed:{review.rater_user_id}",
+                recipient_kind=RecipientKind.USER,
+                recipient_id=review.rater_user_id,
+                category="review.rectification_closed",
+                title="您反映的问题已整改",
+                body="您对本次服务的评价已核实整改，欢迎您追加评价。",
+                data={"review_id": review_id},
+                correlation_id=get_correlation_id(),
+            )
+        )
+    return _after(deps, principal, before, saved, "accepted")
+
+
+def send_back(deps: ReviewDeps, principal: Principal, review_id: str, *, note: str) -> Task:
+    before = _task_for(deps, principal, review_id, Action.SUPERVISE_RECTIFICATION)
+    changed = domain.send_back(before, note, principal.user_id, deps.clock.now())
+    clock_id = _start(deps, changed, "resolve", changed.rectify_key, domain.SEND_BACK_DAYS)
+    saved = _save_task(
+        deps,
+        review_id,
+        lambda t: replace(
+            changed, clocks={**t.clocks, changed.rectify_key: clock_id}, version=t.version
+        ),
+    )
+    due, _ = _due_text(deps, clock_id)
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review:{review_id}:sent_back:{saved.round}:{saved.department_id}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=saved.department_id,
+            category="review.rectification_sent_back",
+            title=f"差评整改被退回（{review_id}）",
+            body=f"区政务办退回了整改：{mask_text(note[:80])}。请于 {due} 前重新整改。",
+            data={"review_id": review_id, "subject_id": review_id, "round": saved.round},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    return _after(deps, principal, before, saved, "sent_back")
+
+
+# ---- appeals ----------------------------------------------------------------------------------
+
+
+def _change_review(deps: ReviewDeps, review_id: str, change: Any) -> Review:
+    for attempt in range(_SAVE_ATTEMPTS):
+        review = deps.store.get_review(review_id)
+        if review is None:
+            raise NotFound("未找到该评价", code="review_not_found")
+        try:
+            return deps.store.save_review(change(review))
+        except Conflict:
+            if attempt == _SAVE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def file_appeal(
+    deps: ReviewDeps,
+    principal: Principal,
+    review_id: str,
+    *,
+    reason: str,
+    statement: str,
+    evidence: tuple[str, ...],
+) -> Review:
+    _load_review(deps, principal, review_id, Action.APPEAL_REVIEW)
+    now = deps.clock.now()
+    saved = _change_review(
+        deps,
+        review_id,
+        lambda r: domain.appeal(r, reason, statement, evidence, principal.user_id, now),
+    )
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review:{review_id}:appeal:{SUPERVISOR_DEPARTMENT_ID}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=SUPERVISOR_DEPARTMENT_ID,
+            category="review.appeal_filed",
+            title=f"差评申诉待复核（{review_id}）",
+            body=f"承办部门以“{domain.APPEAL_REASONS[reason]}”为由提出申诉，请复核。",
+            data={"review_id": review_id, "department_id": saved.department_id},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    record_change(
+        deps.audit_log,
+        principal,
+        "review.appealed",
+        "review",
+        review_id,
+        {"appeal": None},
+        {"appeal": "pending", "reason": reason},
+    )
+    return saved
+
+
+def decide_appeal(
+    deps: ReviewDeps, principal: Principal, review_id: str, *, uphold: bool, note: str
+) -> Review:
+    _load_review(deps, principal, review_id, Action.DECIDE_APPEAL)
+    now = deps.clock.now()
+    saved = _change_review(
+        deps, review_id, lambda r: domain.decide_appeal(r, uphold, note, principal.user_id, now)
+    )
+    outcome = "upheld" if uphold else "rejected"
+    if uphold and saved.kind is ReviewKind.INITIAL:
+        deps.store.count(saved, "excluded", -1, -int(saved.is_bad))  # out of the window's rate
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review:{review_id}:appeal_{outcome}:{saved.department_id}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=saved.department_id,
+            category=f"review.appeal_{outcome}",
+            title=f"差评申诉复核结果（{review_id}）",
+            body="申诉成立，该评价不计入排名，存档备查。"
+            if uphold
+            else f"申诉不成立：{mask_text(note[:80])}。",
+            data={"review_id": review_id, "upheld": uphold},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    record_change(
+        deps.audit_log,
+        principal,
+        f"review.appeal_{outcome}",
+        "review",
+        review_id,
+        {"appeal": "pending"},
+        {"appeal": outcome},
+    )
+    return saved
+
+
+# ---- the monthly report -----------------------------------------------------------------------
+
+
+def check_month(month: str) -> str:
+    if not _MONTH.match(month or ""):
+        raise InvalidInput("月份格式应为 YYYY-MM", code="invalid_month")
+    return month
+
+
+def compute_report(deps: ReviewDeps, month: str) -> domain.MonthlyReport:
+    """One pass over the month's reviews (MONTH_SHARDS Queries on the month index)."""
+    reviews = list(deps.store.reviews_in_month(month))
+    names = _names(deps, {r.department_id for r in reviews}, deps.directory.get_department)
+    centres = _names(deps, {r.centre_id for r in reviews if r.centre_id}, deps.bookings.get_center)
+    return domain.build_report(month, reviews, names, centres, _bottom_two(deps, month))
+
+
+def _names(deps: ReviewDeps, ids: set[str], get: Any) -> dict[str, str]:
+    names = {}
+    for key in sorted(ids):
+        found = get(key)
+        names[key] = found.name if found is not None else key
+    return names
+
+
+def _bottom_two(deps: ReviewDeps, month: str) -> frozenset[str]:
+    previous = domain.previous_month(month)
+    stored = deps.store.get_report(previous)
+    if stored is None:
+        reviews = deps.store.reviews_in_month(previous)
+        rows = domain.build_report(previous, reviews, {}, {}, frozenset()).departments
+        return frozenset(r.key for r in rows if r.bottom_two)
+    return frozenset(r["id"] for r in stored["departments"] if r["bottom_two"])
+
+
+def read_report(deps: ReviewDeps, principal: Principal, month: str) -> dict[str, Any]:
+    """The stored report of a closed month; a month not yet built is computed as of now."""
+    require(principal, Action.READ_REVIEW_REPORTS)
+    check_month(month)
+    stored = deps.store.get_report(month)
+    if stored is not None:
+        return {**stored, "final": True}
+    report = compute_report(deps, month).to_dict()
+    return {**report, "final": False, "built_at": deps.clock.now().isoformat()}
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    header = [label for _, label in domain.CSV_COLUMNS]
+    writer.writerow(header)
+    for scope, rows in (("部门", report["departments"]), ("中心", report["centres"])):
+        for row in rows:
+            values = {"scope": scope, **row}
+            writer.writerow([domain.csv_cell(values[name]) for name, _ in domain.CSV_COLUMNS])
+    return "\ufeff" + buffer.getvalue()  # BOM: spreadsheet programs read it as UTF-8
+
+
+def first_working_day(deps: ReviewDeps, month_first: date) -> date:
+    return deps.deadlines.calendar().next_working_day(month_first)
+
+
+def build_monthly_report_if_due(deps: ReviewDeps) -> tuple[str, bool]:
+    """On (or after) the first working day of a month, build last month's report once and tell
+    the district office. Later runs find it stored and do nothing."""
+    now = deps.clock.now().astimezone(CHINA_TZ)
+    month = domain.previous_month(now.strftime("%Y-%m"))
+    if now.date() < first_working_day(deps, now.date().replace(day=1)):
+        return month, False
+    if deps.store.get_report(month) is not None:
+        return month, False
+    report = {**compute_report(deps, month).to_dict(), "built_at": now.isoformat()}
+    if not deps.store.put_report_once(month, report):
+        return month, False
+    talk = [r["name"] for r in report["departments"] if r["talk"]]
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"review-report:{month}:{SUPERVISOR_DEPARTMENT_ID}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=SUPERVISOR_DEPARTMENT_ID,
+            category="review.monthly_report",
+            title=f"{month} 好差评月度分析报告",
+            body=f"{month} 好差评月度报告已生成，共{len(report['departments'])}个部门参与排名"
+            + (f"；连续两个月排名末两位、建议约谈：{'、'.join(talk)}。" if talk else "。"),
+            data={"month": month, "talk": [r["id"] for r in report["departments"] if r["talk"]]},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    record_change(
+        deps.audit_log,
+        SYSTEM,
+        "review.monthly_report_built",
+        "review_report",
+        month,
+        None,
+        {"departments": len(report["departments"]), "centres": len(report["centres"])},
+    )
+    return month, True

@@ -1,0 +1,93 @@
+"""The `policy-match` queue's consumer: one message is one segment (a profile shard) of the
+population match that a policy publish started.
+
+Each record pages its shard's profiles by key (the applications table's profile_index, never a
+Scan), screens each page with the columnar evaluator, confirms every candidate with the scalar
+evaluator (whose trace the grant keeps) and creates grants idempotently. The cursor is
+checkpointed after every page; past its page budget a segment continues in a new message, so
+one invocation stays bounded and a redelivery resumes where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+
+def _columnar() -> Any:
+    try:  # deployed: this directory is the package root
+        import columnar  # type: ignore[import-not-found]
+    except ImportError:
+        from functions.policy_matcher import columnar
+    return columnar
+
+
+def screen(condition: Any, facts: Sequence[dict[str, Any]], as_of: date) -> list[bool]:
+    """Which subjects of a page the columnar evaluator finds eligible."""
+    if not facts:
+        return []
+    columnar = _columnar()
+    columns = columnar.FactColumns.from_facts(list(facts))
+    codes = columnar.evaluate_columns(columnar.compile_condition(condition), columns, as_of)
+    return [bool(code == columnar.ELIGIBLE) for code in codes]
+
+
+def parse_job(body: str) -> dict[str, Any]:
+    """A malformed message cannot succeed: it fails until the redrive parks it in the DLQ."""
+    job = json.loads(body)
+    if not isinstance(job, dict):
+        raise ValueError("match message is not an object")
+    if not isinstance(job.get("policy_id"), str) or not job["policy_id"]:
+        raise ValueError("match message without a policy_id")
+    for name in ("version", "shard"):
+        if not isinstance(job.get(name), int) or job[name] < 0:
+            raise ValueError(f"match message with an invalid {name}")
+    return job
+
+
+def _match_record(record: Any) -> None:
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import logger, set_correlation_id
+    from chalicelib.service_layer.policies import PolicyDeps, match_segment
+
+    job = parse_job(record.body)
+    set_correlation_id(job.get("correlation_id"))
+    report = match_segment(PolicyDeps.from_container(container()), job, screen)
+    logger.info(
+        "policy match segment",
+        extra={
+            "policy_id": job["policy_id"],
+            "version": job["version"],
+            "shard": job["shard"],
+            "subjects": report.subjects,
+            "candidates": report.candidates,
+            "granted": report.granted,
+            "done": report.done,
+        },
+    )
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    from chalicelib.observability import metrics
+
+    try:
+        return process_partial_response(
+            event=event,
+            record_handler=_match_record,
+            processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+            context=context,
+        )
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+
+
+handler = handle  # the name infra/ packages every functions/ Lambda under
