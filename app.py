@@ -11,12 +11,11 @@ import os
 # distribution's entry points, a cost paid on every cold start.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-import uuid
 
 from chalice import Chalice
 
 from chalicelib.entrypoints.http.errors import normalise_framework_error
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import logger, metrics, new_correlation_id
 from chalicelib.settings import Settings, get_settings
 
 
@@ -35,7 +34,7 @@ def create_app(settings: Settings) -> Chalice:
         request_id = (
             response.headers.get("X-Request-Id")
             or (event.context or {}).get("requestId")
-            or str(uuid.uuid4())
+            or new_correlation_id()
         )
         return normalise_framework_error(response, request_id)
 

@@ -7,7 +7,6 @@ handler can leak them by accident.
 from __future__ import annotations
 
 import contextvars
-import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +48,8 @@ def tracer() -> Any:
 
 
 def new_correlation_id() -> str:
+    import uuid  # not at module level: it pulls in `platform`, a cost on every cold start
+
     return uuid.uuid4().hex
 
 

@@ -6,11 +6,14 @@ and cached by the hash of their requirements file, so only a changed requirement
 download. The code (app.py, chalicelib/, a function's directory) is added on every synth.
 Zip entries carry a fixed timestamp and a fixed order: unchanged code gives an unchanged asset
 hash, and `cdk deploy` leaves the functions alone.
+Our own modules ship with their bytecode (hash-based, never rechecked): Lambda's code directory
+is read-only, so without it every cold start would compile all of chalicelib/ again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import py_compile
 import shutil
 import sys
 import tempfile
@@ -83,8 +86,29 @@ def _code_zip(deps: Path, files: list[tuple[Path, str]], target: Path) -> Path:
             if arcname in present:
                 raise ValueError(f"{arcname} would shadow a dependency of the same name")
             _add(archive, path, arcname)
+            if path.suffix == ".py":
+                _add_bytecode(archive, path, arcname)
     partial.replace(target)
     return target
+
+
+def _add_bytecode(archive: zipfile.ZipFile, path: Path, arcname: str) -> None:
+    """`dir/name.py` → `dir/__pycache__/name.<tag>.pyc`, where the runtime's importer looks."""
+    folder, _, filename = arcname.rpartition("/")
+    cached = f"__pycache__/{filename[:-3]}.{sys.implementation.cache_tag}.pyc"
+    with tempfile.TemporaryDirectory() as scratch:
+        compiled = Path(scratch) / "module.pyc"
+        py_compile.compile(
+            str(path),
+            cfile=str(compiled),
+            dfile=arcname,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        info = zipfile.ZipInfo(f"{folder}/{cached}" if folder else cached, date_time=_FIXED_TIME)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, compiled.read_bytes())
 
 
 def _write_zip(target: Path, files: Iterator[tuple[Path, str]]) -> None:

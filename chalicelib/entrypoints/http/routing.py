@@ -9,7 +9,6 @@ answered here with the shared error shape, before the view runs and before anyth
 import functools
 import json
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +149,11 @@ def authenticate(headers: dict[str, str]) -> Principal:
 
 def _request_id(request: Any) -> str:
     context = getattr(request, "context", None) or {}
-    return str(context.get("requestId") or uuid.uuid4())
+    if context.get("requestId"):
+        return str(context["requestId"])
+    import uuid  # API Gateway always sends one; only local callers need a fresh id
+
+    return str(uuid.uuid4())
 
 
 def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
