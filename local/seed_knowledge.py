@@ -323,6 +323,42 @@ ARTICLES: tuple[tuple[str, str, str, str, tuple, tuple, tuple], ...] = (
         (),
         (),
     ),
+    # Common questions the demo's items and policies do not cover (no seeded item fits them).
+    (
+        "canyin-license",
+        "dept-scjgj",
+        "开饭店、小吃店要办什么证？食品经营许可证怎么申请？",
+        "开饭店、小吃店、奶茶店等现场制作和销售食品（餐饮服务）的，先办营业执照，"
+        "再向区市场监管局申请食品经营许可证，取得许可证后才能开业。在“一网通办”搜索"
+        "“食品经营许可”在线申请，准备经营场所平面图和使用证明、食品安全管理制度、"
+        "从业人员健康证明等材料，审核时一般会现场核查。只卖预包装食品的不需要许可证，"
+        "办理仅销售预包装食品备案即可。",
+        ("餐饮", "食品经营", "许可证"),
+        (),
+        (),
+    ),
+    (
+        "yyzz-setup",
+        "dept-scjgj",
+        "开公司或者开个体店，营业执照怎么办？",
+        "在“一网通办”的“企业开办”专栏在线办理设立登记：公司填报名称、住所、股东和经营范围，"
+        "个体工商户填报经营者、经营场所和经营范围，不收费。材料齐全的可以同时领取电子营业执照、"
+        "刻制印章、申领发票和办理单位参保登记，也可以到区政务服务中心企业开办窗口办理。",
+        ("营业执照", "设立登记", "个体工商户"),
+        (),
+        (),
+    ),
+    (
+        "shebao-record",
+        "dept-rsj",
+        "社保缴费记录怎么查？参保证明在哪里打印？",
+        "在随申办搜索“社保查询”可以查看每个月的缴费记录和累计缴费年限。需要证明的，"
+        "搜索“参保缴费证明”在线打印带电子印章的参保缴费情况证明，与窗口开具的效力相同；"
+        "也可以在街镇社区事务受理中心的自助机上打印。",
+        ("社保", "缴费记录", "证明"),
+        (),
+        (),
+    ),
 )
 
 
@@ -348,12 +384,16 @@ def contents() -> list[tuple[str, ArticleContent]]:
 
 
 def seed_knowledge(container: Any) -> int:
-    """Write the demo articles as published (reviewed by the district office); answers how many
-    were written. Call after seed_applications (links pin the current guide versions)."""
+    """Write the demo articles as published (reviewed by the district office) and the upcoming
+    policy version whose answer is due (local/seed_policies.py); answers how many articles were
+    written. Call after seed_applications (links pin the current guide versions)."""
     from chalicelib.domain import knowledge as domain
     from chalicelib.domain.identity import SYSTEM
     from chalicelib.service_layer.audit import record_change
     from chalicelib.service_layer.knowledge import KnowledgeDeps
+    from local.seed_policies import seed_upcoming_policy
+
+    seed_upcoming_policy(container)
 
     deps = KnowledgeDeps.from_container(container)
     store = container.knowledge_store

@@ -14,6 +14,7 @@ Idempotent: overwrites the same values.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.applications import (
@@ -25,10 +26,11 @@ from chalicelib.domain.applications import (
     ServiceItem,
     validate_item,
 )
+from chalicelib.domain.calendar import WorkingCalendar
 from chalicelib.domain.directory import Department, UserProfile
 from chalicelib.domain.identity import Role
 from chalicelib.domain.personal_data import credit_code_check_char
-from chalicelib.domain.policies import PolicyVersion
+from chalicelib.domain.policies import PolicyVersion, validate_version
 from local.seed_applications import CITIZEN, ENTERPRISE
 
 HIGH_TECH_POLICY = "qp-gxjs-first"
@@ -326,3 +328,57 @@ def seed_policies(container: Any) -> None:
         applications.put_profile(profile)
     for licence in LICENCES:
         applications.put_licence(licence)
+
+
+# ---- an upcoming policy version, so the knowledge base's readiness list shows something -------
+
+UPCOMING_POLICY = "qp-linghuo-2027"
+UPCOMING_ITEM = "QP-RS-202"
+UPCOMING_LEAD_WORKING_DAYS = 3  # takes effect this many working days after the seed's today
+
+
+def upcoming_policy(now: datetime, calendar: WorkingCalendar) -> PolicyVersion:
+    """A published 快申 version taking effect a few working days after `now` (the demo's clock),
+    so the answer for it is due in the knowledge base within days (`GET /kb/readiness`)."""
+    effective, _ = calendar.add_working_days(now.date(), UPCOMING_LEAD_WORKING_DAYS)
+    stamp = now.isoformat(timespec="seconds")
+    return PolicyVersion.from_dict(
+        {
+            "policy_id": UPCOMING_POLICY,
+            "version": 1,
+            "title": "灵活就业人员社会保险费补贴（新标准）",
+            "department_id": "dept-rsj",
+            "effective_from": effective.isoformat(),
+            "effective_to": None,
+            "legal_ref": "青浦区促进灵活就业若干措施（征求意见后定稿）",
+            "benefit": "按新标准按月补贴灵活就业人员缴纳的社会保险费",
+            "amount": None,
+            "benefit_key": "flexible_employment_insurance",
+            "mode": "apply",
+            "service_item_code": UPCOMING_ITEM,
+            "conditions": {
+                "all": [
+                    {"fact": "household_in_qingpu", "op": "eq", "value": True},
+                    {"not_listed": "serious_dishonesty", "years": 3},
+                ]
+            },
+            "subject_kind": "person",
+            "tags": ["灵活就业", "社保"],
+            "summary": "本区户籍、以灵活方式就业并缴纳社会保险费的人员，按新标准申领补贴。",
+            "state": "published",
+            "created_by": "u-dept-rsj",
+            "created_at": stamp,
+            "published_by": "u-supervisor-zhao",
+            "published_at": stamp,
+        }
+    )
+
+
+def seed_upcoming_policy(container: Any) -> PolicyVersion | None:
+    """Write the upcoming version once (idempotent: a version already there is left as it is,
+    even when a restored demo has since passed its date); answers it when written."""
+    version = upcoming_policy(container.clock.now(), container.calendar_store.calendar())
+    if container.policy_store.get_version(version.policy_id, version.version) is not None:
+        return None
+    container.policy_store.create_version(validate_version(version))
+    return version

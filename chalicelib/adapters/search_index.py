@@ -10,6 +10,14 @@ How the index stays fresh without a Scan:
   (published: add or replace; anything else: remove), and rebuilds the BM25 matrix from the
   stored tokens only if something changed (no re-segmentation);
 - the publishing process applies its own change at once (`apply`).
+
+Stored tokens are passed through the current stopwords and synonyms when they are applied, so a
+change to that data reaches articles published before it (a new multi-character word still
+needs the article to be segmented again, i.e. published again).
+
+Relevance floor: a hit must share at least one topical word with the query (a word not in
+`GENERIC_WORDS`). "开饭店要办什么证" with no article about 餐饮 matches others only on 办 and 证:
+it answers no results, and the caller offers to ask the question instead.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.knowledge import (
+    GENERIC_WORDS,
     STOPWORDS,
     SYNONYM_GROUPS,
     Article,
@@ -56,6 +65,10 @@ DOMAIN_TERMS = (
     "社保补贴",
     "高新技术企业",
     "统一社会信用代码",
+    "设立登记",
+    "食品经营",
+    "餐饮服务",
+    "缴费记录",
 )
 
 # Reading the feed this far behind the newest position seen absorbs index lag and clock skew.
@@ -103,13 +116,40 @@ _CANONICAL = canonical_words()
 def tokenize(text: str) -> list[str]:
     """Search-mode segmentation (long words and their parts), stopwords dropped, synonyms
     mapped to their canonical word."""
-    tokens = []
-    for raw in _jieba().cut_for_search(text.lower()):
-        token = raw.strip()
+    return normalise(_segments(text.lower()))
+
+
+def _segments(text: str) -> Iterable[str]:
+    """jieba's search mode (the 2- and 3-character dictionary words inside a long word, then the
+    word), except that a synonym is not split: the parts of 生孩子 or 开饭店 (孩子, 开饭) are
+    not what the person asked about, the canonical word is."""
+    tokenizer = _jieba()
+    for raw in tokenizer.cut(text):
+        word = raw.strip()
+        if len(word) > 2 and _CANONICAL.get(word, word) == word:
+            for size in (2, 3):
+                if len(word) > size:
+                    for start in range(len(word) - size + 1):
+                        part = word[start : start + size]
+                        if tokenizer.FREQ.get(part):
+                            yield part
+        yield word
+
+
+def normalise(tokens: Iterable[str]) -> list[str]:
+    """Stopwords and punctuation dropped, synonyms mapped to their canonical word (idempotent:
+    stored tokens go through it again when the vocabulary data changed)."""
+    kept = []
+    for token in tokens:
         if not token or token in STOPWORDS or _PUNCT.match(token):
             continue
-        tokens.append(_CANONICAL.get(token, token))
-    return tokens
+        kept.append(_CANONICAL.get(token, token))
+    return kept
+
+
+def topical(terms: Iterable[str]) -> set[str]:
+    """The query words that name a matter (not generic words such as 办, 材料, 多久)."""
+    return {t for t in terms if t not in GENERIC_WORDS}
 
 
 def article_tokens(article: Article, extra: Iterable[str] = ()) -> list[str]:
@@ -209,12 +249,13 @@ class SearchIndex:
 
     def apply(self, article: Article, tokens: list[str] | None) -> None:
         """Add, replace or remove one article (idempotent)."""
+        tokens = normalise(tokens) if tokens else tokens
         with self._lock:
             current = self.docs.get(article.article_id)
             if article.state is ArticleState.PUBLISHED and tokens:
                 if current and current.revision == article.revision and current.tokens == tokens:
                     return
-                self.docs[article.article_id] = _Doc(list(tokens), _hit(article), article.revision)
+                self.docs[article.article_id] = _Doc(tokens, _hit(article), article.revision)
                 self._dirty = True
             elif current is not None:
                 del self.docs[article.article_id]
@@ -244,6 +285,8 @@ class SearchIndex:
     # -- searching --------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 10, refresh: bool = True) -> list[Hit]:
+        """The best published answers, best first; none when no article shares a topical word
+        with the query (the relevance floor)."""
         if refresh:
             self.refresh()
         terms = tokenize(query)
@@ -254,10 +297,17 @@ class SearchIndex:
             if retriever is None:
                 return []
             known = [t for t in terms if t in retriever.vocab_dict]
-            if not known:
+            wanted = topical(known)
+            if not wanted:
                 return []
-            k = min(limit, len(self._order))
-            ids, scores = retriever.retrieve([known], k=k, show_progress=False)
+            # Ranked on every known word, among the articles holding a topical one.
+            floor = retriever.get_scores(sorted(wanted)) > 0
+            k = min(limit, int(floor.sum()))
+            if k == 0:
+                return []
+            ids, scores = retriever.retrieve(
+                [known], k=k, show_progress=False, weight_mask=floor.astype(retriever.dtype)
+            )
             return [
                 _scored(self.docs[self._order[int(i)]].hit, float(s))
                 for i, s in zip(ids[0], scores[0], strict=True)

@@ -165,3 +165,27 @@ def test_readiness_clock_plan_with_less_than_a_day_left_starts_the_day_before_th
     assert CAL.add_working_days(start, limit)[0] == date(2026, 11, 30)
     late_start, _ = kb.readiness_clock_plan(CAL, date(2026, 12, 2), date(2026, 11, 30))
     assert late_start == date(2026, 11, 27)
+
+
+def test_every_search_word_belongs_to_one_synonym_group_only():
+    seen: dict[str, str] = {}
+    for group in kb.SYNONYM_GROUPS:
+        for word in group:
+            assert word not in seen, f"{word} is in the groups of {seen[word]} and {group[0]}"
+            seen[word] = group[0]
+    mapping = kb.canonical_words()
+    assert all(mapping[group[0]] == group[0] for group in kb.SYNONYM_GROUPS)
+
+
+def test_colloquial_words_map_to_the_official_ones():
+    mapping = kb.canonical_words()
+    assert mapping["生孩子"] == "出生" and mapping["开饭店"] == "餐饮"
+    assert mapping["养老金"] == "退休" and mapping["交社保"] == "参保"
+    assert mapping["注册公司"] == "设立登记" and mapping["奖励"] == "补贴"
+    assert mapping["公司"] == "企业" and mapping["食品证"] == "食品经营许可证"
+
+
+def test_topic_words_are_neither_generic_words_nor_stopwords():
+    topics = {group[0] for group in kb.SYNONYM_GROUPS} - kb.GENERIC_WORDS
+    assert {"出生", "餐饮", "退休", "参保", "设立登记", "补贴"} <= topics
+    assert not (kb.STOPWORDS & set(kb.canonical_words()))

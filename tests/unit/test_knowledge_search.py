@@ -12,7 +12,7 @@ from chalicelib.adapters import search_index
 from chalicelib.adapters.search_index import SearchIndex, article_tokens, tokenize
 from chalicelib.domain import knowledge as kb
 from chalicelib.domain.calendar import CHINA_TZ
-from local.seed_knowledge import article_id, contents
+from local.seed_knowledge import ARTICLES, article_id, contents
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ)
 
@@ -124,3 +124,82 @@ def test_the_index_follows_the_feed_without_resegmenting(seeded):
     reads = store.feed_reads
     index.search("预包装食品备案", 3)
     assert store.feed_reads == reads + 1 and index.rebuilds == rebuilds + 1
+
+
+# ---- colloquial questions, synonyms both ways, the relevance floor ----------------------------
+
+
+def _slugs(hits) -> list[str]:
+    by_id = {article_id(slug): slug for slug, *_ in ARTICLES}
+    return [by_id.get(h.article_id, h.article_id) for h in hits]
+
+
+def test_opening_a_restaurant_finds_the_food_business_licence_answer(seeded):
+    hits = _index(seeded).search("开饭店要办什么证", 5, refresh=False)
+    assert _slugs(hits)[0] == "canyin-license", [h.question for h in hits]
+
+
+def test_after_having_a_baby_finds_the_birth_one_thing_and_nothing_unrelated(seeded):
+    slugs = _slugs(_index(seeded).search("生孩子后要办哪些手续", 5, refresh=False))
+    assert "zw401-what" in slugs[:3], slugs
+    assert slugs and all(s.startswith("zw401-") for s in slugs), slugs
+
+
+def test_a_question_sharing_only_generic_words_with_the_articles_finds_nothing(seeded):
+    without_food = [(a, t) for a, t in seeded if a.article_id != article_id("canyin-license")]
+    index = _index(without_food)
+    assert index.search("开饭店要办什么证", 5, refresh=False) == []
+    assert index.search("我想办个证要多久", 5, refresh=False) == []
+
+
+def test_the_floor_keeps_ranking_on_every_word_among_topical_matches(seeded):
+    # 材料 is generic: it does not let other articles through, but it still ranks the matches.
+    slugs = _slugs(_index(seeded).search("出生一件事要什么材料", 5, refresh=False))
+    assert slugs[0] == "zw401-materials" and all(s.startswith("zw401-") for s in slugs), slugs
+
+
+def _tiny(*articles: tuple[str, str]) -> SearchIndex:
+    pairs = []
+    for n, (question, answer) in enumerate(articles):
+        content = kb.ArticleContent(question=question, answer=answer, department_id="dept-zwb")
+        article = _published(f"{n:032x}", content)
+        pairs.append((article, article_tokens(article)))
+    index = SearchIndex(store=FakeStore(), now=lambda: NOW)
+    index.load_documents(pairs)
+    return index
+
+
+@pytest.mark.parametrize(
+    "written,asked",
+    [
+        ("生孩子以后怎么领补助？", "出生后补贴怎么申请"),
+        ("新生儿出生后补贴怎么申请？", "生孩子以后怎么领补助"),
+        ("开饭店怎么办手续？", "餐饮许可"),
+        ("餐饮服务怎么办手续？", "开个饭馆"),
+        ("养老金怎么领？", "退休待遇"),
+        ("退休待遇怎么领？", "养老金"),
+    ],
+)
+def test_synonyms_work_both_ways(written, asked):
+    index = _tiny(
+        (written, "请带身份证到社区事务受理中心咨询。"),
+        ("居住证怎么办？", "请带身份证到派出所咨询。"),
+    )
+    hits = index.search(asked, 5, refresh=False)
+    assert [h.question for h in hits] == [written]
+
+
+def test_stored_tokens_follow_the_current_synonyms_and_stopwords():
+    article = _published(
+        "b" * 32, kb.ArticleContent("旧的问题", "以前发布的旧答复内容", "dept-zwb")
+    )
+    index = SearchIndex(store=FakeStore(), now=lambda: NOW)
+    # Tokens stored before 奖励 joined the 补贴 group and 后要 became a stopword.
+    index.load_documents([(article, ["奖励", "后要", "高新技术企业"])])
+    assert index.docs[article.article_id].tokens == ["补贴", "高新技术企业"]
+    assert index.search("高企补助", 5, refresh=False)[0].article_id == article.article_id
+
+
+def test_normalising_is_idempotent():
+    tokens = tokenize("生孩子后开饭店要交社保，养老金和奖励怎么领？")
+    assert search_index.normalise(tokens) == tokens
