@@ -41,6 +41,15 @@ ITEMS: dict[str, tuple[str, Complexity]] = {
     "item-social-assistance": ("社会救助申请", C),
 }
 
+# The department answering for each item's service (its reviews and rectification); items of
+# departments without an account in the demo answer to the district office (None).
+ITEM_DEPARTMENTS: dict[str, str] = {
+    "item-company-setup": "dept-scjgj",
+    "item-social-insurance": "dept-rsj",
+    "item-talent-residence": "dept-rsj",
+    "item-medical-reimburse": "dept-ybj",
+}
+
 DISTRICT_HOURS = (Session(time(9, 0), time(12, 0)), Session(time(13, 0), time(17, 0)))
 SUB_CENTER_HOURS = (Session(time(9, 0), time(11, 30)), Session(time(13, 30), time(17, 0)))
 COMMUNITY_HOURS = (Session(time(8, 30), time(11, 30)), Session(time(13, 30), time(16, 30)))
@@ -91,7 +100,18 @@ def _service(
     staff: tuple[str, ...] = (),
 ) -> Service:
     name, complexity = ITEMS[item_id]
-    return Service(center_id, item_id, name, channel, minutes, seats, complexity, priority, staff)
+    return Service(
+        center_id,
+        item_id,
+        name,
+        channel,
+        minutes,
+        seats,
+        complexity,
+        priority,
+        staff,
+        department_id=ITEM_DEPARTMENTS.get(item_id),
+    )
 
 
 def catalogue() -> tuple[list[Center], list[Service], list[UserProfile]]:

@@ -198,6 +198,7 @@ class Service:
     complexity: Complexity
     priority_seats: int = 0  # the last seats of each slot, held back for priority people
     staff: tuple[str, ...] = ()  # home visits: seat n is visited by staff[n]
+    department_id: str | None = None  # answers for the service (reviews); None: 区政务办
 
     def __post_init__(self) -> None:
         problems = []

@@ -425,6 +425,7 @@ def service_to_data(service: Service) -> dict[str, Any]:
         "complexity": service.complexity.value,
         "priority_seats": service.priority_seats,
         "staff": list(service.staff),
+        "department_id": service.department_id,
     }
 
 
@@ -439,6 +440,7 @@ def service_from_data(data: dict[str, Any]) -> Service:
         complexity=Complexity(data["complexity"]),
         priority_seats=int(data.get("priority_seats") or 0),
         staff=tuple(data.get("staff") or ()),
+        department_id=data.get("department_id"),
     )
 
 
