@@ -35,16 +35,16 @@ from chalicelib.domain.knowledge import (
     Readiness,
     ReadinessState,
 )
-from chalicelib.domain.notifications import NotificationRequest, RecipientKind
-from chalicelib.observability import get_correlation_id
+from chalicelib.domain.notifications import RecipientKind
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.conflicts import retry_on_conflict
+from chalicelib.service_layer.notify import notify
 
 JOBS_NAME = "kb-jobs"
 FIRST_RUN_LOOKBACK = timedelta(days=31)
 JOB_BUDGET = 500
 READINESS_HORIZON_DAYS = 120  # policy versions taking effect this far ahead get a readiness clock
-_SAVE_ATTEMPTS = 3
 _ID_NAMESPACE = uuid.UUID("2b7c0f1e-7d7a-4f55-9a4e-5b0b1f7c9e21")
 QUESTION_SUBJECT = "question"
 READINESS_SUBJECT = "kb_readiness"
@@ -219,19 +219,6 @@ def _now(deps: KnowledgeDeps) -> datetime:
     return deps.clock.now().astimezone(CHINA_TZ)
 
 
-def _audit(
-    deps: KnowledgeDeps,
-    actor: Principal,
-    action: str,
-    subject_type: str,
-    subject_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    **details: Any,
-) -> None:
-    record_change(deps.audit_log, actor, action, subject_type, subject_id, before, after, details)
-
-
 def _summary(article: Article) -> dict[str, Any]:
     return {
         "state": article.state.value,
@@ -240,30 +227,6 @@ def _summary(article: Article) -> dict[str, Any]:
         "archive_at": article.archive_at.isoformat() if article.archive_at else None,
         "needs_change": list(article.needs_change),
     }
-
-
-def _notify(
-    deps: KnowledgeDeps,
-    key: str,
-    kind: RecipientKind,
-    recipient: str,
-    category: str,
-    title: str,
-    body: str,
-    **data: Any,
-) -> None:
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=key,
-            recipient_kind=kind,
-            recipient_id=recipient,
-            category=category,
-            title=title,
-            body=body,
-            data=data,
-            correlation_id=get_correlation_id(),
-        )
-    )
 
 
 # ---- articles -----------------------------------------------------------------------------
@@ -307,15 +270,15 @@ def create_article(
         article_id or uuid.uuid4().hex, content, principal.user_id, now, source_question_id
     )
     saved = deps.store.save_article(article, revision, now)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         principal,
         "kb_article.created",
         "kb_article",
         saved.article_id,
         None,
         _summary(saved),
-        department_id=content.department_id,
+        {"department_id": content.department_id},
     )
     return saved
 
@@ -358,15 +321,15 @@ def update_article(
     after, revision = domain.edit(before, content, principal.user_id, now, stored.last_seq)
     saved = deps.store.save_article(after, revision, now, previous=before)
     deps.search.apply(saved, None)  # a published article edited leaves search until reviewed
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         principal,
         "kb_article.edited",
         "kb_article",
         article_id,
         _summary(before),
         _summary(saved),
-        changed=sorted(revision.changes),
+        {"changed": sorted(revision.changes)},
     )
     return saved
 
@@ -400,15 +363,15 @@ def act_on_article(
         before, action, principal.user_id, now, stored.last_seq, at=at, comment=comment
     )
     saved = _save_with_tokens(deps, after, revision, now, before)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         principal,
         f"kb_article.{action.value}",
         "kb_article",
         article_id,
         _summary(before),
         _summary(saved),
-        comment=comment,
+        {"comment": comment},
     )
     _after_state_change(deps, before, saved, principal)
     return saved
@@ -524,34 +487,33 @@ def run_due_jobs(deps: KnowledgeDeps, *, budget: int = JOB_BUDGET) -> JobReport:
 
 
 def _run_article(deps: KnowledgeDeps, article_id: str, now: datetime, report: JobReport) -> None:
-    for attempt in range(_SAVE_ATTEMPTS):
+    def attempt() -> tuple[Article, domain.Revision, Article] | None:
         stored = deps.store.get_article(article_id)
         if stored is None:
-            return
+            return None
         before = stored.article
         changed = domain.run_schedule(before, now, stored.last_seq)
         if changed is None:
-            return
+            return None
         after, revision = changed
-        try:
-            saved = _save_with_tokens(deps, after, revision, now, before)
-        except Conflict:
-            if attempt == _SAVE_ATTEMPTS - 1:
-                raise
-            continue
-        (report.published if saved.state is ArticleState.PUBLISHED else report.archived).append(
-            article_id
-        )
-        _audit(
-            deps,
-            SYSTEM,
-            f"kb_article.{revision.action}",
-            "kb_article",
-            article_id,
-            _summary(before),
-            _summary(saved),
-        )
+        return before, revision, _save_with_tokens(deps, after, revision, now, before)
+
+    done = retry_on_conflict(attempt)
+    if done is None:
         return
+    before, revision, saved = done
+    (report.published if saved.state is ArticleState.PUBLISHED else report.archived).append(
+        article_id
+    )
+    record_change(
+        deps.audit_log,
+        SYSTEM,
+        f"kb_article.{revision.action}",
+        "kb_article",
+        article_id,
+        _summary(before),
+        _summary(saved),
+    )
 
 
 # ---- "needs change" -----------------------------------------------------------------------
@@ -578,44 +540,43 @@ def flag_linked_articles(
 
 
 def _flag(deps: KnowledgeDeps, article_id: str, reason: str, label: str) -> bool:
-    for attempt in range(_SAVE_ATTEMPTS):
+    def attempt() -> tuple[Article, Article] | None:
         stored = deps.store.get_article(article_id)
         if stored is None:
-            return False
+            return None
         now = _now(deps)
         changed = domain.flag_needs_change(stored.article, reason, now, stored.last_seq)
         if changed is None:
-            return False
+            return None
         after, revision = changed
-        try:
-            deps.store.save_article(after, revision, now, tokens=stored.tokens, previous=after)
-        except Conflict:
-            if attempt == _SAVE_ATTEMPTS - 1:
-                raise
-            continue
-        _audit(
-            deps,
-            SYSTEM,
-            "kb_article.needs_change",
-            "kb_article",
-            article_id,
-            _summary(stored.article),
-            _summary(after),
-            reason=reason,
-        )
-        _notify(
-            deps,
-            f"kb-article:{article_id}:needs_change:{reason}",
-            RecipientKind.DEPARTMENT,
-            after.content.department_id,
-            "knowledge.needs_change",
-            "知识库条目需要更新",
-            f"{label}已变更，知识库条目“{after.content.question}”引用了它，请核对并修改答复。",
-            article_id=article_id,
-            reason=reason,
-        )
-        return True
-    return False
+        deps.store.save_article(after, revision, now, tokens=stored.tokens, previous=after)
+        return stored.article, after
+
+    done = retry_on_conflict(attempt)
+    if done is None:
+        return False
+    before, after = done
+    record_change(
+        deps.audit_log,
+        SYSTEM,
+        "kb_article.needs_change",
+        "kb_article",
+        article_id,
+        _summary(before),
+        _summary(after),
+        {"reason": reason},
+    )
+    notify(
+        deps.notifier,
+        f"kb-article:{article_id}:needs_change:{reason}",
+        RecipientKind.DEPARTMENT,
+        after.content.department_id,
+        "knowledge.needs_change",
+        "知识库条目需要更新",
+        f"{label}已变更，知识库条目“{after.content.question}”引用了它，请核对并修改答复。",
+        {"article_id": article_id, "reason": reason},
+    )
+    return True
 
 
 def on_item_version(deps: KnowledgeDeps, code: str, version: int) -> list[str]:
@@ -686,8 +647,8 @@ def ensure_readiness(deps: KnowledgeDeps, info: PolicyInfo) -> Readiness | None:
         deps.store.save_readiness(record, version)
     except Conflict:
         return deps.store.get_readiness(info.policy_id, info.version)[0]
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         SYSTEM,
         "kb_readiness.opened",
         READINESS_SUBJECT,
@@ -757,8 +718,8 @@ def mark_ready(
             deadlines.stop_clock(deps.deadlines, record.clock_id, outcome=Outcome.MET, actor=actor)
     ready = replace(record, state=ReadinessState.READY, article_id=article_id, ready_at=now)
     deps.store.save_readiness(ready, record_version)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         actor,
         "kb_readiness.ready",
         READINESS_SUBJECT,
@@ -777,8 +738,8 @@ def withdraw_readiness(deps: KnowledgeDeps, policy_id: str, version: int) -> Non
         _cancel_clock(deps, record.clock_id, "政策版本已废止")
     withdrawn = replace(record, state=ReadinessState.WITHDRAWN)
     deps.store.save_readiness(withdrawn, record_version)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         SYSTEM,
         "kb_readiness.withdrawn",
         READINESS_SUBJECT,
@@ -903,27 +864,25 @@ def ask_question(
     clock = _start_question_clock(deps, question)
     question = replace(question, clock_id=clock.clock_id)
     deps.store.save_question(question, 1)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         principal,
         "kb_question.filed",
         "kb_question",
         question_id,
         None,
         {"state": question.state.value, "department_id": department},
-        routed_by=why,
-        channel=channel.value,
+        {"routed_by": why, "channel": channel.value},
     )
-    _notify(
-        deps,
+    notify(
+        deps.notifier,
         f"kb-question:{question_id}:routed:{department}",
         RecipientKind.DEPARTMENT,
         department,
         "knowledge.question",
         "新的知识库问题待解答",
         f"群众提问：“{text[:60]}”，请于 {clock.due_at.strftime('%Y-%m-%d')} 前答复。",
-        question_id=question_id,
-        due_at=clock.due_at.isoformat() if clock.due_at else None,
+        {"question_id": question_id, "due_at": clock.due_at.isoformat() if clock.due_at else None},
     )
     return question
 
@@ -1049,8 +1008,8 @@ def answer_question(
         clock = deps.deadlines.clocks.get(question.clock_id)
         if clock is not None and clock.is_open:
             deadlines.stop_clock(deps.deadlines, question.clock_id, actor=principal)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         principal,
         "kb_question.answered",
         "kb_question",
@@ -1068,16 +1027,15 @@ def _notify_asker(deps: KnowledgeDeps, question: Question) -> None:
     body = f"您的提问“{question.text[:40]}”已有答复：{answer}"
     if question.asker_user_id is None:
         body = f"您代为登记的提问“{question.text[:40]}”已有答复，请回复提问人：{answer}"
-    _notify(
-        deps,
+    notify(
+        deps.notifier,
         f"kb-question:{question.question_id}:answered:{recipient}",
         RecipientKind.USER,
         recipient,
         "knowledge.answered",
         "您的提问已答复",
         body,
-        question_id=question.question_id,
-        article_id=question.article_id,
+        {"question_id": question.question_id, "article_id": question.article_id},
     )
 
 

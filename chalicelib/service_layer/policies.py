@@ -19,11 +19,13 @@ from chalicelib.domain import policy_rules as rules
 from chalicelib.domain.applications import ELicence, Profile
 from chalicelib.domain.errors import InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
-from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.domain.notifications import RecipientKind
 from chalicelib.domain.policies import Grant, GrantState, Mode, PolicyVersion, VersionState
 from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.conflicts import retry_on_conflict
+from chalicelib.service_layer.notify import notify
 
 MATCH_QUEUE = "policy-match"
 PAYMENT_QUEUE = "policy-payments"
@@ -79,19 +81,6 @@ def _deps(deps: PolicyDeps | None) -> PolicyDeps:
     return PolicyDeps.from_container(container())
 
 
-def _audit(
-    deps: PolicyDeps,
-    actor: Principal,
-    action: str,
-    subject_type: str,
-    subject_id: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    **details: Any,
-) -> None:
-    record_change(deps.audit_log, actor, action, subject_type, subject_id, before, after, details)
-
-
 def _version_summary(v: PolicyVersion) -> dict[str, Any]:
     return {
         "policy_id": v.policy_id,
@@ -106,6 +95,40 @@ def _grant_summary(g: Grant) -> dict[str, Any]:
     return {"grant_id": g.grant_id, "state": g.state.value, "policy_id": g.policy_id}
 
 
+def _record_version(
+    deps: PolicyDeps,
+    actor: Principal,
+    action: str,
+    before: PolicyVersion | None,
+    after: PolicyVersion,
+) -> None:
+    summary = _version_summary(before) if before else None
+    record_change(
+        deps.audit_log, actor, action, "policy", after.policy_id, summary, _version_summary(after)
+    )
+
+
+def _record_grant(
+    deps: PolicyDeps,
+    actor: Principal,
+    action: str,
+    before: Grant | None,
+    after: Grant,
+    details: dict[str, Any] | None = None,
+) -> None:
+    summary = _grant_summary(before) if before else None
+    record_change(
+        deps.audit_log,
+        actor,
+        action,
+        "grant",
+        after.grant_id,
+        summary,
+        _grant_summary(after),
+        details,
+    )
+
+
 # ---- policy versions ------------------------------------------------------------------------
 
 
@@ -116,7 +139,7 @@ def draft_policy(deps: PolicyDeps, principal: Principal, fields: dict[str, Any])
     version = _build(policy_id, 1, fields, principal, deps.clock.now())
     if not deps.store.create_version(version):
         raise RuleViolation("该政策编号已存在", code="policy_exists")
-    _audit(deps, principal, "policy.drafted", "policy", policy_id, None, _version_summary(version))
+    _record_version(deps, principal, "policy.drafted", None, version)
     return version
 
 
@@ -136,15 +159,7 @@ def new_version(
     version = _build(policy_id, latest.version + 1, base, principal, deps.clock.now())
     if not deps.store.create_version(version):
         raise RuleViolation("版本号冲突，请重试", code="policy_version_conflict")
-    _audit(
-        deps,
-        principal,
-        "policy.version_drafted",
-        "policy",
-        policy_id,
-        None,
-        _version_summary(version),
-    )
+    _record_version(deps, principal, "policy.version_drafted", None, version)
     return version
 
 
@@ -159,15 +174,7 @@ def update_draft(
     updated = _build(policy_id, number, base, principal, deps.clock.now())
     updated = replace(updated, created_by=current.created_by, created_at=current.created_at)
     deps.store.save_version(updated)
-    _audit(
-        deps,
-        principal,
-        "policy.draft_updated",
-        "policy",
-        policy_id,
-        _version_summary(current),
-        _version_summary(updated),
-    )
+    _record_version(deps, principal, "policy.draft_updated", current, updated)
     return updated
 
 
@@ -175,18 +182,13 @@ def publish_version(
     deps: PolicyDeps, principal: Principal, policy_id: str, number: int
 ) -> PolicyVersion:
     """An approver publishes a draft; the population match starts (one message per segment)."""
-    require(principal, Action.PUBLISH_POLICY)
-    current = _version(deps, policy_id, number)
-    published = domain.publish(current, by=principal.user_id, at=deps.clock.now())
-    deps.store.save_version(published)
-    _audit(
+    published = _approve(
         deps,
         principal,
-        "policy.published",
-        "policy",
         policy_id,
-        _version_summary(current),
-        _version_summary(published),
+        number,
+        "policy.published",
+        lambda v, now: domain.publish(v, by=principal.user_id, at=now),
     )
     start_population_match(deps, published)
     return published
@@ -195,20 +197,31 @@ def publish_version(
 def retire_version(
     deps: PolicyDeps, principal: Principal, policy_id: str, number: int
 ) -> PolicyVersion:
-    require(principal, Action.PUBLISH_POLICY)
-    current = _version(deps, policy_id, number)
-    retired = domain.retire(current, at=deps.clock.now())
-    deps.store.save_version(retired)
-    _audit(
+    return _approve(
         deps,
         principal,
-        "policy.retired",
-        "policy",
         policy_id,
-        _version_summary(current),
-        _version_summary(retired),
+        number,
+        "policy.retired",
+        lambda v, now: domain.retire(v, at=now),
     )
-    return retired
+
+
+def _approve(
+    deps: PolicyDeps,
+    principal: Principal,
+    policy_id: str,
+    number: int,
+    action: str,
+    change: Callable[[PolicyVersion, datetime], PolicyVersion],
+) -> PolicyVersion:
+    """An approver's change of a version's state, saved and audited."""
+    require(principal, Action.PUBLISH_POLICY)
+    current = _version(deps, policy_id, number)
+    changed = change(current, deps.clock.now())
+    deps.store.save_version(changed)
+    _record_version(deps, principal, action, current, changed)
+    return changed
 
 
 def get_version(
@@ -457,16 +470,13 @@ def _create_grant(
         stored = deps.store.get_grant(grant_id)
         grant = stored[0] if stored else grant
     else:
-        _audit(
+        _record_grant(
             deps,
             SYSTEM,
             "grant.created",
-            "grant",
-            grant_id,
             None,
-            _grant_summary(grant),
-            subject=subject_id,
-            version=version.version,
+            grant,
+            {"subject": subject_id, "version": version.version},
         )
     if grant.state is GrantState.PAYING:
         deps.enqueue(PAYMENT_QUEUE, {"grant_id": grant_id, "correlation_id": get_correlation_id()})
@@ -529,15 +539,7 @@ def _decide(deps: PolicyDeps, principal: Principal, grant_id: str, action: str) 
     )
     outcome = ClockOutcome.MET if action == "confirm" else ClockOutcome.CANCELLED
     _stop_clock(deps, updated, outcome, "已确认" if action == "confirm" else "已放弃")
-    _audit(
-        deps,
-        principal,
-        _DECISION_EVENTS[action],
-        "grant",
-        grant_id,
-        _grant_summary(grant),
-        _grant_summary(updated),
-    )
+    _record_grant(deps, principal, _DECISION_EVENTS[action], grant, updated)
     if action == "confirm":
         updated = _change(deps, grant_id, lambda g: domain.transition(g, "start_payment", now))
         deps.enqueue(PAYMENT_QUEUE, {"grant_id": grant_id, "correlation_id": get_correlation_id()})
@@ -570,15 +572,7 @@ def expire_grant(deps: PolicyDeps, grant_id: str) -> Grant:
     now = deps.clock.now()
     updated = _change(deps, grant_id, lambda g: domain.transition(g, "expire", now))
     _stop_clock(deps, updated, ClockOutcome.CANCELLED, "逾期未确认")
-    _audit(
-        deps,
-        SYSTEM,
-        "grant.expired",
-        "grant",
-        grant_id,
-        _grant_summary(grant),
-        _grant_summary(updated),
-    )
+    _record_grant(deps, SYSTEM, "grant.expired", grant, updated)
     _notify_subject(
         deps,
         updated,
@@ -618,15 +612,8 @@ def pay_grant(deps: PolicyDeps, grant_id: str) -> Grant:
         already=lambda g: g.state is GrantState.PAID,
     )
     if updated.state is GrantState.PAID and receipt.booked_now:
-        _audit(
-            deps,
-            SYSTEM,
-            "grant.paid",
-            "grant",
-            grant_id,
-            _grant_summary(grant),
-            _grant_summary(updated),
-            payment_ref=receipt.payment_ref,
+        _record_grant(
+            deps, SYSTEM, "grant.paid", grant, updated, {"payment_ref": receipt.payment_ref}
         )
     amount = f"{updated.amount}元" if updated.amount is not None else updated.benefit
     _notify_subject(
@@ -652,20 +639,15 @@ def _change(
     apply: Callable[[Grant], Grant],
     already: Callable[[Grant], bool] | None = None,
 ) -> Grant:
-    from chalicelib.domain.errors import Conflict
-
-    for attempt in range(3):
+    def attempt() -> Grant:
         grant, version = _load_grant(deps, grant_id)
         if already and already(grant):
             return grant
         updated = apply(grant)
-        try:
-            deps.store.save_grant(updated, version)
-            return updated
-        except Conflict:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+        deps.store.save_grant(updated, version)
+        return updated
+
+    return retry_on_conflict(attempt)
 
 
 def _stop_clock(deps: PolicyDeps, grant: Grant, outcome: Any, reason: str) -> None:
@@ -680,17 +662,15 @@ def _stop_clock(deps: PolicyDeps, grant: Grant, outcome: Any, reason: str) -> No
 
 def _notify_subject(deps: PolicyDeps, grant: Grant, event: str, title: str, body: str) -> None:
     for user_id in deps.store.accounts(grant.subject_id):
-        deps.notifier.notify(
-            NotificationRequest(
-                business_key=f"grant:{grant.grant_id}:{event}:{user_id}",
-                recipient_kind=RecipientKind.USER,
-                recipient_id=user_id,
-                category=f"policy.grant_{event}",
-                title=title,
-                body=body,
-                data={"grant_id": grant.grant_id, "state": grant.state.value},
-                correlation_id=get_correlation_id(),
-            )
+        notify(
+            deps.notifier,
+            f"grant:{grant.grant_id}:{event}:{user_id}",
+            RecipientKind.USER,
+            user_id,
+            f"policy.grant_{event}",
+            title,
+            body,
+            {"grant_id": grant.grant_id, "state": grant.state.value},
         )
 
 
@@ -856,8 +836,8 @@ def update_profile(
     except TypeError as error:
         raise InvalidInput("档案字段不正确", code="invalid_profile") from error
     deps.profiles.put_profile(profile)
-    _audit(
-        deps,
+    record_change(
+        deps.audit_log,
         principal,
         "profile.updated",
         "profile",
@@ -917,8 +897,14 @@ def set_preferences(
     data = {"default": default, "tags": dict(sorted(tags.items()))}
     deps.store.put_preferences(subject, data)
     deps.store.link_account(subject, principal.user_id)
-    _audit(
-        deps, principal, "policy.push_preferences_set", "push_preferences", subject, before, data
+    record_change(
+        deps.audit_log,
+        principal,
+        "policy.push_preferences_set",
+        "push_preferences",
+        subject,
+        before,
+        data,
     )
     return data
 
@@ -969,17 +955,15 @@ def _send_digest(deps: PolicyDeps, subject_id: str, today: str) -> bool:
     if chosen and accounts:
         title, body = digest_text(chosen)
         for user_id in accounts:
-            deps.notifier.notify(
-                NotificationRequest(
-                    business_key=f"policy-digest:{subject_id}:{today}:{user_id}",
-                    recipient_kind=RecipientKind.USER,
-                    recipient_id=user_id,
-                    category="policy.digest",
-                    title=title,
-                    body=body,
-                    data={"items": chosen, "day": today},
-                    correlation_id=get_correlation_id(),
-                )
+            notify(
+                deps.notifier,
+                f"policy-digest:{subject_id}:{today}:{user_id}",
+                RecipientKind.USER,
+                user_id,
+                "policy.digest",
+                title,
+                body,
+                {"items": chosen, "day": today},
             )
     deps.store.finish_digest(
         subject_id, [ref for ref, _ in items], today if chosen and accounts else None

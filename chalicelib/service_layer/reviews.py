@@ -23,7 +23,7 @@ from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID, ClockState, Outcome
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
-from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.domain.notifications import RecipientKind
 from chalicelib.domain.personal_data import mask_text
 from chalicelib.domain.reviews import (
     AlertPolicy,
@@ -37,23 +37,15 @@ from chalicelib.domain.reviews import (
     Task,
     TaskState,
 )
-from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.conflicts import retry_on_conflict
+from chalicelib.service_layer.notify import notify
 
-_SAVE_ATTEMPTS = 3
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _REVIEW_ID = re.compile(r"^rv-[0-9a-f]{20}$")
 REMINDER_LOOKBACK_DAYS = 7
 
-# Booking items are served at the centres' windows for these departments (data: the district's
-# item catalogue); items not listed answer to the district government-service office.
-BOOKING_ITEM_DEPARTMENTS = {
-    "item-company-setup": "dept-scjgj",
-    "item-social-insurance": "dept-rsj",
-    "item-talent-residence": "dept-rsj",
-    "item-medical-reimburse": "dept-ybj",
-}
 _OFFLINE_TICKET_CHANNELS = {"window", "self_service_terminal"}
 
 
@@ -110,6 +102,12 @@ def _subjects(deps: ReviewDeps, user_ids: set[str]) -> frozenset[str]:
     return frozenset(p.subject_id for p in found if p is not None and p.subject_id)
 
 
+def _booking_department(deps: ReviewDeps, booking: Any) -> str:
+    """The department the booked service answers to (booking catalogue); 区政务办 otherwise."""
+    service = deps.bookings.get_service(booking.center_id, booking.service_id)
+    return (service.department_id if service else None) or SUPERVISOR_DEPARTMENT_ID
+
+
 def _subject_of(deps: ReviewDeps, user_id: str | None) -> str | None:
     profile = deps.directory.get_user(user_id) if user_id else None
     return profile.subject_id if profile is not None else None
@@ -152,7 +150,7 @@ def _booking(deps: ReviewDeps, handling_id: str) -> Handling | None:
         handling_id,
         booking.user_id,
         _subject_of(deps, booking.user_id),
-        BOOKING_ITEM_DEPARTMENTS.get(booking.item_id, SUPERVISOR_DEPARTMENT_ID),
+        _booking_department(deps, booking),
         Channel.ONLINE if booking.channel is BookingChannel.VIDEO else Channel.OFFLINE,
         booking.status is BookingStatus.SERVED,
         frozenset(staff),
@@ -208,15 +206,13 @@ def submit_review(
         principal.user_id, principal.role.value, principal.subject_id, principal.is_public
     )
     domain.check_rater(handling, rater)
+    missing = NotFound("未找到该办理事项", code="handling_not_found")
     owner = Resource(
         owner_user_id=handling.person_user_id, owner_subject_id=handling.person_subject_id
     )
-    try:
-        require(principal, Action.RATE_HANDLING, owner)
-    except NotFound:
-        raise NotFound("未找到该办理事项", code="handling_not_found") from None
+    _require_or(principal, Action.RATE_HANDLING, owner, missing)
     if not domain.is_served(handling, rater):
-        raise NotFound("未找到该办理事项", code="handling_not_found")
+        raise missing
     closed = False
     if kind is ReviewKind.FOLLOW_UP:
         initial_id = domain.review_id_for(handling, ReviewKind.INITIAL)
@@ -255,11 +251,18 @@ def _load_review(deps: ReviewDeps, principal: Principal, review_id: str, action:
     review = deps.store.get_review(review_id) if _REVIEW_ID.match(review_id) else None
     if review is None:
         raise missing
+    _require_or(principal, action, _resource(review), missing)
+    return review
+
+
+def _require_or(
+    principal: Principal, action: Action, resource: Resource, missing: NotFound
+) -> None:
+    """Someone else's object answers as missing, in the words of what was asked for."""
     try:
-        require(principal, action, _resource(review))
+        require(principal, action, resource)
     except NotFound:
         raise missing from None
-    return review
 
 
 def get_review(
@@ -293,10 +296,8 @@ def list_department_tasks(
 
 def _require_department(principal: Principal, action: Action, department_id: str) -> None:
     require(principal, action)
-    try:
-        require(principal, action, Resource(department_id=department_id))
-    except NotFound:
-        raise NotFound("未找到该部门", code="department_not_found") from None
+    missing = NotFound("未找到该部门", code="department_not_found")
+    _require_or(principal, action, Resource(department_id=department_id), missing)
 
 
 # ---- invitations and reminders ----------------------------------------------------------------
@@ -327,17 +328,15 @@ def invite_person(deps: ReviewDeps, handling_type: HandlingType, handling_id: st
 
     now = deps.clock.now()
     user = handling.person_user_id
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review-invite:{handling.key}:{user}",
-            recipient_kind=RecipientKind.USER,
-            recipient_id=user,
-            category="review.invitation",
-            title="请您评价本次服务",
-            body=f"您办理的“{handling.title}”已办结，欢迎对本次服务作出评价（好差评）。",
-            data={"handling_type": handling_type.value, "handling_id": handling_id},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review-invite:{handling.key}:{user}",
+        RecipientKind.USER,
+        user,
+        "review.invitation",
+        "请您评价本次服务",
+        f"您办理的“{handling.title}”已办结，欢迎对本次服务作出评价（好差评）。",
+        {"handling_type": handling_type.value, "handling_id": handling_id},
     )
     return deps.store.invite(
         Invitation(
@@ -395,17 +394,15 @@ def _remind(deps: ReviewDeps, invitation: Any, report: JobReport) -> None:
         deps.store.finish_invitation(invitation.handling_type, invitation.handling_id, "rated")
         report.already_rated += 1
         return
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review-remind:{key}:{invitation.user_id}",
-            recipient_kind=RecipientKind.USER,
-            recipient_id=invitation.user_id,
-            category="review.reminder",
-            title="提醒：请您评价本次服务",
-            body=f"您办理的“{invitation.title}”已办结，您的评价将帮助我们改进服务。",
-            data={"handling_type": invitation.handling_type, "handling_id": invitation.handling_id},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review-remind:{key}:{invitation.user_id}",
+        RecipientKind.USER,
+        invitation.user_id,
+        "review.reminder",
+        "提醒：请您评价本次服务",
+        f"您办理的“{invitation.title}”已办结，您的评价将帮助我们改进服务。",
+        {"handling_type": invitation.handling_type, "handling_id": invitation.handling_id},
     )
     deps.store.finish_invitation(invitation.handling_type, invitation.handling_id, "reminded")
     report.reminded += 1
@@ -483,29 +480,27 @@ def _due_text(deps: ReviewDeps, clock_id: str | None) -> tuple[str, str | None]:
 def _notify_department(deps: ReviewDeps, task: Task, review: Review) -> None:
     contact_due, contact_iso = _due_text(deps, task.clocks.get("contact"))
     rectify_due, rectify_iso = _due_text(deps, task.clocks.get("rectify#1"))
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review:{review.review_id}:opened:{task.department_id}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=task.department_id,
-            category="review.rectification_opened",
-            title=f"差评整改：{domain.LEVELS[review.rating]}（{review.review_id}）",
-            body=f"办事人对{_HANDLING_LABELS[review.handling_type]}作出"
-            f"“{domain.LEVELS[review.rating]}”评价：{mask_text(review.comment[:80])}。"
-            f"请于 {contact_due} 前联系办事人核实，{rectify_due} 前完成整改"
-            f"（复杂情形{domain.COMPLEX_DAYS}个工作日）。",
-            data={
-                "review_id": review.review_id,
-                "subject_id": review.review_id,
-                "handling_type": review.handling_type.value,
-                "handling_id": review.handling_id,
-                "rating": review.rating,
-                "real_name": review.real_name,
-                "contact_due_at": contact_iso,
-                "rectify_due_at": rectify_iso,
-            },
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review:{review.review_id}:opened:{task.department_id}",
+        RecipientKind.DEPARTMENT,
+        task.department_id,
+        "review.rectification_opened",
+        f"差评整改：{domain.LEVELS[review.rating]}（{review.review_id}）",
+        f"办事人对{_HANDLING_LABELS[review.handling_type]}作出"
+        f"“{domain.LEVELS[review.rating]}”评价：{mask_text(review.comment[:80])}。"
+        f"请于 {contact_due} 前联系办事人核实，{rectify_due} 前完成整改"
+        f"（复杂情形{domain.COMPLEX_DAYS}个工作日）。",
+        {
+            "review_id": review.review_id,
+            "subject_id": review.review_id,
+            "handling_type": review.handling_type.value,
+            "handling_id": review.handling_id,
+            "rating": review.rating,
+            "real_name": review.real_name,
+            "contact_due_at": contact_iso,
+            "rectify_due_at": rectify_iso,
+        },
     )
 
 
@@ -532,24 +527,22 @@ def check_alert(deps: ReviewDeps, department_id: str) -> bool:
         return False
     # Outbox first (idempotent on its key), then the claim: a crash in between is retried by
     # the stream and still ends with one notification and one claim.
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review-alert:{department_id}:{window}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=department_id,
-            category="review.good_rate_alert",
-            title="好评率预警",
-            body=f"近{policy.window_days}天贵单位共收到{count}条评价，好评率{rate:.1%}，"
-            f"低于{policy.good_rate_threshold:.0%}的预警线，请分析原因并改进服务。",
-            data={
-                "department_id": department_id,
-                "window": window,
-                "reviews": count,
-                "good_rate": rate,
-                "threshold": policy.good_rate_threshold,
-            },
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review-alert:{department_id}:{window}",
+        RecipientKind.DEPARTMENT,
+        department_id,
+        "review.good_rate_alert",
+        "好评率预警",
+        f"近{policy.window_days}天贵单位共收到{count}条评价，好评率{rate:.1%}，"
+        f"低于{policy.good_rate_threshold:.0%}的预警线，请分析原因并改进服务。",
+        {
+            "department_id": department_id,
+            "window": window,
+            "reviews": count,
+            "good_rate": rate,
+            "threshold": policy.good_rate_threshold,
+        },
     )
     claimed = deps.store.claim_alert(department_id, window, details)
     if claimed:
@@ -591,21 +584,23 @@ def set_alert_policy(deps: ReviewDeps, principal: Principal, policy: AlertPolicy
 
 
 def _save_task(deps: ReviewDeps, review_id: str, change: Any) -> Task:
-    for attempt in range(_SAVE_ATTEMPTS):
-        task = deps.store.get_task(review_id)
-        if task is None:
-            raise NotFound("该评价没有整改任务", code="task_not_found")
-        try:
-            return deps.store.save_task(change(task))
-        except Conflict:
-            if attempt == _SAVE_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    return retry_on_conflict(lambda: deps.store.save_task(change(_existing_task(deps, review_id))))
+
+
+def _existing_task(deps: ReviewDeps, review_id: str) -> Task:
+    return _found(deps.store.get_task(review_id), "该评价没有整改任务", "task_not_found")
+
+
+def _found(item: Any, message: str, code: str) -> Any:
+    if item is None:
+        raise NotFound(message, code=code)
+    return item
 
 
 def _sync_review(deps: ReviewDeps, task: Task) -> None:
     """Copy the task's outcome to the review: the monthly report reads reviews only."""
-    for attempt in range(_SAVE_ATTEMPTS):
+
+    def attempt() -> None:
         review = deps.store.get_review(task.review_id)
         if review is None:
             return
@@ -616,14 +611,10 @@ def _sync_review(deps: ReviewDeps, task: Task) -> None:
             rectify_on_time=task.rectify_on_time,
             called_back=task.call_back is not None and bool(task.call_back.get("reached")),
         )
-        if updated == review:
-            return
-        try:
+        if updated != review:
             deps.store.save_review(updated)
-            return
-        except Conflict:
-            if attempt == _SAVE_ATTEMPTS - 1:
-                raise
+
+    retry_on_conflict(attempt)
 
 
 def _stop(deps: ReviewDeps, clock_id: str | None, actor: Principal) -> bool | None:
@@ -640,19 +631,12 @@ def _stop(deps: ReviewDeps, clock_id: str | None, actor: Principal) -> bool | No
 
 
 def get_task(deps: ReviewDeps, principal: Principal, review_id: str) -> Task:
-    review = _load_review(deps, principal, review_id, Action.READ_REVIEW)
-    task = deps.store.get_task(review.review_id)
-    if task is None:
-        raise NotFound("该评价没有整改任务", code="task_not_found")
-    return task
+    return _task_for(deps, principal, review_id, Action.READ_REVIEW)
 
 
 def _task_for(deps: ReviewDeps, principal: Principal, review_id: str, action: Action) -> Task:
     review = _load_review(deps, principal, review_id, action)
-    task = deps.store.get_task(review.review_id)
-    if task is None:
-        raise NotFound("该评价没有整改任务", code="task_not_found")
-    return task
+    return _existing_task(deps, review.review_id)
 
 
 def _after(deps: ReviewDeps, principal: Principal, before: Task, after: Task, event: str) -> Task:
@@ -726,17 +710,15 @@ def record_rectification(
         review_id,
         lambda t: replace(changed, rectify_on_time=all_on_time, version=t.version),
     )
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review:{review_id}:rectified:{before.round}:{SUPERVISOR_DEPARTMENT_ID}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=SUPERVISOR_DEPARTMENT_ID,
-            category="review.rectification_submitted",
-            title=f"差评整改待回访验收（{review_id}）",
-            body="承办部门已提交差评整改情况，请回访办事人并验收。",
-            data={"review_id": review_id, "department_id": before.department_id},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review:{review_id}:rectified:{before.round}:{SUPERVISOR_DEPARTMENT_ID}",
+        RecipientKind.DEPARTMENT,
+        SUPERVISOR_DEPARTMENT_ID,
+        "review.rectification_submitted",
+        f"差评整改待回访验收（{review_id}）",
+        "承办部门已提交差评整改情况，请回访办事人并验收。",
+        {"review_id": review_id, "department_id": before.department_id},
     )
     return _after(deps, principal, before, saved, "rectified")
 
@@ -766,17 +748,15 @@ def accept_rectification(
     saved = _save_task(deps, review_id, lambda t: replace(changed, version=t.version))
     review = deps.store.get_review(review_id)
     if review is not None and review.real_name:
-        deps.notifier.notify(
-            NotificationRequest(
-                business_key=f"review:{review_id}:closed:{review.rater_user_id}",
-                recipient_kind=RecipientKind.USER,
-                recipient_id=review.rater_user_id,
-                category="review.rectification_closed",
-                title="您反映的问题已整改",
-                body="您对本次服务的评价已核实整改，欢迎您追加评价。",
-                data={"review_id": review_id},
-                correlation_id=get_correlation_id(),
-            )
+        notify(
+            deps.notifier,
+            f"review:{review_id}:closed:{review.rater_user_id}",
+            RecipientKind.USER,
+            review.rater_user_id,
+            "review.rectification_closed",
+            "您反映的问题已整改",
+            "您对本次服务的评价已核实整改，欢迎您追加评价。",
+            {"review_id": review_id},
         )
     return _after(deps, principal, before, saved, "accepted")
 
@@ -793,17 +773,15 @@ def send_back(deps: ReviewDeps, principal: Principal, review_id: str, *, note: s
         ),
     )
     due, _ = _due_text(deps, clock_id)
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review:{review_id}:sent_back:{saved.round}:{saved.department_id}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=saved.department_id,
-            category="review.rectification_sent_back",
-            title=f"差评整改被退回（{review_id}）",
-            body=f"区政务办退回了整改：{mask_text(note[:80])}。请于 {due} 前重新整改。",
-            data={"review_id": review_id, "subject_id": review_id, "round": saved.round},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review:{review_id}:sent_back:{saved.round}:{saved.department_id}",
+        RecipientKind.DEPARTMENT,
+        saved.department_id,
+        "review.rectification_sent_back",
+        f"差评整改被退回（{review_id}）",
+        f"区政务办退回了整改：{mask_text(note[:80])}。请于 {due} 前重新整改。",
+        {"review_id": review_id, "subject_id": review_id, "round": saved.round},
     )
     return _after(deps, principal, before, saved, "sent_back")
 
@@ -812,16 +790,13 @@ def send_back(deps: ReviewDeps, principal: Principal, review_id: str, *, note: s
 
 
 def _change_review(deps: ReviewDeps, review_id: str, change: Any) -> Review:
-    for attempt in range(_SAVE_ATTEMPTS):
-        review = deps.store.get_review(review_id)
-        if review is None:
-            raise NotFound("未找到该评价", code="review_not_found")
-        try:
-            return deps.store.save_review(change(review))
-        except Conflict:
-            if attempt == _SAVE_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+    return retry_on_conflict(
+        lambda: deps.store.save_review(change(_existing_review(deps, review_id)))
+    )
+
+
+def _existing_review(deps: ReviewDeps, review_id: str) -> Review:
+    return _found(deps.store.get_review(review_id), "未找到该评价", "review_not_found")
 
 
 def file_appeal(
@@ -840,17 +815,15 @@ def file_appeal(
         review_id,
         lambda r: domain.appeal(r, reason, statement, evidence, principal.user_id, now),
     )
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review:{review_id}:appeal:{SUPERVISOR_DEPARTMENT_ID}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=SUPERVISOR_DEPARTMENT_ID,
-            category="review.appeal_filed",
-            title=f"差评申诉待复核（{review_id}）",
-            body=f"承办部门以“{domain.APPEAL_REASONS[reason]}”为由提出申诉，请复核。",
-            data={"review_id": review_id, "department_id": saved.department_id},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review:{review_id}:appeal:{SUPERVISOR_DEPARTMENT_ID}",
+        RecipientKind.DEPARTMENT,
+        SUPERVISOR_DEPARTMENT_ID,
+        "review.appeal_filed",
+        f"差评申诉待复核（{review_id}）",
+        f"承办部门以“{domain.APPEAL_REASONS[reason]}”为由提出申诉，请复核。",
+        {"review_id": review_id, "department_id": saved.department_id},
     )
     record_change(
         deps.audit_log,
@@ -875,19 +848,17 @@ def decide_appeal(
     outcome = "upheld" if uphold else "rejected"
     if uphold and saved.kind is ReviewKind.INITIAL:
         deps.store.count(saved, "excluded", -1, -int(saved.is_bad))  # out of the window's rate
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review:{review_id}:appeal_{outcome}:{saved.department_id}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=saved.department_id,
-            category=f"review.appeal_{outcome}",
-            title=f"差评申诉复核结果（{review_id}）",
-            body="申诉成立，该评价不计入排名，存档备查。"
-            if uphold
-            else f"申诉不成立：{mask_text(note[:80])}。",
-            data={"review_id": review_id, "upheld": uphold},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review:{review_id}:appeal_{outcome}:{saved.department_id}",
+        RecipientKind.DEPARTMENT,
+        saved.department_id,
+        f"review.appeal_{outcome}",
+        f"差评申诉复核结果（{review_id}）",
+        "申诉成立，该评价不计入排名，存档备查。"
+        if uphold
+        else f"申诉不成立：{mask_text(note[:80])}。",
+        {"review_id": review_id, "upheld": uphold},
     )
     record_change(
         deps.audit_log,
@@ -976,18 +947,16 @@ def build_monthly_report_if_due(deps: ReviewDeps) -> tuple[str, bool]:
     if not deps.store.put_report_once(month, report):
         return month, False
     talk = [r["name"] for r in report["departments"] if r["talk"]]
-    deps.notifier.notify(
-        NotificationRequest(
-            business_key=f"review-report:{month}:{SUPERVISOR_DEPARTMENT_ID}",
-            recipient_kind=RecipientKind.DEPARTMENT,
-            recipient_id=SUPERVISOR_DEPARTMENT_ID,
-            category="review.monthly_report",
-            title=f"{month} 好差评月度分析报告",
-            body=f"{month} 好差评月度报告已生成，共{len(report['departments'])}个部门参与排名"
-            + (f"；连续两个月排名末两位、建议约谈：{'、'.join(talk)}。" if talk else "。"),
-            data={"month": month, "talk": [r["id"] for r in report["departments"] if r["talk"]]},
-            correlation_id=get_correlation_id(),
-        )
+    notify(
+        deps.notifier,
+        f"review-report:{month}:{SUPERVISOR_DEPARTMENT_ID}",
+        RecipientKind.DEPARTMENT,
+        SUPERVISOR_DEPARTMENT_ID,
+        "review.monthly_report",
+        f"{month} 好差评月度分析报告",
+        f"{month} 好差评月度报告已生成，共{len(report['departments'])}个部门参与排名"
+        + (f"；连续两个月排名末两位、建议约谈：{'、'.join(talk)}。" if talk else "。"),
+        {"month": month, "talk": [r["id"] for r in report["departments"] if r["talk"]]},
     )
     record_change(
         deps.audit_log,

@@ -179,3 +179,16 @@ def log_capture() -> Iterator[LogCapture]:
     # Lines logged after the final masking test ran (if any) are checked here too.
     checks = importlib.import_module("tests.integration.test_zz_log_masking")
     checks.assert_no_personal_data(capture.lines[capture.checked :])
+
+
+@pytest.fixture
+def department_webhooks(container):
+    """A loopback receiver for the seeded departments' signed webhooks, the directory pointed at
+    it."""
+    from local.seed import seed
+    from local.webhook_receiver import WebhookReceiver
+    from tests.integration.helpers import WEBHOOK_SECRETS
+
+    with WebhookReceiver("127.0.0.1", port=0, secrets=WEBHOOK_SECRETS) as running:
+        seed(container.directory, webhook_base_url=running.base_url)
+        yield running

@@ -26,6 +26,7 @@ from local.seed_policies import (
     TALENT_POLICY,
     ZHUJIAJIAO,
 )
+from tests.integration.helpers import PumpedApp
 
 LVJING_USER = "u-enterprise-lvjing"
 QINGHE_USER = "u-enterprise-qinghe"
@@ -35,51 +36,20 @@ ADMIN = "u-admin"
 ALL_ENTERPRISES = (ENTERPRISE, QINGHE, DIANSHANHU, ZHUJIAJIAO, LIANTANG, HUAXIN)
 
 
-class Flow:
-    """The app behind its HTTP routes and the runner's pumps, stepped by hand."""
-
-    def __init__(self, api, container, clock):
-        from app import app
-
-        self.api = api
-        self.container = container
-        self.clock = clock
-        bindings = pumps.discover(app, container.settings)
-        self.sqs, self.streams, self.schedules = pumps.build_pumps(
-            bindings, container.aws, clock, container.settings
-        )
-        for pump in self.streams:
-            pump.start()
-        self.schedules.run_once()
-
-    def flush(self) -> None:
-        for _ in range(4):
-            for pump in self.streams:
-                pumps.drain(pump)
-            for pump in self.sqs:
-                pumps.drain(pump)
+class Flow(PumpedApp):
+    flush_rounds = 4
 
     def pump(self, queue: str):
         return next(p for p in self.sqs if p.binding.queue_name.endswith(queue))
 
     def publish(self, policy_id: str) -> dict:
-        result = self.api.post(f"/policies/{policy_id}/versions/1/publish", user=SUPERVISOR)
-        assert result.status == 200, result
-        self.flush()
-        return result.json
+        return self.post(f"/policies/{policy_id}/versions/1/publish", None, SUPERVISOR)
 
     def grants_of(self, subject_id: str) -> list:
         return self.container.policy_store.grants_of(subject_id, 100, None).items
 
-    def inbox(self, user: str) -> list[dict]:
-        result = self.api.get("/me/notifications", user=user)
-        assert result.status == 200, result
-        return result.json["items"]
-
     def run_schedule(self, name: str, at: datetime) -> None:
-        self.clock.set(at)
-        assert name in self.schedules.run_once()
-        self.flush()
+        assert name in self.at(at)
 
 
 @pytest.fixture
@@ -106,9 +76,9 @@ def test_publish_grants_the_eligible_seeded_enterprises_and_pays_a_confirmed_gra
     assert grant.trace["outcome"] == "eligible"
 
     flow.run_schedule("policy-digest", _digest_time(flow))
-    digests = [n for n in flow.inbox(QINGHE_USER) if n["category"] == "policy.digest"]
+    digests = [n for n in flow.notifications(QINGHE_USER) if n["category"] == "policy.digest"]
     assert len(digests) == 1 and "稳岗补贴" in digests[0]["body"]
-    assert not [n for n in flow.inbox(ZHUJIAJIAO_USER) if n["category"] == "policy.digest"]
+    assert not [n for n in flow.notifications(ZHUJIAJIAO_USER) if n["category"] == "policy.digest"]
 
     mine = flow.api.get("/me/grants", user=QINGHE_USER)
     assert mine.status == 200 and mine.json["items"][0]["grant_id"] == grant.grant_id
@@ -132,7 +102,9 @@ def test_publish_grants_the_eligible_seeded_enterprises_and_pays_a_confirmed_gra
     assert len(ledger) == 1 and ledger[0]["amount"] == 20000
     paid = flow.api.get("/me/grants", user=QINGHE_USER).json["items"][0]
     assert paid["state"] == "paid" and paid["payment_ref"] == ledger[0]["payment_ref"]
-    paid_notices = [n for n in flow.inbox(QINGHE_USER) if n["category"] == "policy.grant_paid"]
+    paid_notices = [
+        n for n in flow.notifications(QINGHE_USER) if n["category"] == "policy.grant_paid"
+    ]
     assert len(paid_notices) == 1
     assert flow.api.post(f"/grants/{grant.grant_id}/decline", user=QINGHE_USER).status == 422
 
@@ -220,16 +192,16 @@ def test_push_preferences_silence_a_tag_and_digests_are_at_most_daily(flow):
     }
     flow.publish(HIGH_TECH_POLICY)
     flow.run_schedule("policy-digest", _digest_time(flow))
-    assert not [n for n in flow.inbox(QINGHE_USER) if n["category"] == "policy.digest"]
-    assert [n for n in flow.inbox(LVJING_USER) if n["category"] == "policy.digest"]
+    assert not [n for n in flow.notifications(QINGHE_USER) if n["category"] == "policy.digest"]
+    assert [n for n in flow.notifications(LVJING_USER) if n["category"] == "policy.digest"]
 
     flow.publish(JOBS_POLICY)
     flow.run_schedule("policy-digest", flow.clock.now() + timedelta(hours=1, minutes=1))
-    same_day = [n for n in flow.inbox(LVJING_USER) if n["category"] == "policy.digest"]
+    same_day = [n for n in flow.notifications(LVJING_USER) if n["category"] == "policy.digest"]
     assert len(same_day) == 1
     next_day = datetime(2026, 11, 27, 9, 0, tzinfo=CHINA_TZ)
     flow.run_schedule("policy-digest", next_day)
-    later = [n for n in flow.inbox(LVJING_USER) if n["category"] == "policy.digest"]
+    later = [n for n in flow.notifications(LVJING_USER) if n["category"] == "policy.digest"]
     assert len(later) == 2 and "稳岗补贴" in json.dumps(later, ensure_ascii=False)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.clock import CHINA_TZ
 from chalicelib.domain.reviews import (
     DIMENSIONS,
     Channel,
@@ -20,6 +19,7 @@ from chalicelib.domain.reviews import (
     ReviewKind,
     new_review,
 )
+from tests.integration.helpers import t
 
 CITIZEN = "u-citizen-zhang"
 LI = "u-citizen-li"
@@ -30,10 +30,6 @@ SUPERVISOR = "u-supervisor-zhao"
 ADMIN = "u-admin"
 DISTRICT = "qp-district"
 OFFLINE_OK = dict.fromkeys(DIMENSIONS[Channel.OFFLINE], 5)
-
-
-def t(*args: int) -> datetime:
-    return datetime(*args, tzinfo=CHINA_TZ)
 
 
 class RecordingNotifier:

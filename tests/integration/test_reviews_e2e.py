@@ -11,16 +11,13 @@ same handling is refused; the window clerk's rating of their own handling is ref
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import pytest
 
-from chalicelib.adapters.clock import CHINA_TZ
 from chalicelib.domain.notifications import webhook_signature
-from local import pumps
-from local.seed import DEPARTMENTS
+from tests.integration.helpers import WEBHOOK_SECRETS as SECRETS
+from tests.integration.helpers import PumpedApp, t
 
-SECRETS = {d.department_id: d.webhook_secret for d in DEPARTMENTS}
 CITIZEN = "u-citizen-zhang"
 CLERK = "u-window-wang"
 MARKET = "u-dept-scjgj"
@@ -29,74 +26,15 @@ DISTRICT = "qp-district"
 OFFLINE = {"整体满意度": 1, "服务效率": 2, "服务水平": 1, "服务态度": 1}
 
 
-def t(*args: int) -> datetime:
-    return datetime(*args, tzinfo=CHINA_TZ)
-
-
-class Flow:
-    def __init__(self, api, container, clock, receiver):
-        from app import app
-
-        self.api = api
-        self.clock = clock
-        self.receiver = receiver
-        bindings = pumps.discover(app, container.settings)
-        self.sqs, self.streams, self.schedules = pumps.build_pumps(
-            bindings, container.aws, clock, container.settings
-        )
-        for pump in self.streams:
-            pump.start()
-        self.schedules.run_once()
-
-    def flush(self) -> None:
-        for _ in range(3):
-            for pump in self.streams:
-                pumps.drain(pump)
-            for pump in self.sqs:
-                pumps.drain(pump)
-
-    def at(self, moment: datetime) -> list[str]:
-        self.clock.set(moment)
-        fired = self.schedules.run_once()
-        self.flush()
-        return fired
-
-    def calls(self, department_id: str, category: str, review_id: str | None = None) -> list:
-        return [
-            c
-            for c in self.receiver.received_for(department_id)
-            if c["body"]["category"] == category
-            and (review_id is None or c["body"]["data"].get("subject_id") == review_id)
-        ]
-
-    def inbox(self, user: str) -> list[str]:
-        result = self.api.get("/me/notifications", user=user)
-        assert result.status == 200, result
-        return [n["category"] for n in result.json["items"]]
-
-    def post(self, path: str, body: dict, user: str, status: int = 200) -> dict:
-        result = self.api.post(path, body, user=user)
-        assert result.status == status, result
-        self.flush()
-        return result.json
+Flow = PumpedApp
 
 
 @pytest.fixture
-def receiver(container):
-    from local.seed import seed
-    from local.webhook_receiver import WebhookReceiver
-
-    with WebhookReceiver("127.0.0.1", port=0, secrets=SECRETS) as running:
-        seed(container.directory, webhook_base_url=running.base_url)
-        yield running
-
-
-@pytest.fixture
-def flow(api, container, clock, receiver) -> Flow:
+def flow(api, container, clock, department_webhooks) -> Flow:
     from local.seed_bookings import seed_bookings
 
     seed_bookings(container)
-    return Flow(api, container, clock, receiver)
+    return Flow(api, container, clock, department_webhooks)
 
 
 def serve_at_the_window(flow: Flow) -> str:

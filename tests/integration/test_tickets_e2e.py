@@ -17,82 +17,30 @@ import pytest
 
 from chalicelib.adapters.clock import CHINA_TZ
 from chalicelib.domain.notifications import verify_webhook_signature, webhook_signature
-from local import pumps
-from local.seed import DEPARTMENTS
+from tests.integration.helpers import WEBHOOK_SECRETS as SECRETS
+from tests.integration.helpers import PumpedApp
 
-SECRETS = {d.department_id: d.webhook_secret for d in DEPARTMENTS}
 CITIZEN = "u-citizen-zhang"
 MARKET = "u-dept-scjgj"
 SUPERVISOR = "u-supervisor-zhao"
 
 
-class Flow:
-    """The app behind its HTTP routes and the runner's pumps, stepped by hand."""
-
-    def __init__(self, api, container, clock, receiver):
-        from app import app
-
-        self.api = api
-        self.clock = clock
-        self.receiver = receiver
-        bindings = pumps.discover(app, container.settings)
-        self.sqs, self.streams, self.schedules = pumps.build_pumps(
-            bindings, container.aws, clock, container.settings
-        )
-        for pump in self.streams:
-            pump.start()
-        self.schedules.run_once()  # the schedule's first period starts now
-
-    def flush(self) -> None:
-        """Everything written so far: stream records enqueued, queued messages delivered."""
-        for _ in range(3):
-            for pump in self.streams:
-                pumps.drain(pump)
-            for pump in self.sqs:
-                pumps.drain(pump)
+class Flow(PumpedApp):
+    subject_keys = ("ticket_id", "subject_id")
 
     def sweep_at(self, moment: datetime) -> None:
-        self.clock.set(moment)
-        assert "deadline-sweep" in self.schedules.run_once()
-        self.flush()
-
-    def calls(self, department_id: str, category: str, ticket_id: str) -> list[dict]:
-        return [
-            call
-            for call in self.receiver.received_for(department_id)
-            if call["body"]["category"] == category
-            and ticket_id
-            in (call["body"]["data"].get("ticket_id"), call["body"]["data"].get("subject_id"))
-        ]
-
-    def inbox(self, user: str) -> list[str]:
-        result = self.api.get("/me/notifications", user=user)
-        assert result.status == 200, result
-        return [n["category"] for n in result.json["items"]]
+        assert "deadline-sweep" in self.at(moment)
 
     def act(self, ticket_id: str, action: str, user: str, payload: dict) -> dict:
-        result = self.api.post(f"/tickets/{ticket_id}/{action}", payload, user=user)
-        assert result.status == 200, result
-        self.flush()
-        return result.json
+        return self.post(f"/tickets/{ticket_id}/{action}", payload, user)
 
 
 @pytest.fixture
-def receiver(container):
-    from local.seed import seed
-    from local.webhook_receiver import WebhookReceiver
-
-    with WebhookReceiver("127.0.0.1", port=0, secrets=SECRETS) as running:
-        seed(container.directory, webhook_base_url=running.base_url)
-        yield running
-
-
-@pytest.fixture
-def flow(api, container, clock, receiver) -> Flow:
+def flow(api, container, clock, department_webhooks) -> Flow:
     from local.seed_tickets import seed_routing_rules
 
     seed_routing_rules(container)
-    return Flow(api, container, clock, receiver)
+    return Flow(api, container, clock, department_webhooks)
 
 
 def file_ticket(flow: Flow) -> dict:

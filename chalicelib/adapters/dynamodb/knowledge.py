@@ -68,6 +68,23 @@ def _conditional_failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
+def _get(model: Any, pk: str, sk: str) -> Any:
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
+def _save(item: Any, conflict: Conflict) -> None:
+    """Save the item only if nobody changed it since it was read (versioned); else `conflict`."""
+    try:
+        item.save()
+    except PutError as error:
+        if _conditional_failed(error):
+            raise conflict from error
+        raise
+
+
 def shard_of(article_id: str) -> int:
     return zlib.crc32(article_id.encode()) % DUE_SHARDS
 
@@ -186,11 +203,8 @@ class DynamoKnowledgeStore:
     # ---- articles -------------------------------------------------------------------------
 
     def get_article(self, article_id: str) -> StoredArticle | None:
-        try:
-            item = KnowledgeRecord.get(_article_pk(article_id), "article", consistent_read=True)
-        except KnowledgeRecord.DoesNotExist:
-            return None
-        return _stored(item)
+        item = _get(KnowledgeRecord, _article_pk(article_id), "article")
+        return _stored(item) if item is not None else None
 
     def save_article(
         self,
@@ -203,12 +217,7 @@ class DynamoKnowledgeStore:
         """Write the article if nobody changed it since it was read (Conflict otherwise), then
         its revision record and any changed links."""
         item = self._article_item(article, revision.seq, now, tokens)
-        try:
-            item.save()
-        except PutError as error:
-            if _conditional_failed(error):
-                raise Conflict("条目已被他人修改，请刷新后重试", code="article_changed") from error
-            raise
+        _save(item, Conflict("条目已被他人修改，请刷新后重试", code="article_changed"))
         PlainKnowledgeRecord(
             _article_pk(article.article_id),
             f"rev#{revision.seq:06d}",
@@ -306,11 +315,8 @@ class DynamoKnowledgeStore:
             yield item.pk.removeprefix("article#")
 
     def get_cursor(self, name: str) -> date | None:
-        try:
-            item = PlainKnowledgeRecord.get(f"cursor#{name}", "cursor", consistent_read=True)
-        except PlainKnowledgeRecord.DoesNotExist:
-            return None
-        return date.fromisoformat(item.data["day"])
+        item = _get(PlainKnowledgeRecord, f"cursor#{name}", "cursor")
+        return date.fromisoformat(item.data["day"]) if item is not None else None
 
     def set_cursor(self, name: str, day: date, now: datetime) -> None:
         PlainKnowledgeRecord(
@@ -344,19 +350,12 @@ class DynamoKnowledgeStore:
             raise
 
     def get_question(self, question_id: str) -> tuple[Question, int] | None:
-        try:
-            item = KnowledgeRecord.get(f"question#{question_id}", "question", consistent_read=True)
-        except KnowledgeRecord.DoesNotExist:
-            return None
-        return question_from_dict(item.data), item.version
+        item = _get(KnowledgeRecord, f"question#{question_id}", "question")
+        return (question_from_dict(item.data), item.version) if item is not None else None
 
     def save_question(self, question: Question, version: int) -> None:
-        try:
-            self._question_item(question, version).save()
-        except PutError as error:
-            if _conditional_failed(error):
-                raise Conflict("问题已被他人处理，请刷新", code="question_changed") from error
-            raise
+        conflict = Conflict("问题已被他人处理，请刷新", code="question_changed")
+        _save(self._question_item(question, version), conflict)
 
     def questions_of_department(
         self, department_id: str, state: QuestionState, limit: int, start_key: dict | None
@@ -378,13 +377,8 @@ class DynamoKnowledgeStore:
     # ---- readiness ------------------------------------------------------------------------
 
     def get_readiness(self, policy_id: str, version: int) -> tuple[Readiness, int] | None:
-        try:
-            item = KnowledgeRecord.get(
-                f"readiness#{policy_id}#{version}", "readiness", consistent_read=True
-            )
-        except KnowledgeRecord.DoesNotExist:
-            return None
-        return readiness_from_dict(item.data), item.version
+        item = _get(KnowledgeRecord, f"readiness#{policy_id}#{version}", "readiness")
+        return (readiness_from_dict(item.data), item.version) if item is not None else None
 
     def save_readiness(self, readiness: Readiness, version: int | None) -> None:
         """Create (version None: only if absent) or update (if unchanged since read)."""
@@ -399,12 +393,7 @@ class DynamoKnowledgeStore:
         )
         if version is not None:
             item.version = version
-        try:
-            item.save()
-        except PutError as error:
-            if _conditional_failed(error):
-                raise Conflict("就绪记录已被更新，请重试", code="readiness_changed") from error
-            raise
+        _save(item, Conflict("就绪记录已被更新，请重试", code="readiness_changed"))
 
     def readiness_from(self, first: date, limit: int, start_key: dict | None) -> Page:
         result = KnowledgeRecord.list_index.query(

@@ -67,6 +67,35 @@ def _failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
+def _put_new(record: Any) -> bool:
+    """Save an item that has no version yet; False when one with its key exists."""
+    try:
+        record.save()
+    except PutError as error:
+        if _failed(error):
+            return False
+        raise
+    return True
+
+
+def _put_versioned(record: Any, conflict: Conflict) -> int | None:
+    """Save over the version the record was read at; `conflict` when someone saved since."""
+    try:
+        record.save()
+    except PutError as error:
+        if _failed(error):
+            raise conflict from error
+        raise
+    return _version(record)
+
+
+def _get(pk: str, sk: str, consistent: bool = True) -> Any:
+    try:
+        return ReviewRecord.get(pk, sk, consistent_read=consistent)
+    except ReviewRecord.DoesNotExist:
+        return None
+
+
 class MonthIndex(GlobalSecondaryIndex["ReviewRecord"]):
     class Meta:
         index_name = "month_index"
@@ -292,30 +321,15 @@ class DynamoReviewStore:
 
     def create_review(self, review: Review) -> bool:
         """Store a new review; False when one with this id (same handling, same kind) exists."""
-        try:
-            _review_record(replace(review, version=None)).save()
-        except PutError as error:
-            if _failed(error):
-                return False
-            raise
-        return True
+        return _put_new(_review_record(replace(review, version=None)))
 
     def get_review(self, review_id: str) -> Review | None:
-        try:
-            item = ReviewRecord.get(f"review#{review_id}", "review", consistent_read=True)
-        except ReviewRecord.DoesNotExist:
-            return None
-        return review_from_dict(item.data, _version(item))
+        item = _get(f"review#{review_id}", "review")
+        return review_from_dict(item.data, _version(item)) if item is not None else None
 
     def save_review(self, review: Review) -> Review:
-        record = _review_record(review)
-        try:
-            record.save()
-        except PutError as error:
-            if _failed(error):
-                raise Conflict("评价已被修改，请刷新后重试", code="review_changed") from error
-            raise
-        return replace(review, version=_version(record))
+        conflict = Conflict("评价已被修改，请刷新后重试", code="review_changed")
+        return replace(review, version=_put_versioned(_review_record(review), conflict))
 
     def reviews_in_month(self, month: str) -> Iterator[Review]:
         for shard in range(MONTH_SHARDS):
@@ -349,30 +363,15 @@ class DynamoReviewStore:
     # -- tasks --------------------------------------------------------------------------------
 
     def create_task(self, task: Task) -> bool:
-        try:
-            _task_record(replace(task, version=None)).save()
-        except PutError as error:
-            if _failed(error):
-                return False
-            raise
-        return True
+        return _put_new(_task_record(replace(task, version=None)))
 
     def get_task(self, review_id: str) -> Task | None:
-        try:
-            item = ReviewRecord.get(f"review#{review_id}", "task", consistent_read=True)
-        except ReviewRecord.DoesNotExist:
-            return None
-        return task_from_dict(item.data, _version(item))
+        item = _get(f"review#{review_id}", "task")
+        return task_from_dict(item.data, _version(item)) if item is not None else None
 
     def save_task(self, task: Task) -> Task:
-        record = _task_record(task)
-        try:
-            record.save()
-        except PutError as error:
-            if _failed(error):
-                raise Conflict("整改任务已被修改，请刷新后重试", code="task_changed") from error
-            raise
-        return replace(task, version=_version(record))
+        conflict = Conflict("整改任务已被修改，请刷新后重试", code="task_changed")
+        return replace(task, version=_put_versioned(_task_record(task), conflict))
 
     def tasks_of_department(
         self, department_id: str, limit: int, start_key: dict[str, Any] | None
@@ -403,13 +402,7 @@ class DynamoReviewStore:
             due_bucket=invitation.remind_at.astimezone(CHINA_TZ).date().isoformat(),
             due_at=iso(invitation.remind_at),
         )
-        try:
-            record.save()
-        except PutError as error:
-            if _failed(error):
-                return False
-            raise
-        return True
+        return _put_new(record)
 
     def due_invitations(self, day: date, now: datetime) -> Iterator[Invitation]:
         for item in ReviewRecord.due_index.query(day.isoformat(), ReviewRecord.due_at <= iso(now)):
@@ -425,9 +418,8 @@ class DynamoReviewStore:
 
     def finish_invitation(self, handling_type: str, handling_id: str, status: str) -> None:
         """Take the invitation out of the due index (reminded, or rated meanwhile)."""
-        try:
-            item = ReviewRecord.get(f"invite#{handling_type}#{handling_id}", "invite")
-        except ReviewRecord.DoesNotExist:
+        item = _get(f"invite#{handling_type}#{handling_id}", "invite", consistent=False)
+        if item is None:
             return
         item.update(
             actions=[
@@ -440,50 +432,26 @@ class DynamoReviewStore:
     # -- reports, alerts, configuration ---------------------------------------------------------
 
     def put_report_once(self, month: str, report: dict[str, Any]) -> bool:
-        record = ReviewRecord(f"report#{month}", "report", item_type="report", data=report)
-        try:
-            record.save()
-        except PutError as error:
-            if _failed(error):
-                return False
-            raise
-        return True
+        return _put_new(ReviewRecord(f"report#{month}", "report", item_type="report", data=report))
 
     def get_report(self, month: str) -> dict[str, Any] | None:
-        try:
-            return ReviewRecord.get(f"report#{month}", "report", consistent_read=True).data
-        except ReviewRecord.DoesNotExist:
-            return None
+        item = _get(f"report#{month}", "report")
+        return item.data if item is not None else None
 
     def claim_alert(self, department_id: str, window: str, details: dict[str, Any]) -> bool:
-        record = ReviewRecord(f"alert#{department_id}", window, item_type="alert", data=details)
-        try:
-            record.save()
-        except PutError as error:
-            if _failed(error):
-                return False
-            raise
-        return True
+        return _put_new(
+            ReviewRecord(f"alert#{department_id}", window, item_type="alert", data=details)
+        )
 
     def has_alert(self, department_id: str, window: str) -> bool:
-        try:
-            ReviewRecord.get(f"alert#{department_id}", window, consistent_read=True)
-        except ReviewRecord.DoesNotExist:
-            return False
-        return True
+        return _get(f"alert#{department_id}", window) is not None
 
     def alert_policy(self) -> AlertPolicy:
-        try:
-            data = ReviewRecord.get("config", "alerts").data
-        except ReviewRecord.DoesNotExist:
-            return AlertPolicy()
-        return AlertPolicy(**data)
+        item = _get("config", "alerts", consistent=False)
+        return AlertPolicy(**item.data) if item is not None else AlertPolicy()
 
     def put_alert_policy(self, policy: AlertPolicy) -> None:
-        try:
-            current = ReviewRecord.get("config", "alerts", consistent_read=True)
-        except ReviewRecord.DoesNotExist:
-            current = ReviewRecord("config", "alerts", item_type="config")
+        current = _get("config", "alerts") or ReviewRecord("config", "alerts", item_type="config")
         current.data = {
             "good_rate_threshold": policy.good_rate_threshold,
             "window_days": policy.window_days,

@@ -186,19 +186,31 @@ def _check_id(value: str, what: str) -> str:
     return value
 
 
+def _links(body: Any) -> dict[str, Any]:
+    from chalicelib.domain.knowledge import ItemLink, PolicyLink
+
+    return {
+        "item_links": tuple(ItemLink(i.code, i.version) for i in body.item_links),
+        "policy_links": tuple(PolicyLink(p.policy_id, p.version) for p in body.policy_links),
+    }
+
+
 def _content(body: Any) -> Any:
-    from chalicelib.domain.knowledge import ArticleContent, ItemLink, PolicyLink
+    from chalicelib.domain.knowledge import ArticleContent
 
     return ArticleContent(
         question=body.question,
         answer=body.answer,
         department_id=body.department_id,
         tags=tuple(body.tags),
-        item_links=tuple(ItemLink(i.code, i.version) for i in body.item_links),
-        policy_links=tuple(PolicyLink(p.policy_id, p.version) for p in body.policy_links),
         effective_from=body.effective_from,
         expires_on=body.expires_on,
+        **_links(body),
     )
+
+
+def _page(items: list[Any], last_key: dict[str, Any] | None) -> dict[str, Any]:
+    return {"items": items, "next_cursor": encode_cursor(last_key)}
 
 
 def _article_view(article: Any) -> dict[str, Any]:
@@ -245,10 +257,7 @@ def list_articles(call: Call) -> dict[str, Any]:
         decode_cursor(call.query.cursor),
         needs_change=call.query.needs_change,
     )
-    return {
-        "items": [_article_view(a) for a in page.items],
-        "next_cursor": encode_cursor(page.last_key),
-    }
+    return _page([_article_view(a) for a in page.items], page.last_key)
 
 
 @api_route(
@@ -332,10 +341,7 @@ def article_revisions(call: Call, article_id: str) -> dict[str, Any]:
         call.query.limit,
         decode_cursor(call.query.cursor),
     )
-    return {
-        "items": [revision_to_dict(r) for r in page.items],
-        "next_cursor": encode_cursor(page.last_key),
-    }
+    return _page([revision_to_dict(r) for r in page.items], page.last_key)
 
 
 @api_route(
@@ -420,10 +426,7 @@ def list_questions(call: Call) -> dict[str, Any]:
         call.query.limit,
         decode_cursor(call.query.cursor),
     )
-    return {
-        "items": [_question_view(q, _due_at(deps, q)) for q in page.items],
-        "next_cursor": encode_cursor(page.last_key),
-    }
+    return _page([_question_view(q, _due_at(deps, q)) for q in page.items], page.last_key)
 
 
 @api_route(
@@ -440,10 +443,7 @@ def my_questions(call: Call) -> dict[str, Any]:
     page = knowledge.my_questions(
         _deps(), call.user, call.query.limit, decode_cursor(call.query.cursor)
     )
-    return {
-        "items": [_question_view(q) for q in page.items],
-        "next_cursor": encode_cursor(page.last_key),
-    }
+    return _page([_question_view(q) for q in page.items], page.last_key)
 
 
 @api_route(
@@ -472,7 +472,6 @@ def read_question(call: Call, question_id: str) -> dict[str, Any]:
     status=201,
 )
 def answer_question(call: Call, question_id: str) -> dict[str, Any]:
-    from chalicelib.domain.knowledge import ItemLink, PolicyLink
     from chalicelib.service_layer import knowledge
 
     body = call.body
@@ -483,8 +482,7 @@ def answer_question(call: Call, question_id: str) -> dict[str, Any]:
         answer=body.answer,
         question_text=body.question,
         tags=tuple(body.tags),
-        item_links=tuple(ItemLink(i.code, i.version) for i in body.item_links),
-        policy_links=tuple(PolicyLink(p.policy_id, p.version) for p in body.policy_links),
+        **_links(body),
     )
     return {"question": _question_view(question), "article": _article_view(article)}
 
@@ -525,4 +523,4 @@ def readiness(call: Call) -> dict[str, Any]:
                 "policy_url": f"/policies/{r.policy_id}",
             }
         )
-    return {"items": items, "next_cursor": encode_cursor(last_key)}
+    return _page(items, last_key)

@@ -134,8 +134,7 @@ class AppealDecisionBody(_Body):
     note: Note
 
 
-class ReportQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class ReportQuery(_Body):
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
     format: Literal["json", "csv"] = "json"
 
@@ -212,6 +211,12 @@ def _review_view(review: Any) -> ReviewView:
         else None,
         rectification_state=review.task_state,
     )
+
+
+def _changed_task(change: Any, call: Call, review_id: str, **fields: Any) -> TaskView:
+    """Run one use case on the review's rectification task; answer the task as it now is."""
+    deps = _deps()
+    return _task_view(change(deps, call.user, review_id, **fields), deps)
 
 
 def _task_view(task: Any, deps: Any) -> TaskView:
@@ -351,12 +356,10 @@ def get_task(call: Call, review_id: str):
 def contact(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import record_contact
 
-    deps = _deps()
     body: ContactBody = call.body
-    task = record_contact(
-        deps, call.user, review_id, method=body.method, note=body.note, complex_=body.complex
+    return _changed_task(
+        record_contact, call, review_id, method=body.method, note=body.note, complex_=body.complex
     )
-    return _task_view(task, deps)
 
 
 @api_route(
@@ -371,17 +374,15 @@ def contact(call: Call, review_id: str):
 def rectify(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import record_rectification
 
-    deps = _deps()
     body: RectifyBody = call.body
-    task = record_rectification(
-        deps,
-        call.user,
+    return _changed_task(
+        record_rectification,
+        call,
         review_id,
         cause=body.cause,
         measures=body.measures,
         evidence=tuple(body.evidence),
     )
-    return _task_view(task, deps)
 
 
 @api_route(
@@ -396,12 +397,15 @@ def rectify(call: Call, review_id: str):
 def call_back(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import record_call_back
 
-    deps = _deps()
     body: CallBackBody = call.body
-    task = record_call_back(
-        deps, call.user, review_id, reached=body.reached, satisfied=body.satisfied, note=body.note
+    return _changed_task(
+        record_call_back,
+        call,
+        review_id,
+        reached=body.reached,
+        satisfied=body.satisfied,
+        note=body.note,
     )
-    return _task_view(task, deps)
 
 
 @api_route(
@@ -416,8 +420,7 @@ def call_back(call: Call, review_id: str):
 def accept(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import accept_rectification
 
-    deps = _deps()
-    return _task_view(accept_rectification(deps, call.user, review_id, note=call.body.note), deps)
+    return _changed_task(accept_rectification, call, review_id, note=call.body.note)
 
 
 @api_route(
@@ -432,8 +435,7 @@ def accept(call: Call, review_id: str):
 def send_back(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import send_back as back
 
-    deps = _deps()
-    return _task_view(back(deps, call.user, review_id, note=call.body.note), deps)
+    return _changed_task(back, call, review_id, note=call.body.note)
 
 
 @api_route(
