@@ -384,16 +384,12 @@ def contents() -> list[tuple[str, ArticleContent]]:
 
 
 def seed_knowledge(container: Any) -> int:
-    """Write the demo articles as published (reviewed by the district office) and the upcoming
-    policy version whose answer is due (local/seed_policies.py); answers how many articles were
-    written. Call after seed_applications (links pin the current guide versions)."""
+    """Write the demo articles as published (reviewed by the district office); answers how many
+    were written. Call after seed_applications (links pin the current guide versions)."""
     from chalicelib.domain import knowledge as domain
     from chalicelib.domain.identity import SYSTEM
     from chalicelib.service_layer.audit import record_change
     from chalicelib.service_layer.knowledge import KnowledgeDeps
-    from local.seed_policies import seed_upcoming_policy
-
-    seed_upcoming_policy(container)
 
     deps = KnowledgeDeps.from_container(container)
     store = container.knowledge_store

@@ -328,6 +328,8 @@ def seed_policies(container: Any) -> None:
         applications.put_profile(profile)
     for licence in LICENCES:
         applications.put_licence(licence)
+    # Published now, effective in a few working days: its knowledge-base answer is still due.
+    seed_upcoming_policy(container)
 
 
 # ---- an upcoming policy version, so the knowledge base's readiness list shows something -------
