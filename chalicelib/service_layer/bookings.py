@@ -58,10 +58,11 @@ from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
-from chalicelib.domain.notifications import NotificationRequest, RecipientKind
-from chalicelib.observability import emit_metric, get_correlation_id
+from chalicelib.domain.notifications import RecipientKind
+from chalicelib.observability import emit_metric
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
+from chalicelib.service_layer.notify import notify
 
 JOBS_NAME = "booking-jobs"
 # The first run of a fresh deployment looks this far back for jobs filed before it ran.
@@ -174,19 +175,7 @@ def _notify(
     kind: RecipientKind = RecipientKind.USER,
 ) -> bool:
     """Ask for a notification once per key; answers whether this call created it."""
-    result = deps.notifier.notify(
-        NotificationRequest(
-            business_key=key,
-            recipient_kind=kind,
-            recipient_id=recipient_id,
-            category=category,
-            title=title,
-            body=body,
-            data=data,
-            correlation_id=get_correlation_id(),
-        )
-    )
-    return bool(result[1]) if isinstance(result, tuple) else True
+    return notify(deps.notifier, key, kind, recipient_id, category, title, body, data)
 
 
 def _check_id(value: str, code: str, message: str) -> None:
