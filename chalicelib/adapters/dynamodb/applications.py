@@ -26,7 +26,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, meta
 from chalicelib.domain.applications import (
     DECIDABLE,
     Application,
@@ -37,12 +37,6 @@ from chalicelib.domain.applications import (
     State,
 )
 from chalicelib.domain.errors import Conflict
-
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
 class OwnerIndex(GlobalSecondaryIndex["ApplicationRecord"]):
@@ -157,7 +151,7 @@ class DynamoApplicationStore:
         try:
             record.save(condition=PlainRecord.pk.does_not_exist())
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         pointer = PlainRecord(
@@ -238,7 +232,7 @@ class DynamoApplicationStore:
             record.save(condition=PlainRecord.pk.does_not_exist())
             return application_id
         except PutError as error:
-            if not _conditional_failed(error):
+            if not condition_failed(error):
                 raise
         existing = PlainRecord.get(f"intake#{user_id}#{key}", "key")
         return existing.data["application_id"]
@@ -259,7 +253,7 @@ class DynamoApplicationStore:
         try:
             record.save()
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 raise Conflict("申请已被修改，请刷新后重试", code="application_conflict") from error
             raise
         return record.version

@@ -27,7 +27,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
 from chalicelib.adapters.clock import Clock
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, meta
 from chalicelib.domain.audit import (
     GENESIS_HASH,
     AuditEntry,
@@ -46,7 +46,6 @@ REGISTRY_CHAIN = "#registry"
 REGISTRY_SEQ = 0
 MAX_APPEND_ATTEMPTS = 8
 VERIFY_PAGE_SIZE = 500
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class AuditRecordModel(Model):
@@ -204,7 +203,7 @@ class DynamoAuditLog:
         try:
             _to_model(record).save(condition=AuditRecordModel.seq.does_not_exist())
         except PutError as error:
-            if error.cause_response_code == _CONDITION_FAILED:
+            if condition_failed(error):
                 return False
             raise
         return True
@@ -225,7 +224,7 @@ class DynamoAuditLog:
             )
         except UpdateError as error:
             # A later record already moved the head past this one: nothing to do.
-            if error.cause_response_code != _CONDITION_FAILED:
+            if not condition_failed(error):
                 raise
 
     def _register(self, chain: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
+from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.settings import get_settings
 from chalicelib.topology import table_name
 
@@ -20,3 +23,13 @@ def meta(logical_name: str, **extra: object) -> type:
     }
     attrs.update(extra)
     return type("Meta", (), attrs)
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width China-time text: sorts like the instants it names (keys, due indexes)."""
+    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
+
+
+def condition_failed(error: Exception) -> bool:
+    """Whether a PynamoDB write failed on its condition (the item was there, or had changed)."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -42,7 +42,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
 from chalicelib.domain.bookings import (
     Booking,
     BookingRules,
@@ -67,24 +67,14 @@ from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.errors import Conflict
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _CENTERS = "catalog#centers"
 _CONFIG = ("config", "booking-rules")
 HELP_QUEUE = "help#waiting"
 JOB_SHARDS = 4
 
 
-def iso(moment: datetime) -> str:
-    """Fixed-width China-time text: sorts like the instants it names."""
-    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
-
-
 def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
-
-
-def _failed_condition(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
 @dataclass(frozen=True)
@@ -591,7 +581,7 @@ class DynamoBookingStore:
         try:
             item.save()
         except PutError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 raise Conflict(
                     "预约规则已被他人修改，请刷新后重试", code="rules_changed"
                 ) from error
@@ -624,7 +614,7 @@ class DynamoBookingStore:
             item.save(condition=KeyItemModel.pk.does_not_exist())
             return None
         except PutError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
         found = KeyItemModel.get(item.pk, "idem", consistent_read=True)
         return found.booking_id, found.fingerprint or ""
@@ -639,7 +629,7 @@ class DynamoBookingStore:
             item.save(condition=KeyItemModel.pk.does_not_exist())
             return GuardOutcome.TAKEN
         except PutError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
         try:
             holder = KeyItemModel.get(item.pk, "guard", consistent_read=True).booking_id
@@ -694,7 +684,7 @@ class DynamoBookingStore:
             )
             return True
         except PutError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 return False
             raise
 
@@ -712,7 +702,7 @@ class DynamoBookingStore:
         try:
             item.save(condition=BookingModel.pk.does_not_exist())
         except PutError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 return None
             raise
         return _booking_from_model(item)
@@ -730,7 +720,7 @@ class DynamoBookingStore:
         try:
             item.save()
         except PutError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 raise Conflict("预约已被更新，请刷新后重试", code="booking_changed") from error
             raise
         return _booking_from_model(item)
@@ -790,7 +780,7 @@ class DynamoBookingStore:
                 condition=SuspensionModel.pk.does_not_exist() | (SuspensionModel.until < iso(until))
             )
         except PutError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
 
     # -- waits --------------------------------------------------------------------------------
@@ -818,7 +808,7 @@ class DynamoBookingStore:
                 condition=SampleModel.pk.exists(),
             )
         except UpdateError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
 
     def samples_since(self, center_id: str, day: date, since: datetime) -> list[WaitSample]:
@@ -858,7 +848,7 @@ class DynamoBookingStore:
         try:
             item.save()
         except PutError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 raise Conflict("求助已被他人处理，请刷新", code="help_changed") from error
             raise
         return _help_from_model(item)
@@ -875,7 +865,7 @@ def _delete_if_held(item: Model, booking_id: str) -> None:
     try:
         item.delete(condition=type(item).booking_id == booking_id)
     except DeleteError as error:
-        if not _failed_condition(error):
+        if not condition_failed(error):
             raise
 
 
@@ -947,7 +937,7 @@ class DynamoBookingJobs:
         try:
             item.save(condition=BookingJobModel.job_id.does_not_exist())
         except PutError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
 
     def get(self, job_id: str) -> dict[str, Any] | None:
@@ -971,7 +961,7 @@ class DynamoBookingJobs:
                 condition=BookingJobModel.job_id.exists(),
             )
         except UpdateError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
 
     def due_in_bucket(self, day: date, shard: int, now: datetime) -> Iterator[Job]:
@@ -999,7 +989,7 @@ class DynamoBookingJobs:
             item.save(condition=BookingJobModel.job_id.does_not_exist())
             return StepClaim.TAKEN
         except PutError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
         existing = BookingJobModel.get(item.job_id, consistent_read=True)
         if existing.status == "done":
@@ -1014,7 +1004,7 @@ class DynamoBookingJobs:
             )
             return StepClaim.TAKEN
         except UpdateError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 return StepClaim.BUSY
             raise
 

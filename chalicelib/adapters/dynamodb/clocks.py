@@ -34,7 +34,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
 from chalicelib.domain.calendar import CHINA_TZ, DayEnd, ServiceHours
 from chalicelib.domain.clocks import (
     Clock,
@@ -53,11 +53,6 @@ _LADDER_KEY = "ladder"
 _STATS_PREFIX = "stats#"
 
 
-def iso(moment: datetime) -> str:
-    """Fixed-width China-time text: sorts like the instants it names."""
-    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
-
-
 def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
 
@@ -72,10 +67,6 @@ def bucket_day(moment: datetime) -> date:
 
 def bucket_key(day: date, shard: int) -> str:
     return f"{day.isoformat()}#{shard}"
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class DueIndex(GlobalSecondaryIndex["ClockModel"]):
@@ -314,7 +305,7 @@ class DynamoClockStore:
         try:
             item.save(condition=ClockModel.clock_id.does_not_exist())
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return None
             raise
         return _to_clock(item)
@@ -325,7 +316,7 @@ class DynamoClockStore:
         try:
             item.save()
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 raise Conflict("计时已被他人更新，请重试", code="clock_changed") from error
             raise
         return _to_clock(item)
@@ -390,7 +381,7 @@ class DynamoEscalationStore:
             item.save(condition=EscalationStepModel.clock_id.does_not_exist())
             return StepClaim.TAKEN
         except PutError as error:
-            if not _conditional_failed(error):
+            if not condition_failed(error):
                 raise
         return self._take_over(clock.clock_id, step, now)
 
@@ -408,7 +399,7 @@ class DynamoEscalationStore:
             )
             return StepClaim.TAKEN
         except UpdateError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return StepClaim.BUSY
             raise
 

@@ -34,7 +34,7 @@ from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.knowledge import (
@@ -55,17 +55,7 @@ from chalicelib.domain.knowledge import (
 )
 
 DUE_SHARDS = 4
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 FEED = "article"
-
-
-def iso(moment: datetime) -> str:
-    """Fixed-width China-time text: sorts like the instants it names."""
-    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
 def _get(model: Any, pk: str, sk: str) -> Any:
@@ -80,7 +70,7 @@ def _save(item: Any, conflict: Conflict) -> None:
     try:
         item.save()
     except PutError as error:
-        if _conditional_failed(error):
+        if condition_failed(error):
             raise conflict from error
         raise
 
@@ -345,7 +335,7 @@ class DynamoKnowledgeStore:
             self._question_item(question, None).save()
             return True
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
 

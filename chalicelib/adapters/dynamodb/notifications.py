@@ -24,7 +24,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.clock import CHINA_TZ, Clock
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, meta
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.identity import SYSTEM
@@ -38,7 +38,6 @@ from chalicelib.domain.notifications import (
     new_notification,
 )
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 # Older attempts are dropped beyond this many: an item must stay far below 400 KB.
 _MAX_STORED_ATTEMPTS = 50
 
@@ -193,7 +192,7 @@ class DynamoNotificationOutbox:
         try:
             item.save(condition=NotificationModel.notification_id.does_not_exist())
         except PutError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:
+            if not condition_failed(exc):
                 raise
             self._finish_audit(notification.notification_id)
             return notification.notification_id, False
@@ -276,7 +275,7 @@ class DynamoNotificationOutbox:
                 condition=NotificationModel.notification_id.exists() & condition,
             )
         except UpdateError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:
+            if not condition_failed(exc):
                 raise
             return False
         return True
@@ -323,7 +322,7 @@ class DynamoNotificationOutbox:
                 & NotificationModel.read_at.does_not_exist(),
             )
         except UpdateError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:
+            if not condition_failed(exc):
                 raise
             return False
         return True

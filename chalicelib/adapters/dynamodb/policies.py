@@ -29,16 +29,11 @@ from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, meta
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.policies import Grant, GrantState, PolicyVersion, VersionState
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 OPEN_END = "9999-12-31"
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
 class EffectiveIndex(GlobalSecondaryIndex["PolicyRecord"]):
@@ -151,7 +146,7 @@ class DynamoPolicyStore:
         try:
             self._version_record(version).save(condition=PolicyRecord.pk.does_not_exist())
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         self._touch_head(version)
@@ -241,7 +236,7 @@ class DynamoPolicyStore:
             record.save(condition=PlainGrantRecord.pk.does_not_exist())
             return True
         except PutError as error:
-            if not _conditional_failed(error):
+            if not condition_failed(error):
                 raise
         existing = PlainGrantRecord.get(f"benefit#{subject_id}", benefit_key)
         return existing.data.get("grant_id") == grant_id
@@ -253,7 +248,7 @@ class DynamoPolicyStore:
             record.save(condition=PlainGrantRecord.pk.does_not_exist())
             return True
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
 
@@ -268,7 +263,7 @@ class DynamoPolicyStore:
             self._grant_record(grant, None).save(condition=GrantRecord.pk.does_not_exist())
             return True
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
 
@@ -284,7 +279,7 @@ class DynamoPolicyStore:
         try:
             record.save()
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 raise Conflict("兑现记录已被修改，请刷新后重试", code="grant_conflict") from error
             raise
         return record.version

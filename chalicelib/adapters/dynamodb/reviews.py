@@ -40,7 +40,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.reviews import (
@@ -56,23 +56,13 @@ from chalicelib.domain.reviews import (
     month_shard,
 )
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
-
-
-def _failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
-
 
 def _put_new(record: Any) -> bool:
     """Save an item that has no version yet; False when one with its key exists."""
     try:
         record.save()
     except PutError as error:
-        if _failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -83,7 +73,7 @@ def _put_versioned(record: Any, conflict: Conflict) -> int | None:
     try:
         record.save()
     except PutError as error:
-        if _failed(error):
+        if condition_failed(error):
             raise conflict from error
         raise
     return _version(record)

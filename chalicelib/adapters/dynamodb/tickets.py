@@ -39,7 +39,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.tickets import (
@@ -57,7 +57,6 @@ from chalicelib.domain.tickets import (
     TimelineEntry,
 )
 
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 _TICKET_SK = "ticket"
 _ROUTING_PK = "routing"
 _NO_DUE = "~"
@@ -86,17 +85,8 @@ COUNTERS = (
 )
 
 
-def iso(moment: datetime) -> str:
-    """Fixed-width China-time text: sorts like the instants it names."""
-    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
-
-
 def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text).astimezone(CHINA_TZ) if text else None
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == _CONDITION_FAILED
 
 
 class OwnerIndex(GlobalSecondaryIndex["TicketModel"]):
@@ -416,7 +406,7 @@ class DynamoTicketStore:
         try:
             item.save(condition=TicketModel.pk.does_not_exist())
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return None
             raise
         return _to_ticket(item)
@@ -427,7 +417,7 @@ class DynamoTicketStore:
         try:
             item.save()
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 raise Conflict("工单已被他人更新，请刷新后重试", code="ticket_changed") from error
             raise
         return _to_ticket(item)
@@ -449,7 +439,7 @@ class DynamoTicketStore:
             item.save(condition=IntakeKeyModel.pk.does_not_exist())
             return IntakeClaim(True, ticket_id, fingerprint)
         except PutError as error:
-            if not _conditional_failed(error):
+            if not condition_failed(error):
                 raise
         held = IntakeKeyModel.get(f"intake#{scope}", "key", consistent_read=True)
         return IntakeClaim(False, held.ticket_id, held.fingerprint)
@@ -530,7 +520,7 @@ class DynamoTicketStore:
         try:
             item.save(condition=RuleSetModel.pk.does_not_exist())
         except PutError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         return True
