@@ -409,3 +409,18 @@ def test_a_crash_after_the_state_write_is_finished_by_the_redelivery(api, flow, 
     assert [e["event"] for e in flow.read(application_id, ENTERPRISE)["timeline"]].count(
         "approved"
     ) == 1
+
+
+def test_an_application_approved_by_rules_invites_its_applicant_to_rate_it(flow, container):
+    from chalicelib.domain.notifications import notification_id_for
+
+    submitted = flow.submit(ENTERPRISE, "QP-SC-103", fields={"sale_type": "预包装食品"})
+    application_id = submitted.json["application_id"]
+    flow.pump()
+    assert flow.read(application_id, ENTERPRISE)["state"] == "approved"
+    key = f"review-invite:application#{application_id}:{ENTERPRISE}"
+    invitation = container.notifier.get(notification_id_for(key))
+    assert invitation is not None, "no 好差评 invitation in the outbox"
+    assert invitation.category == "review.invitation"
+    assert invitation.recipient_id == ENTERPRISE
+    assert invitation.data["handling_id"] == application_id
