@@ -3,7 +3,7 @@ and synonyms, BM25 ranking (bm25s).
 
 Only the search path imports jieba, bm25s and numpy, on first use: `import app` stays light.
 
-How the index stays fresh without a Scan:
+How the index stays fresh without a full-table read:
 - an article's tokens are computed once, when it is published, and stored with it;
 - each process keeps an in-memory index; before a search it reads the articles written since its
   last look from the table's "changed since" feed index (one Query, usually empty), applies them

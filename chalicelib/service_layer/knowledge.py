@@ -203,7 +203,7 @@ class KnowledgeDeps:
 
 
 def vocabulary(items: Any, catalog: Any) -> list[str]:
-    """Service-item and policy names for the search dictionary (index Queries, no Scan)."""
+    """Service-item and policy names for the search dictionary (index Queries only)."""
     names, key = [], None
     while True:
         page = items.list_items(100, key)

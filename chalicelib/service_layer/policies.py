@@ -931,7 +931,7 @@ def wanted(prefs: dict[str, Any], item: dict[str, Any]) -> bool:
 
 def send_digests(deps: PolicyDeps, budget: int = DIGEST_BUDGET) -> list[str]:
     """At most one digest per subject and calendar day: subjects already sent today keep their
-    items for tomorrow. The pending subjects come from a sparse index, never a Scan."""
+    items for tomorrow. The pending subjects come from a sparse index, never a full-table read."""
     from chalicelib.observability import logger
 
     today = deps.today().isoformat()

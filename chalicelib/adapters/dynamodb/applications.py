@@ -76,7 +76,7 @@ class ToleranceIndex(GlobalSecondaryIndex["ApplicationRecord"]):
 
 
 class ProfileIndex(GlobalSecondaryIndex["ApplicationRecord"]):
-    """Profiles by (kind, shard): population jobs page a shard by key, never Scan."""
+    """Profiles by (kind, shard): population jobs page a shard by key, never the whole table."""
 
     class Meta:
         index_name = "profile_index"

@@ -17,7 +17,7 @@ Items:
 - readiness  ("readiness#<policy>#<version>", "readiness"): `list_index` ("readiness",
              "<effective_from>#<policy>#<version>") lists upcoming policy versions.
 - cursor     ("cursor#<name>", "cursor"): the job runner's due-bucket cursor.
-No Scan anywhere: every read is a GetItem or a Query on a key or an index.
+No full-table read anywhere: every read is a GetItem or a Query on a key or an index.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Table "policies" (streamed, NEW_AND_OLD_IMAGES: the knowledge base follows policy changes):
 - version: ("policy#<id>", "v#<000001>"); while published it carries eff_key = "published" and
            eff_from / eff_to, so "versions effective between two dates" is one Query on
-           effective_index (eff_key, eff_from <= end) and never a Scan;
+           effective_index (eff_key, eff_from <= end) and never a full-table read;
 - head:    ("policy#<id>", "head"): the latest version number and the latest published one;
            catalogue = "policy" lists policies through catalogue_index.
 

@@ -14,7 +14,7 @@
 
 Sparse GSIs (index attributes only on the items that belong there):
 - month_index (month_bucket = "<YYYY-MM>#<shard>", created_at): a month's reviews, read as
-  MONTH_SHARDS Queries, never a Scan;
+  MONTH_SHARDS Queries, never a full-table read;
 - department_index (dept_key, created_at): a department's reviews (lists, the rolling window);
 - task_index (task_dept_key, opened_at): a department's rectification tasks;
 - due_index (due_bucket = "<YYYY-MM-DD>", due_at): invitations whose reminder is pending.
