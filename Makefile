@@ -4,16 +4,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test unit integration lint format bench synth verify-audit clean
+.PHONY: venv lock run test unit integration lint format bench synth verify-audit clean
 
-$(STAMP): pyproject.toml
+# Locks generated from pyproject.toml by `make lock` (uv, hashes of every file). Both target
+# Linux x86_64 with Python 3.11, the Lambda runtime: the Lambda packages are built from
+# requirements.lock, the venv from requirements-dev.lock (the same pins plus the tools).
+LOCK      := requirements.lock
+DEV_LOCK  := requirements-dev.lock
+LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_17 \
+	--custom-compile-command "make lock" --quiet
+
+$(STAMP): $(DEV_LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "需要 Python 3.11 ($(PYTHON))"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolves after a change of pyproject.toml (unchanged pins are kept); then commit both.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c $(LOCK) $(LOCK_ARGS) -o $(DEV_LOCK)
 
 run: $(STAMP)
 	$(BIN)/python -m local.runner
