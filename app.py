@@ -13,9 +13,10 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 from chalice import Chalice
+from chalice.app import CloudWatchEvent, Request
 
 from chalicelib.entrypoints.http.errors import normalise_framework_error
-from chalicelib.observability import logger, metrics, new_correlation_id
+from chalicelib.observability import logger, new_correlation_id, run_invocation
 from chalicelib.settings import Settings, get_settings
 
 
@@ -39,12 +40,15 @@ def create_app(settings: Settings) -> Chalice:
         return normalise_framework_error(response, request_id)
 
     @app.middleware("all")
-    def flush_metrics(event, get_response):
-        try:
-            return get_response(event)
-        finally:
-            if metrics.metric_set:
-                metrics.flush_metrics()
+    def lambda_invocation(event, get_response):
+        """Lambda context and correlation id on the logs, cold-start metric, metrics flush."""
+        if isinstance(event, Request):
+            raw, context, path = event.to_original_event(), event.lambda_context, None
+        else:
+            raw, context = event.to_dict(), event.context
+            # A schedule's id names the run; a batch's records bind their own ids.
+            path = "id" if isinstance(event, CloudWatchEvent) else None
+        return run_invocation(lambda _event, _context: get_response(event), raw, context, path)
 
     from chalicelib.entrypoints.events import blueprints as event_blueprints
     from chalicelib.entrypoints.http import blueprints as http_blueprints

@@ -1,4 +1,8 @@
-"""The one observability module: Powertools Logger, Metrics and Tracer, and the correlation id.
+"""The one observability module: Powertools Logger and Metrics, and the correlation id.
+
+No Tracer: the functions run without X-Ray (docs/infra.md, "Tracing"); every entry point goes
+through `run_invocation`, which gives each log line the Lambda context and a correlation id and
+counts cold starts.
 
 Every log line passes through a formatter that masks ID numbers and mobile numbers, so no
 handler can leak them by accident.
@@ -7,8 +11,8 @@ handler can leak them by accident.
 from __future__ import annotations
 
 import contextvars
-from functools import lru_cache
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -38,13 +42,34 @@ logger = Logger(
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
 
 
-@lru_cache(maxsize=1)
-def tracer() -> Any:
-    """The Powertools Tracer, created on first use: it imports the X-Ray SDK (and botocore),
-    which would otherwise double every function's cold start."""
-    from aws_lambda_powertools import Tracer
+_Answer = TypeVar("_Answer")
 
-    return Tracer(service=_settings.service_name, disabled=_settings.is_local)
+
+def run_invocation(
+    call: Callable[[Any, Any], _Answer],
+    event: Any,
+    context: Any,
+    correlation_id_path: str | None = None,
+) -> _Answer:
+    """One Lambda invocation under Powertools: the Lambda context (function, request id, cold
+    start) and the correlation id on every log line (`inject_lambda_context`, the id read from
+    `correlation_id_path` of the event, or a new one), the `ColdStart` metric once per
+    container (`capture_cold_start_metric`) and the invocation's metrics flushed at its end.
+    Without a Lambda context (in-process tests) only the metrics are flushed."""
+    if context is None:
+        try:
+            return call(event, context)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+
+    def bound(event: Any, context: Any) -> _Answer:
+        set_correlation_id(logger.get_correlation_id())
+        return call(event, context)
+
+    logged = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)
+    measured = metrics.log_metrics(capture_cold_start_metric=True)
+    return measured(logged(bound))(event, context)
 
 
 def new_correlation_id() -> str:

@@ -11,39 +11,41 @@ from typing import Any
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
+    from chalicelib.observability import run_invocation
+
+    # A scheduled run's EventBridge id is its correlation id.
+    return run_invocation(_verify, event or {}, context, correlation_id_path="id")
+
+
+def _verify(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.metrics import MetricUnit
 
     from chalicelib.bootstrap import container
-    from chalicelib.observability import logger, metrics, set_correlation_id
+    from chalicelib.observability import logger, metrics
 
-    event = event or {}
-    set_correlation_id(str(event.get("id") or "") or None)
     chain = _requested_chain(event)
-    try:
-        results = container().audit_log.verify(chain)
-        broken = [r for r in results if not r.ok]
-        metrics.add_metric(name="AuditChainsBroken", unit=MetricUnit.Count, value=len(broken))
-        report = {
-            "ok": not broken,
-            "checked_at": container().clock.now().isoformat(),
-            "chains": [_result_dict(r) for r in results],
-            "broken": [
-                {
-                    "chain": r.chain,
-                    "first_broken_seq": r.first_broken_seq,
-                    "code": r.code.value,
-                    "reason": r.reason,
-                }
-                for r in broken
-            ],
-        }
-        logger.info(
-            "audit chains verified",
-            extra={"chains": len(results), "broken": [b["chain"] for b in report["broken"]]},
-        )
-        return report
-    finally:
-        metrics.flush_metrics()
+    results = container().audit_log.verify(chain)
+    broken = [r for r in results if not r.ok]
+    metrics.add_metric(name="AuditChainsBroken", unit=MetricUnit.Count, value=len(broken))
+    report = {
+        "ok": not broken,
+        "checked_at": container().clock.now().isoformat(),
+        "chains": [_result_dict(r) for r in results],
+        "broken": [
+            {
+                "chain": r.chain,
+                "first_broken_seq": r.first_broken_seq,
+                "code": r.code.value,
+                "reason": r.reason,
+            }
+            for r in broken
+        ],
+    }
+    logger.info(
+        "audit chains verified",
+        extra={"chains": len(results), "broken": [b["chain"] for b in report["broken"]]},
+    )
+    return report
 
 
 def _requested_chain(event: dict[str, Any]) -> str | None:

@@ -70,24 +70,25 @@ def _match_record(record: Any) -> None:
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.observability import run_invocation
+
+    # Each record binds its job's correlation id (_match_record).
+    return run_invocation(_process_batch, event, context)
+
+
+def _process_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
         process_partial_response,
     )
 
-    from chalicelib.observability import metrics
-
-    try:
-        return process_partial_response(
-            event=event,
-            record_handler=_match_record,
-            processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
-            context=context,
-        )
-    finally:
-        if metrics.metric_set:
-            metrics.flush_metrics()
+    return process_partial_response(
+        event=event,
+        record_handler=_match_record,
+        processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
+        context=context,
+    )
 
 
 handler = handle  # the name infra/ packages every functions/ Lambda under
