@@ -20,16 +20,30 @@ class Container:
         self.clock: Clock = clock or SystemClock()
 
     @cached_property
+    def secrets(self) -> Any:
+        from chalicelib.adapters.secrets import SecretStore
+
+        return SecretStore(self.settings, self.aws)
+
+    @cached_property
+    def signer(self) -> Any:
+        """Signs and verifies every token; outside the local stage a missing or default key
+        set raises here, on first use, so the function fails at start instead of serving."""
+        from chalicelib.adapters.signing import Signer
+
+        return Signer(self.secrets.signing_keys())
+
+    @cached_property
     def token_verifier(self) -> Any:
         from chalicelib.adapters.tokens import TokenVerifier
 
-        return TokenVerifier(self.settings, self.clock)
+        return TokenVerifier(self.settings, self.clock, self.secrets)
 
     @cached_property
     def dev_token_issuer(self) -> Any:
         from chalicelib.adapters.tokens import DevTokenIssuer
 
-        return DevTokenIssuer(self.settings)
+        return DevTokenIssuer(self.settings, self.secrets)
 
     @cached_property
     def directory(self) -> Any:
@@ -59,7 +73,9 @@ class Container:
     def webhook_sender(self) -> Any:
         from chalicelib.adapters.webhook import WebhookSender
 
-        return WebhookSender(timeout_seconds=self.settings.webhook_timeout_seconds)
+        return WebhookSender(
+            timeout_seconds=self.settings.webhook_timeout_seconds, secrets=self.secrets
+        )
 
     @cached_property
     def subscription_sender(self) -> Any:
@@ -112,9 +128,8 @@ class Container:
     @cached_property
     def video_rooms(self) -> Any:
         from chalicelib.adapters.video import LocalVideoRooms
-        from chalicelib.service_layer.bookings import link_secret
 
-        return LocalVideoRooms(secret=link_secret(self.settings))
+        return LocalVideoRooms(self.signer)
 
     @cached_property
     def application_store(self) -> Any:

@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 Stage = Literal["local", "dev", "staging", "prod"]
 
@@ -28,16 +28,12 @@ class Settings(BaseModel):
 
     jwt_issuer: str = "https://auth.qingpu.example/local"
     jwt_audience: str = "qingpu-haoban-api"
-    # HS256 is accepted only in the local stage (dev tokens); RS256 public keys elsewhere.
-    jwt_hs256_secret: str | None = None
-    jwt_rs256_public_keys: str | None = Field(
-        default=None, description="JSON object: key id -> PEM public key"
-    )
     jwt_leeway_seconds: int = 30
     dev_token_ttl_seconds: int = 12 * 3600
 
-    # Signs pagination cursors so a client cannot forge a start key.
-    cursor_secret: str = "local-only-cursor-secret"
+    # Keys (token signing, webhook secrets, JWT verification keys) are never settings: they are
+    # read from Secrets Manager / SSM by adapters/secrets.py and cached this long.
+    secrets_max_age_seconds: int = 300
 
     max_body_bytes: int = 64 * 1024
     page_size_default: int = 20

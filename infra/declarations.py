@@ -27,8 +27,11 @@ class Access:
     send: tuple[str, ...] = ()  # queues it sends to (logical names)
     # The health route looks up every queue and DLQ URL and describes every table.
     health_checks: bool = False
-    # Secret name prefixes under "<resource prefix>/", e.g. "webhooks/" for department secrets.
+    # Secrets Manager names under "<resource prefix>/" it reads: a name, or a prefix ending in
+    # "/" ("webhooks/": one secret per department).
     secrets: tuple[str, ...] = ()
+    # SSM parameter names under "/<resource prefix>/" it reads.
+    parameters: tuple[str, ...] = ()
 
     def tables(self) -> set[str]:
         return set(self.read) | set(self.append) | set(self.write)
@@ -55,6 +58,9 @@ ACCESS: dict[str, Access] = {
         ),
         send=("calendar-recompute", "application-prereview", "policy-match", "policy-payments"),
         health_checks=True,
+        # Cursors, pre-fill tokens, booking and video links, check-in codes; login tokens.
+        secrets=("signing-keys",),
+        parameters=("jwt/rs256-public-keys",),
     ),
     "enqueue_notifications": Access(
         read=("notifications",),
@@ -82,6 +88,7 @@ ACCESS: dict[str, Access] = {
         read=("calendar", "departments", "users"),
         append=("audit",),
         write=("bookings", "booking-jobs", "notifications", "idempotency"),
+        secrets=("signing-keys",),  # reminders carry a signed cancel link
     ),
     "prereview_applications": Access(
         read=("calendar", "departments", "users"),

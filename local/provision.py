@@ -1,4 +1,5 @@
-"""Create every table, index, stream, queue and DLQ of the topology on an AWS endpoint (moto).
+"""Create every table, index, stream, queue and DLQ of the topology on an AWS endpoint (moto),
+and, in the local stage, the secrets the code reads (adapters/secrets.py).
 
 Used by the local runner (moto server) and by the integration tests (in-process mock_aws).
 Idempotent: an existing resource is left as it is.
@@ -29,7 +30,7 @@ def _client(service: str, settings: Settings):
     )
 
 
-def provision(settings: Settings) -> Provisioned:
+def provision(settings: Settings, dev_token_secret: str | None = None) -> Provisioned:
     result = Provisioned()
     dynamodb = _client("dynamodb", settings)
     existing = set(dynamodb.list_tables().get("TableNames", []))
@@ -68,4 +69,35 @@ def provision(settings: Settings) -> Provisioned:
         )["QueueUrl"]
         result.queue_urls[spec.name] = url
         result.dlq_urls[spec.name] = dlq_url
+    if settings.is_local:
+        provision_secrets(settings, dev_token_secret)
     return result
+
+
+# Local key values carry "local-only": any other stage refuses them at start.
+LOCAL_SIGNING_KEYS = {"current": "local-1", "local-1": "local-only-signing-key-of-the-local-stage"}
+LOCAL_DEV_TOKEN_SECRET = "local-only-dev-token-key-for-hs256-signing"
+
+
+def provision_secrets(settings: Settings, dev_token_secret: str | None = None) -> None:
+    """The same secret names the functions read in AWS, with local values: one code path."""
+    from chalicelib.adapters.secrets import DEV_HS256, SIGNING_KEYS, WEBHOOKS
+    from local.seed import WEBHOOK_SECRETS
+
+    if not settings.is_local:
+        raise RuntimeError("local secrets are only for the local stage")
+    client = _client("secretsmanager", settings)
+    values = {
+        SIGNING_KEYS: json.dumps(LOCAL_SIGNING_KEYS),
+        DEV_HS256: dev_token_secret or LOCAL_DEV_TOKEN_SECRET,
+        **{WEBHOOKS + dept: secret for dept, secret in WEBHOOK_SECRETS.items()},
+    }
+    for name, value in values.items():
+        put_secret(client, f"{settings.resource_prefix}/{name}", value)
+
+
+def put_secret(client, name: str, value: str) -> None:
+    try:
+        client.create_secret(Name=name, SecretString=value)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=name, SecretString=value)

@@ -70,14 +70,15 @@ def configure_environment(config: RunnerConfig, environ: Any = None) -> None:
     """The QPHB_* settings of the local stage. Must run before chalicelib is imported: settings
     and PynamoDB models bind at import."""
     env = os.environ if environ is None else environ
-    env["QPHB_STAGE"] = "local"
+    # Only a default: a stage the user set is respected (and outside local the functions
+    # refuse the local secrets, as they would in AWS).
+    env.setdefault("QPHB_STAGE", "local")
     env["QPHB_AWS_ENDPOINT_URL"] = config.aws_url
     # Every boto3 client in the process (Powertools' own included) talks to the embedded AWS.
     env["AWS_ENDPOINT_URL"] = config.aws_url
     env.setdefault("QPHB_AWS_REGION", "us-east-1")
     env["AWS_DEFAULT_REGION"] = env["QPHB_AWS_REGION"]
     env.setdefault("QPHB_RESOURCE_PREFIX", "qphb-local")
-    env["QPHB_JWT_HS256_SECRET"] = _local_secret(config.data_dir)
     # Dummy credentials: nothing here may ever reach a real AWS account.
     env["AWS_ACCESS_KEY_ID"] = "local"
     env["AWS_SECRET_ACCESS_KEY"] = "local"
@@ -88,7 +89,8 @@ def configure_environment(config: RunnerConfig, environ: Any = None) -> None:
 
 
 def _local_secret(data_dir: Path) -> str:
-    """HS256 secret for dev tokens, made once per data directory so tokens outlive a restart."""
+    """HS256 secret for dev tokens, made once per data directory so tokens outlive a restart;
+    provisioned into the embedded AWS's Secrets Manager, where the functions read it."""
     path = data_dir / "dev-token-secret"
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
@@ -294,14 +296,10 @@ class Runner:
         self._started = True
 
     def _start_receiver(self) -> None:
-        from local.seed import DEPARTMENTS
+        from local.seed import WEBHOOK_SECRETS
         from local.webhook_receiver import WebhookReceiver
 
-        self.receiver = WebhookReceiver(
-            HOST,
-            port=0,
-            secrets={d.department_id: d.webhook_secret for d in DEPARTMENTS if d.webhook_secret},
-        )
+        self.receiver = WebhookReceiver(HOST, port=0, secrets=WEBHOOK_SECRETS)
         self.receiver.start()
         os.environ["QPHB_WEBHOOK_RECEIVER_URL"] = self.receiver.base_url
 
@@ -313,7 +311,7 @@ class Runner:
         from local.provision import provision
         from local.snapshot import Snapshotter
 
-        provision(settings)
+        provision(settings, dev_token_secret=_local_secret(self.config.data_dir))
         clock = ManualClock(follow_system=True)
         container = Container(settings, clock=clock)
         self.snapshotter = Snapshotter(

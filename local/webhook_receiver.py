@@ -1,28 +1,29 @@
 """A real HTTP receiver on loopback for the departments' webhooks (local runner and tests).
 
-`POST {base_url}/{department_id}` checks the signature with that department's secret, records
-what arrived and answers 204 (401 when the signature is wrong or the department is unknown).
+`POST {base_url}/{department_id}` verifies the call as a department would (Standard Webhooks:
+`webhook-id`, `webhook-timestamp`, `webhook-signature` under the department's `whsec_`
+secrets, any of them during a rotation), records what arrived and answers 204. A wrong or
+missing signature, or an unknown department, answers 401; a timestamp more than 5 minutes old
+or more than 5 minutes ahead of the receiver's wall clock answers 400 (a replay, or a sender
+whose clock is wrong). Every call is
+recorded, with `signature_valid` and, when refused, `refused` (why).
 `GET {base_url}` lists everything received, oldest first, so a person can look. Header names
 in the records are lower-cased.
 Tests can make a department's endpoint fail with `respond_with(500, "dept-x")`.
-
-Timestamps are not checked for freshness: the local stage may run on a moved clock.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from chalicelib.domain.notifications import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    verify_webhook_signature,
-)
+from chalicelib.adapters.webhook import WebhookRefused, verify
 
 _PREFIX = "/hooks"
 _MAX_BODY_BYTES = 1024 * 1024
@@ -33,11 +34,13 @@ class WebhookReceiver:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        secrets: dict[str, str] | None = None,
+        secrets: dict[str, str | list[str]] | None = None,
+        wall_time: Callable[[], float] = time.time,
     ):
         self._host = host
         self._port = port
-        self._secrets = dict(secrets or {})
+        self._secrets = {dept: _listed(value) for dept, value in (secrets or {}).items()}
+        self._wall_time = wall_time
         self._lock = threading.Lock()
         self._received: list[dict[str, Any]] = []
         self._answers: dict[str | None, int] = {}
@@ -88,9 +91,10 @@ class WebhookReceiver:
 
     # -- configuration and inspection -------------------------------------------------------
 
-    def set_secret(self, department_id: str, secret: str) -> None:
+    def set_secret(self, department_id: str, secret: str | list[str]) -> None:
+        """The department's secret, or its secrets during a rotation (any one verifies)."""
         with self._lock:
-            self._secrets[department_id] = secret
+            self._secrets[department_id] = _listed(secret)
 
     def respond_with(self, status: int, department_id: str | None = None) -> None:
         """Answer `status` to valid calls (for one department, or for all when None)."""
@@ -114,26 +118,35 @@ class WebhookReceiver:
 
     def _accept(self, department_id: str, headers: dict[str, str], raw: bytes) -> int:
         with self._lock:
-            secret = self._secrets.get(department_id)
+            secrets = list(self._secrets.get(department_id, ()))
             answer = self._answers.get(department_id, self._answers.get(None, 204))
-        valid = secret is not None and verify_webhook_signature(
-            secret,
-            headers.get(TIMESTAMP_HEADER.lower(), ""),
-            raw,
-            headers.get(SIGNATURE_HEADER.lower(), ""),
-        )
-        status = answer if valid else 401
+        refused: str | None = None
+        try:
+            verify(secrets, headers, raw, now=self._wall_time())
+        except WebhookRefused as exc:
+            refused = exc.reason
+        if refused is None:
+            status = answer
+        elif refused in ("too_old", "in_future", "bad_timestamp"):
+            status = 400
+        else:
+            status = 401
         record = {
             "department_id": department_id,
             "headers": headers,
             "body": _json_or_text(raw),
-            "signature_valid": valid,
+            "signature_valid": refused is None,
+            "refused": refused,
             "status": status,
             "at": datetime.now(UTC).isoformat(),
         }
         with self._lock:
             self._received.append(record)
         return status
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return value.split() if isinstance(value, str) else list(value)
 
 
 def _json_or_text(raw: bytes) -> Any:

@@ -1,14 +1,16 @@
 """Bearer JWTs: verification on every protected route, and dev tokens in the local stage only.
 
-RS256 with configured public keys (by `kid`) everywhere; HS256 only when the stage is local.
+RS256 with public keys (by `kid`) everywhere; HS256 only when the stage is local. The keys are
+read through the secret store (SSM `/<prefix>/jwt/rs256-public-keys`, and locally the Secrets
+Manager dev key), cached there with a max age, so a key rotation needs no redeploy.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.adapters.clock import Clock
 from chalicelib.domain.errors import Unauthenticated
@@ -16,22 +18,43 @@ from chalicelib.domain.identity import Principal, Role
 from chalicelib.settings import Settings
 
 
+class JwtKeys(Protocol):
+    def rs256_public_keys(self) -> str | None: ...  # JSON: key id -> PEM
+
+    def hs256_secret(self) -> str | None: ...  # local stage only
+
+
 class TokenVerifier:
     """Checks signature, issuer, audience and expiry. Expiry is judged on the injected clock,
     so tests and demos that move time see tokens expire when the platform would."""
 
-    def __init__(self, settings: Settings, clock: Clock):
+    def __init__(self, settings: Settings, clock: Clock, keys: JwtKeys):
         self._settings = settings
         self._clock = clock
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._parsed: tuple[str, dict[str, Any]] | None = None
 
-    @cached_property
     def _rsa_keys(self) -> dict[str, Any]:
-        if not self._settings.jwt_rs256_public_keys:
+        text = self._keys.rs256_public_keys()
+        if not text:
+            if not self._settings.is_local:
+                from chalicelib.adapters.secrets import RS256_PUBLIC_KEYS, refuse_to_start
+
+                refuse_to_start(
+                    f"登录凭证公钥缺失：SSM 参数 {RS256_PUBLIC_KEYS}", RS256_PUBLIC_KEYS, "missing"
+                )
             return {}
+        with self._lock:
+            if self._parsed is not None and self._parsed[0] == text:
+                return self._parsed[1]
         from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-        pems: dict[str, str] = json.loads(self._settings.jwt_rs256_public_keys)
-        return {kid: load_pem_public_key(pem.encode()) for kid, pem in pems.items()}
+        pems: dict[str, str] = json.loads(text)
+        parsed = {kid: load_pem_public_key(pem.encode()) for kid, pem in pems.items()}
+        with self._lock:
+            self._parsed = (text, parsed)
+        return parsed
 
     def verify(self, token: str) -> Principal:
         import jwt
@@ -41,12 +64,13 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthenticated("登录凭证格式无效", code="invalid_token") from exc
         alg = header.get("alg")
+        hs256 = self._keys.hs256_secret() if self._settings.is_local else None
         if alg == "RS256":
-            key = self._rsa_keys.get(header.get("kid", ""))
+            key = self._rsa_keys().get(header.get("kid", ""))
             if key is None:
                 raise Unauthenticated("登录凭证签名密钥未知", code="invalid_token")
-        elif alg == "HS256" and self._settings.is_local and self._settings.jwt_hs256_secret:
-            key = self._settings.jwt_hs256_secret
+        elif alg == "HS256" and hs256:
+            key = hs256
         else:
             raise Unauthenticated("登录凭证签名算法不被接受", code="invalid_token")
         try:
@@ -104,10 +128,12 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 class DevTokenIssuer:
     """Issues HS256 tokens for seeded demo users. Refuses to exist outside the local stage."""
 
-    def __init__(self, settings: Settings):
-        if not settings.is_local or not settings.jwt_hs256_secret:
+    def __init__(self, settings: Settings, keys: JwtKeys):
+        secret = keys.hs256_secret() if settings.is_local else None
+        if not secret:
             raise RuntimeError("dev tokens exist only in the local stage")
         self._settings = settings
+        self._secret = secret
 
     def issue(self, principal: Principal, now: datetime, ttl_seconds: int | None = None) -> str:
         import jwt
@@ -126,4 +152,4 @@ class DevTokenIssuer:
             claims["dept"] = principal.department_id
         if principal.subject_id:
             claims["subject"] = principal.subject_id
-        return jwt.encode(claims, self._settings.jwt_hs256_secret, algorithm="HS256")
+        return jwt.encode(claims, self._secret, algorithm="HS256")

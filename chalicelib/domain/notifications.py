@@ -1,10 +1,9 @@
 """Outbound notifications as the rest of the domain asks for them, and the pure rules of their
-delivery: identity from the business key, the webhook signature, the retry back-off."""
+delivery: identity from the business key, the webhook body, the retry back-off."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,10 +40,7 @@ class NotificationStatus(StrEnum):
     FAILED = "failed"  # the last allowed attempt failed; the message goes to the DLQ
 
 
-# Headers of a department webhook call.
-TIMESTAMP_HEADER = "X-QPHB-Timestamp"
-SIGNATURE_HEADER = "X-QPHB-Signature"
-NOTIFICATION_ID_HEADER = "X-QPHB-Notification-Id"
+# The department webhook's own header; the Standard Webhooks headers are the sender's.
 CORRELATION_ID_HEADER = "X-Correlation-Id"
 
 # SQS refuses a visibility timeout past 12 hours from receipt; a quarter of an hour between the
@@ -159,29 +155,6 @@ def webhook_body(notification: Notification) -> bytes:
     }
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text.encode("utf-8")
-
-
-def webhook_signature(secret: str, timestamp: int | str, body: bytes) -> str:
-    """Hex HMAC-SHA256 over "<timestamp>.<body>" with the department's secret."""
-    message = f"{timestamp}.".encode() + body
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-
-
-def verify_webhook_signature(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
-    expected = webhook_signature(secret, timestamp, body)
-    return hmac.compare_digest(expected, signature.strip().lower())
-
-
-def webhook_headers(
-    notification: Notification, *, secret: str, timestamp: int, body: bytes
-) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json; charset=utf-8",
-        TIMESTAMP_HEADER: str(timestamp),
-        SIGNATURE_HEADER: webhook_signature(secret, timestamp, body),
-        NOTIFICATION_ID_HEADER: notification.notification_id,
-        CORRELATION_ID_HEADER: notification.correlation_id,
-    }
 
 
 def retry_delay_seconds(

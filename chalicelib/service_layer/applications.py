@@ -11,14 +11,11 @@ Clocks (the deadline engine, one per application and kind, keyed so retries star
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import applications as domain
@@ -43,6 +40,10 @@ from chalicelib.service_layer.authorization import Action, Resource, require
 
 QUEUE = "application-prereview"
 ACCEPTANCE_DAYS = 5
+PREFILL_KIND = "prefill"
+# Verified values can change (a licence revoked, a profile corrected): a pre-fill is good for
+# one sitting, not forever.
+PREFILL_TTL = timedelta(hours=2)
 _SAVE_ATTEMPTS = 3
 
 
@@ -54,7 +55,7 @@ class ApplicationDeps:
     clock: Any
     deadlines: Any  # DeadlineDeps
     enqueue: Callable[[dict[str, Any]], None]
-    secret: bytes
+    signer: Any  # adapters.signing.Signer
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -65,7 +66,6 @@ class ApplicationDeps:
                 QueueUrl=c.aws.queue_url(QUEUE), MessageBody=json.dumps(message)
             )
 
-        secret = hashlib.sha256(b"prefill:" + c.settings.cursor_secret.encode()).digest()
         return cls(
             store=c.application_store,
             notifier=c.notifier,
@@ -73,7 +73,7 @@ class ApplicationDeps:
             clock=c.clock,
             deadlines=DeadlineDeps.from_container(c),
             enqueue=enqueue,
-            secret=secret,
+            signer=c.signer,
         )
 
 
@@ -158,33 +158,30 @@ def prefill_for(deps: ApplicationDeps, principal: Principal, code: str) -> tuple
 
 
 def _sign(deps: ApplicationDeps, principal: Principal, result: Prefill) -> str:
-    payload = json.dumps(
-        {
-            "u": principal.user_id,
-            "i": result.item_code,
-            "v": result.item_version,
-            "l": result.locked,
-            "p": result.filled,
-            "t": len(result.fields),
-            "x": list(result.exempt_materials),
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
-    mac = hmac.new(deps.secret, payload, hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+    """The verified ("locked") values travel signed: a submission must bring them back
+    unchanged, for this user and this item version, before the token expires."""
+    data = {
+        "u": principal.user_id,
+        "i": result.item_code,
+        "v": result.item_version,
+        "l": result.locked,
+        "p": result.filled,
+        "t": len(result.fields),
+        "x": list(result.exempt_materials),
+    }
+    return deps.signer.sign(PREFILL_KIND, data, deps.clock.now() + PREFILL_TTL)
 
 
 def _verify(deps: ApplicationDeps, principal: Principal, token: str) -> dict[str, Any]:
+    from chalicelib.adapters.signing import TokenRefused
+
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        mac, payload = raw[:16], raw[16:]
-        expected = hmac.new(deps.secret, payload, hashlib.sha256).digest()[:16]
-        if not hmac.compare_digest(mac, expected):
-            raise ValueError("bad signature")
-        data = json.loads(payload)
-    except (ValueError, TypeError) as exc:
+        data = deps.signer.verify(PREFILL_KIND, token, deps.clock.now())
+    except TokenRefused as exc:
+        if exc.reason == "expired":
+            raise InvalidInput(
+                "预填凭证已过期，请重新获取预填数据", code="invalid_prefill_token"
+            ) from exc
         raise InvalidInput(
             "预填凭证无效，请重新获取预填数据", code="invalid_prefill_token"
         ) from exc

@@ -93,12 +93,6 @@ class VideoRoomProvider(Protocol):
     ) -> VideoRoom: ...
 
 
-def link_secret(settings: Any) -> str:
-    """The key that signs cancel links and check-in codes, derived from the stage's secret."""
-    basis = f"qphb-booking-links\n{settings.cursor_secret}"
-    return hashlib.sha256(basis.encode()).hexdigest()
-
-
 @dataclass
 class BookingDeps:
     store: Any  # DynamoBookingStore
@@ -109,7 +103,7 @@ class BookingDeps:
     audit_log: Any
     video: VideoRoomProvider
     clock: TimeSource
-    secret: str
+    signer: Any  # adapters.signing.Signer: cancel links and check-in codes
     links_base_url: str = "https://haoban.qingpu.example"
     metric: Callable[..., None] = emit_metric
 
@@ -124,7 +118,7 @@ class BookingDeps:
             audit_log=c.audit_log,
             video=c.video_rooms,
             clock=c.clock,
-            secret=link_secret(c.settings),
+            signer=c.signer,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -602,7 +596,8 @@ def _booking_data(booking: Booking, **extra: Any) -> dict[str, Any]:
 
 
 def cancel_link(deps: BookingDeps, booking: Booking) -> tuple[str, str]:
-    token = domain.cancel_token(deps.secret, booking)
+    parts, expires_at = domain.cancel_link_claims(booking)
+    token = deps.signer.sign_detached(domain.CANCEL_LINK_KIND, parts, expires_at)
     url = f"{deps.links_base_url}/bookings/{booking.booking_id}/cancel?token={token}"
     return token, url
 
@@ -699,11 +694,11 @@ def cancel_by_token(deps: BookingDeps, booking_id: str, token: str) -> Booking:
     """The cancel link of a reminder: no login, the signed token is the proof."""
     _check_id(booking_id, "booking_not_found", "预约不存在")
     booking = deps.store.get_booking(booking_id)
-    if booking is None or not domain.verify(
-        deps.secret, token, "cancel", booking.booking_id, str(booking.revision)
+    now = deps.clock.now()
+    if booking is None or not _signed(
+        deps, domain.CANCEL_LINK_KIND, token, domain.cancel_link_claims(booking)[0], now
     ):
         raise NotFound("预约不存在或取消链接已失效", code="booking_not_found")
-    now = deps.clock.now()
     domain.check_cancellable(booking, now, deps.rules())
     profile = deps.directory.get_user(booking.user_id)
     actor = profile.principal() if profile is not None else SYSTEM
@@ -827,7 +822,8 @@ def check_in_code(deps: BookingDeps, principal: Principal, center_id: str) -> tu
     require(principal, Action.OPERATE_CENTER_QUEUE)
     center = get_center(deps, center_id)
     today = today_of(deps.clock.now())
-    return domain.check_in_code(deps.secret, center.center_id, today), today
+    parts, expires_at = domain.check_in_claims(center.center_id, today)
+    return deps.signer.sign_detached(domain.CHECK_IN_KIND, parts, expires_at), today
 
 
 def check_in(deps: BookingDeps, principal: Principal, booking_id: str, code: str | None) -> Booking:
@@ -836,13 +832,12 @@ def check_in(deps: BookingDeps, principal: Principal, booking_id: str, code: str
     if booking.status is BookingStatus.CHECKED_IN:
         return booking
     now = deps.clock.now()
-    if principal.is_public and not domain.verify(
-        deps.secret,
+    if principal.is_public and not _signed(
+        deps,
+        domain.CHECK_IN_KIND,
         code or "",
-        "check-in",
-        booking.center_id,
-        today_of(now).isoformat(),
-        length=20,
+        domain.check_in_claims(booking.center_id, today_of(now))[0],
+        now,
     ):
         raise RuleViolation(
             "签到码无效或已过期，请扫描服务中心现场的签到二维码", code="invalid_check_in_code"
@@ -859,6 +854,16 @@ def check_in(deps: BookingDeps, principal: Principal, booking_id: str, code: str
         by="staff" if principal.is_staff else "qr",
     )
     return checked
+
+
+def _signed(deps: BookingDeps, kind: str, token: str, parts: list[str], now: datetime) -> bool:
+    from chalicelib.adapters.signing import TokenRefused
+
+    try:
+        deps.signer.verify_detached(kind, token, parts, now)
+    except TokenRefused:
+        return False
+    return True
 
 
 def call_next(deps: BookingDeps, principal: Principal, center_id: str) -> Booking | None:

@@ -18,6 +18,7 @@ from chalicelib.domain.directory import Department
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import (
+    CORRELATION_ID_HEADER,
     DeliveryAttempt,
     Notification,
     NotificationStatus,
@@ -26,7 +27,6 @@ from chalicelib.domain.notifications import (
     is_last_attempt,
     retry_delay_seconds,
     webhook_body,
-    webhook_headers,
 )
 from chalicelib.service_layer.authorization import Action, Resource, require
 
@@ -58,7 +58,9 @@ class Directory(Protocol):
 
 
 class WebhookPoster(Protocol):
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult: ...
+    def deliver(
+        self, department_id: str, url: str, message_id: str, body: bytes, headers: dict[str, str]
+    ) -> SendResult: ...
 
 
 class SubscriptionSender(Protocol):
@@ -191,13 +193,18 @@ def _send_to_department(
         return SendResult(False, error="department_not_found")
     if not department.webhook_url:
         return SendResult(False, error="webhook_not_configured")
-    if not department.webhook_secret:
-        return SendResult(False, error="webhook_secret_missing")
-    body = webhook_body(notification)
-    headers = webhook_headers(
-        notification, secret=department.webhook_secret, timestamp=int(now.timestamp()), body=body
+    # Signed by the sender with the department's secrets (Standard Webhooks); the id is stable
+    # across retries so the department de-duplicates.
+    return channels.webhook.deliver(
+        department.department_id,
+        department.webhook_url,
+        notification.notification_id,
+        webhook_body(notification),
+        {
+            "Content-Type": "application/json; charset=utf-8",
+            CORRELATION_ID_HEADER: notification.correlation_id,
+        },
     )
-    return channels.webhook.post(department.webhook_url, body, headers)
 
 
 def _audit_delivery(

@@ -67,7 +67,7 @@ class StatefulStack(cdk.Stack):
             # Consumers of the same table's stream share its failure queue.
             if stream.table not in self.stream_failure_queues:
                 self._stream_failure_queue(stream)
-        self.cursor_secret = self._cursor_secret()
+        self.signing_keys = self._signing_keys()
 
     # -- keys, topic, secrets -------------------------------------------------------------
 
@@ -102,14 +102,20 @@ class StatefulStack(cdk.Stack):
             enforce_ssl=True,
         )
 
-    def _cursor_secret(self) -> secretsmanager.Secret:
+    def _signing_keys(self) -> secretsmanager.Secret:
+        """The token signing keys the functions read at run time (chalicelib/adapters/secrets.py):
+        `{"current": "k1", "k1": "<generated>"}`; a rotation adds a key and names the old one
+        `previous` (README "Deploy to AWS")."""
         secret = secretsmanager.Secret(
             self,
-            "CursorSecret",
-            secret_name=f"{self.stage.resource_prefix}/cursor-secret",
-            description="Signs pagination cursors (QPHB_CURSOR_SECRET)",
+            "SigningKeys",
+            secret_name=f"{self.stage.resource_prefix}/signing-keys",
+            description="Signs cursors, pre-fill tokens, booking/video links, check-in codes",
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                exclude_punctuation=True, password_length=48
+                secret_string_template='{"current": "k1"}',
+                generate_string_key="k1",
+                exclude_punctuation=True,
+                password_length=64,
             ),
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
@@ -117,9 +123,9 @@ class StatefulStack(cdk.Stack):
             cdk.Acknowledgment(
                 id="AwsSolutions-SMG4",
                 reason=(
-                    "The cursor key only signs pagination cursors; rotating it invalidates open "
-                    "cursors, so it is rotated by hand (put a new value, redeploy) instead of by "
-                    "a rotation Lambda."
+                    "A rotation keeps the previous key valid while tokens signed with it expire "
+                    "(at most a day); an operator adds the new key and names the old one "
+                    "previous, then retires it, instead of a rotation Lambda replacing it."
                 ),
             )
         )

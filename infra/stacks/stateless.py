@@ -9,6 +9,7 @@ infra/declarations.py.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +160,8 @@ class StatelessStack(cdk.Stack):
         environment["QPHB_JWT_ISSUER"] = ssm.StringParameter.value_for_string_parameter(
             self, f"/{prefix}/jwt/issuer"
         )
-        environment["QPHB_JWT_RS256_PUBLIC_KEYS"] = ssm.StringParameter.value_for_string_parameter(
-            self, f"/{prefix}/jwt/rs256-public-keys"
-        )
-        # Resolved by CloudFormation at deploy time from the secret the stateful stack generated.
-        environment["QPHB_CURSOR_SECRET"] = cdk.SecretValue.secrets_manager(
-            f"{prefix}/cursor-secret"
-        ).unsafe_unwrap()
+        # Keys are never environment values: the functions read them at run time (Powertools
+        # Parameters, chalicelib/adapters/secrets.py) with the access `declarations` grants.
         return environment
 
     def _consumer_config(self, name: str, spec: topology.QueueSpec) -> FunctionConfig:
@@ -280,11 +276,43 @@ class StatelessStack(cdk.Stack):
                     ],
                 )
             )
+        for name in access.parameters:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="Parameter" + "".join(p.title() for p in re.split(r"[^a-z0-9]+", name)),
+                    actions=["ssm:GetParameter"],
+                    resources=[
+                        self.format_arn(
+                            service="ssm",
+                            resource="parameter",
+                            resource_name=f"{self.stage.resource_prefix}/{name}",
+                        )
+                    ],
+                )
+            )
         for prefix in access.secrets:
+            sid = "Secret" + "".join(p.title() for p in re.split(r"[^a-z0-9]+", prefix))
+            if not prefix.endswith("/"):
+                # One secret by name; Secrets Manager appends a 6-character suffix to its ARN.
+                role.add_to_policy(
+                    iam.PolicyStatement(
+                        sid=sid,
+                        actions=["secretsmanager:GetSecretValue"],
+                        resources=[
+                            self.format_arn(
+                                service="secretsmanager",
+                                resource="secret",
+                                resource_name=f"{self.stage.resource_prefix}/{prefix}-??????",
+                                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        ],
+                    )
+                )
+                continue
             pattern = f"{self.stage.resource_prefix}/{prefix}*"
             role.add_to_policy(
                 iam.PolicyStatement(
-                    sid="DepartmentSecrets",
+                    sid=sid,
                     actions=["secretsmanager:GetSecretValue"],
                     resources=[
                         self.format_arn(

@@ -643,9 +643,8 @@ def test_functions_get_the_stage_configuration_and_secrets_from_the_stack(
         variables = props["Environment"]["Variables"]
         for key, value in STAGE.environment.items():
             assert variables[key] == value, (name, key)
-        assert variables["QPHB_CURSOR_SECRET"].startswith("{{resolve:secretsmanager:")
-        assert "Ref" in variables["QPHB_JWT_RS256_PUBLIC_KEYS"]
-        assert "QPHB_JWT_HS256_SECRET" not in variables
+        # Keys are read at run time (adapters/secrets.py), never deployed as variables.
+        assert not [v for v in variables if "SECRET" in v or "PUBLIC_KEYS" in v], name
         if name in declarations.FUNCTIONS:
             continue
         queue = next((q for q in topology.QUEUES if q.consumer == name), None)
@@ -656,6 +655,66 @@ def test_functions_get_the_stage_configuration_and_secrets_from_the_stack(
         queue = next((q for q in topology.QUEUES if q.consumer == name), None)
         if queue:
             assert timeout == queue.consumer_timeout_seconds, name
+
+
+def _rendered(value: Any) -> str:
+    """An ARN as a string, with every intrinsic other than a join shown as <...>."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_rendered(p) for p in parts)
+    return "<...>"
+
+
+def _reads(synth: Synth, name: str, action: str) -> set[str]:
+    """The resources (rendered) the function's role may call `action` on."""
+    role_id = synth.function(name)[1]["Properties"]["Role"]["Fn::GetAtt"][0]
+    found: set[str] = set()
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            if action in (actions if isinstance(actions, list) else [actions]):
+                resources = statement["Resource"]
+                for resource in resources if isinstance(resources, list) else [resources]:
+                    found.add(_rendered(resource))
+    return found
+
+
+def test_each_function_reads_exactly_the_secrets_and_parameters_it_needs(
+    synth: Synth, prod_registry: dict[str, Any]
+) -> None:
+    prefix = PROD.resource_prefix
+    secret_arn = f"arn:<...>:secretsmanager:<...>:<...>:secret:{prefix}/"
+    expected_secrets = {
+        API_HANDLER: {secret_arn + "signing-keys-??????"},
+        "run_booking_jobs": {secret_arn + "signing-keys-??????"},
+        "deliver_notifications": {secret_arn + "webhooks/*"},
+    }
+    expected_parameters = {
+        API_HANDLER: {f"arn:<...>:ssm:<...>:<...>:parameter/{prefix}/jwt/rs256-public-keys"}
+    }
+    for name in all_functions(prod_registry):
+        assert _reads(synth, name, "secretsmanager:GetSecretValue") == expected_secrets.get(
+            name, set()
+        ), name
+        assert _reads(synth, name, "ssm:GetParameter") == expected_parameters.get(name, set()), name
+
+
+def test_the_signing_keys_secret_exists_in_the_format_the_code_reads(synth: Synth) -> None:
+    from chalicelib.adapters.secrets import SIGNING_KEYS
+
+    _, secret = synth.one(
+        "AWS::SecretsManager::Secret", Name=f"{PROD.resource_prefix}/{SIGNING_KEYS}"
+    )
+    generated = secret["Properties"]["GenerateSecretString"]
+    # {"current": "k1", "k1": "<64 generated characters>"}: SigningKeys.from_json's format.
+    assert json.loads(generated["SecretStringTemplate"]) == {"current": "k1"}
+    assert generated["GenerateStringKey"] == "k1"
+    assert generated["PasswordLength"] >= 32
+    assert secret["DeletionPolicy"] == "Retain"
 
 
 def test_stage_config_is_what_chalice_reads() -> None:

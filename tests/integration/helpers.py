@@ -8,9 +8,9 @@ from typing import Any
 
 from chalicelib.adapters.clock import CHINA_TZ
 from local import pumps
-from local.seed import DEPARTMENTS
+from local.seed import WEBHOOK_SECRETS
 
-WEBHOOK_SECRETS = {d.department_id: d.webhook_secret for d in DEPARTMENTS}
+__all__ = ["WEBHOOK_SECRETS"]
 
 
 def t(*args: int) -> datetime:

@@ -493,12 +493,11 @@ def test_a_checked_in_booking_is_not_a_no_show(booker):
 
 def test_a_video_booking_gets_a_room_and_the_link_is_sent(booker):
     from chalicelib.adapters.video import LocalVideoRooms
-    from chalicelib.service_layer.bookings import link_secret
 
     result = booker.book("u-citizen-zhang", "09:00", item="item-company-setup", channel="video")
     assert result.status == 201, result
     video = result.json["video"]
-    expected = LocalVideoRooms(link_secret(booker.container.settings)).create_room(
+    expected = LocalVideoRooms(booker.container.signer).create_room(
         f"booking:{result.json['booking_id']}",
         title="",
         starts_at=t(2026, 11, 27, 9, 0),

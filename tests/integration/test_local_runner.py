@@ -310,15 +310,14 @@ def test_stream_pump_skips_reads_while_the_write_generation_is_unchanged(
 def test_real_handlers_carry_a_notification_from_the_outbox_to_the_department(container):
     from app import app
     from chalicelib.domain.notifications import NotificationRequest, RecipientKind
-    from local.seed import DEPARTMENTS, seed
+    from local.seed import WEBHOOK_SECRETS, seed
     from local.webhook_receiver import WebhookReceiver
 
     found = pumps.discover(app, container.settings)
     sqs_pumps, stream_pumps, _ = pumps.build_pumps(
         found, container.aws, container.clock, container.settings
     )
-    secrets = {d.department_id: d.webhook_secret for d in DEPARTMENTS}
-    with WebhookReceiver("127.0.0.1", port=0, secrets=secrets) as receiver:
+    with WebhookReceiver("127.0.0.1", port=0, secrets=WEBHOOK_SECRETS) as receiver:
         seed(container.directory, webhook_base_url=receiver.base_url)
         for pump in stream_pumps:
             pump.start()

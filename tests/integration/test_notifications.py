@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from chalicelib.domain.notifications import (
     RecipientKind,
     notification_id_for,
 )
+from local.seed import WEBHOOK_SECRETS
 from local.webhook_receiver import WebhookReceiver
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -52,10 +54,9 @@ def audit(container) -> FakeAuditLog:
 
 @pytest.fixture
 def receiver(container):
-    from local.seed import DEPARTMENTS, seed
+    from local.seed import WEBHOOK_SECRETS, seed
 
-    secrets = {d.department_id: d.webhook_secret for d in DEPARTMENTS}
-    with WebhookReceiver(secrets=secrets) as running:
+    with WebhookReceiver(secrets=WEBHOOK_SECRETS) as running:
         seed(container.directory, webhook_base_url=running.base_url)
         yield running
 
@@ -294,9 +295,12 @@ def test_department_delivery_is_signed_and_the_receiver_verifies_it(
     [call] = receiver.received
     assert call["department_id"] == "dept-scjgj"
     assert call["signature_valid"] is True
-    assert call["headers"]["x-qphb-notification-id"] == notification_id
+    # Standard Webhooks: the id is the notification's (stable across retries), the timestamp
+    # the wall time of the attempt (what the receiver checks freshness against).
+    assert call["headers"]["webhook-id"] == notification_id
     assert call["headers"]["x-correlation-id"] == "corr-T1"
-    assert call["headers"]["x-qphb-timestamp"] == str(int(clock.now().timestamp()))
+    assert abs(int(call["headers"]["webhook-timestamp"]) - time.time()) < 60
+    assert call["headers"]["webhook-signature"].startswith("v1,")
     assert call["body"]["title"] == "新派单：办不成事工单 T1"
     assert call["body"]["data"] == {"ticket_id": "T1"}
 
@@ -312,7 +316,7 @@ def test_department_delivery_is_signed_and_the_receiver_verifies_it(
 def test_a_wrong_secret_is_refused_by_the_receiver_and_counts_as_a_failed_attempt(
     container, receiver, pipeline
 ):
-    receiver.set_secret("dept-scjgj", "not-the-secret-the-platform-uses")
+    receiver.set_secret("dept-scjgj", WEBHOOK_SECRETS["dept-rsj"])
     notification_id, _ = container.notifier.notify(department_request())
     pipeline.enqueue()
     _, response = pipeline.deliver()

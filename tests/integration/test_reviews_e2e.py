@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from chalicelib.domain.notifications import webhook_signature
+from chalicelib.adapters.webhook import signature
 from tests.integration.helpers import WEBHOOK_SECRETS as SECRETS
 from tests.integration.helpers import PumpedApp, t
 
@@ -97,9 +97,9 @@ def test_a_bad_window_review_is_rectified_escalated_and_closed_after_call_back(f
     raw = json.dumps(
         opened["body"], ensure_ascii=False, sort_keys=True, separators=(",", ":")
     ).encode()
-    timestamp = opened["headers"]["x-qphb-timestamp"]
-    assert opened["headers"]["x-qphb-signature"] == webhook_signature(
-        SECRETS["dept-scjgj"], timestamp, raw
+    headers = opened["headers"]
+    assert headers["webhook-signature"] == signature(
+        SECRETS["dept-scjgj"], headers["webhook-id"], headers["webhook-timestamp"], raw
     )
     data = opened["body"]["data"]
     assert data["contact_due_at"] == "2026-11-30T23:59:59+08:00"  # Friday + 1 working day

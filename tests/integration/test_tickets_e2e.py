@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from chalicelib.adapters.clock import CHINA_TZ
-from chalicelib.domain.notifications import verify_webhook_signature, webhook_signature
+from chalicelib.adapters.webhook import WebhookRefused, signature, verify
 from tests.integration.helpers import WEBHOOK_SECRETS as SECRETS
 from tests.integration.helpers import PumpedApp
 
@@ -71,9 +71,12 @@ def test_file_route_notify_accept_reply_call_back_close(flow):
     assert dispatched["signature_valid"] and dispatched["status"] == 204
     headers, payload = dispatched["headers"], dispatched["body"]
     raw = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-    timestamp = headers["x-qphb-timestamp"]
-    assert headers["x-qphb-signature"] == webhook_signature(SECRETS["dept-scjgj"], timestamp, raw)
-    assert not verify_webhook_signature("wrong-secret", timestamp, raw, headers["x-qphb-signature"])
+    message_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    assert headers["webhook-signature"] == signature(
+        SECRETS["dept-scjgj"], message_id, timestamp, raw
+    )
+    with pytest.raises(WebhookRefused):
+        verify([SECRETS["dept-rsj"]], headers, raw, now=float(timestamp))
     assert ticket_id in payload["title"] and payload["department_id"] == "dept-scjgj"
     assert payload["data"]["contact_due_at"] == "2026-11-27T23:59:59+08:00"
 

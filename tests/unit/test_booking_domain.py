@@ -397,11 +397,17 @@ def test_inconsistent_rules_are_refused(changes):
     assert error.value.code == "invalid_rules"
 
 
-def test_signed_tokens_verify_and_name_one_revision():
-    token = b.cancel_token("secret", booking())
-    assert b.verify("secret", token, "cancel", "bk1", "0")
-    assert not b.verify("secret", token, "cancel", "bk1", "1")
-    assert not b.verify("other", token, "cancel", "bk1", "0")
+def test_a_cancel_link_names_one_revision_and_ends_when_the_booking_starts():
+    first = booking()
+    parts, expires_at = b.cancel_link_claims(first)
+    assert parts == ["bk1", "0"] and expires_at == first.starts_at
+    assert b.cancel_link_claims(replace(first, revision=1))[0] == ["bk1", "1"]
+
+
+def test_a_check_in_code_names_the_centre_and_day_and_ends_at_midnight():
+    parts, expires_at = b.check_in_claims("c1", date(2026, 11, 27))
+    assert parts == ["c1", "2026-11-27"]
+    assert expires_at == datetime(2026, 11, 28, 0, 0, tzinfo=CHINA_TZ)
 
 
 def test_person_key_hides_the_id_number():

@@ -1,9 +1,9 @@
-"""Pure notification rules: identity from the business key, webhook signature, back-off."""
+"""Pure notification rules: identity from the business key, webhook body, back-off.
+The webhook signature (Standard Webhooks) is the sender's: tests/unit/test_webhook_signing.py."""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -12,11 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.notifications import (
-    CORRELATION_ID_HEADER,
     MAX_BACKOFF_SECONDS,
-    NOTIFICATION_ID_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     DeliveryAttempt,
     Notification,
     NotificationRequest,
@@ -26,10 +22,7 @@ from chalicelib.domain.notifications import (
     new_notification,
     notification_id_for,
     retry_delay_seconds,
-    verify_webhook_signature,
     webhook_body,
-    webhook_headers,
-    webhook_signature,
 )
 
 CHINA = timezone(timedelta(hours=8))
@@ -56,24 +49,6 @@ def test_notification_id_is_derived_from_the_business_key_only():
     assert first == hashlib.sha256(b"clock:c1:warning").hexdigest()[:32]
     assert len(first) == 32 and all(c in "0123456789abcdef" for c in first)
     assert first != notification_id_for("clock:c1:overdue")
-
-
-def test_signature_is_hex_hmac_sha256_over_timestamp_dot_body():
-    body = '{"标题":"新派单"}'.encode()
-    expected = hmac.new(b"s3cret", b"1795658400." + body, hashlib.sha256).hexdigest()
-    assert webhook_signature("s3cret", 1795658400, body) == expected
-    assert webhook_signature("s3cret", "1795658400", body) == expected
-
-
-def test_signature_verification_accepts_only_the_exact_call():
-    body = b'{"a":1}'
-    signature = webhook_signature("s3cret", 100, body)
-    assert verify_webhook_signature("s3cret", "100", body, signature)
-    assert verify_webhook_signature("s3cret", "100", body, signature.upper())
-    assert not verify_webhook_signature("other", "100", body, signature)
-    assert not verify_webhook_signature("s3cret", "101", body, signature)
-    assert not verify_webhook_signature("s3cret", "100", b'{"a":2}', signature)
-    assert not verify_webhook_signature("s3cret", "100", body, "")
 
 
 def test_back_off_doubles_from_the_base_per_receive():
@@ -143,18 +118,6 @@ def test_webhook_body_is_stable_utf8_json_with_the_notification():
         "created_at": "2026-11-26T10:00:00+08:00",
         "correlation_id": "corr-1",
     }
-
-
-def test_webhook_headers_carry_a_signature_the_receiver_can_verify():
-    notification = new_notification(_request(), now=NOW, correlation_id="corr-1")
-    body = webhook_body(notification)
-    headers = webhook_headers(notification, secret="s3cret", timestamp=1795658400, body=body)
-    assert headers[TIMESTAMP_HEADER] == "1795658400"
-    assert headers[NOTIFICATION_ID_HEADER] == notification.notification_id
-    assert headers[CORRELATION_ID_HEADER] == "corr-1"
-    assert verify_webhook_signature(
-        "s3cret", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER]
-    )
 
 
 def _notification(**overrides) -> Notification:

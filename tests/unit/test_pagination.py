@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from chalicelib.adapters.clock import CHINA_TZ, ManualClock
+from chalicelib.adapters.signing import Signer, SigningKeys
+from chalicelib.bootstrap import Container, set_container
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.entrypoints.http.pagination import (
     PAGE_SIZE_CAP,
@@ -16,7 +20,21 @@ from chalicelib.entrypoints.http.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from chalicelib.settings import reset_settings_cache
+from chalicelib.settings import Settings
+
+KEYS = SigningKeys("k1", {"k1": b"unit-test-signing-key-of-32-bytes-or-more"})
+START = datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ)
+
+
+@pytest.fixture(autouse=True)
+def signer():
+    """The container's signer (read from Secrets Manager in a running system) with a known key."""
+    container = Container(Settings(), clock=ManualClock(START))
+    container.signer = Signer(KEYS)
+    set_container(container)
+    yield container
+    set_container(None)
+
 
 LAST_KEY = {
     "pk": {"S": "USER#u-citizen-zhang"},
@@ -65,16 +83,17 @@ def test_no_key_means_no_cursor_and_no_cursor_means_first_page():
 
 
 def test_tampered_cursor_is_invalid_cursor():
-    cursor = encode_cursor(LAST_KEY)
-    raw = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    kid, payload, mac = encode_cursor(LAST_KEY).split(".")
+    raw = bytearray(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     raw[-3] ^= 0x01  # change the payload, keep the signature
     tampered = base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
-    _invalid_cursor(tampered)
+    _invalid_cursor(f"{kid}.{tampered}.{mac}")
 
 
 def test_forged_payload_without_signature_is_invalid_cursor():
     forged = base64.urlsafe_b64encode(b'{"pk":{"S":"USER#u-admin"}}').decode()
     _invalid_cursor(forged)
+    _invalid_cursor(f"k1.{forged}.")
 
 
 @pytest.mark.parametrize("garbage", ["not-a-cursor", "!!!!", "a", "\u4e2d\u6587"])
@@ -86,16 +105,23 @@ def test_signed_value_that_is_not_an_object_is_invalid_cursor():
     _invalid_cursor(encode_cursor(["pk", "sk"]))  # type: ignore[arg-type]
 
 
-def test_cursor_signed_with_another_secret_is_invalid_cursor(monkeypatch):
+def test_cursor_signed_with_another_key_is_invalid_cursor(signer):
     cursor = encode_cursor(LAST_KEY)
-    monkeypatch.setenv("QPHB_CURSOR_SECRET", "a-different-secret")
-    reset_settings_cache()
-    try:
-        _invalid_cursor(cursor)
-    finally:
-        monkeypatch.undo()
-        reset_settings_cache()
+    signer.signer = Signer(SigningKeys("k1", {"k1": b"another-key-under-the-same-key-id-00000"}))
+    _invalid_cursor(cursor)
+
+
+def test_cursor_expires_after_a_day_on_the_injected_clock(signer):
+    cursor = encode_cursor(LAST_KEY)
+    signer.clock.advance(timedelta(hours=23))
     assert decode_cursor(cursor) == LAST_KEY
+    signer.clock.advance(timedelta(hours=1))
+    _invalid_cursor(cursor)
+
+
+def test_another_kind_of_token_is_not_a_cursor(signer):
+    token = signer.signer.sign("prefill", LAST_KEY, START + timedelta(hours=1))
+    _invalid_cursor(token)
 
 
 # --- Page size ---------------------------------------------------------------------------

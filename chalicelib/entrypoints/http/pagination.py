@@ -1,16 +1,12 @@
 """Cursor pagination: opaque, signed cursors over DynamoDB's LastEvaluatedKey, a page-size cap."""
 
-import base64
-import hashlib
-import hmac
-import json
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 from pydantic import Field
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.entrypoints.http.schema import ApiModel
-from chalicelib.settings import get_settings
 
 T = TypeVar("T")
 
@@ -27,29 +23,28 @@ class Page(ApiModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def _key() -> bytes:
-    return hashlib.sha256(get_settings().cursor_secret.encode()).digest()
+# A cursor outlives a page view, not a day: the listing it continues may have moved on.
+CURSOR_TTL = timedelta(days=1)
+CURSOR_KIND = "cursor"
 
 
 def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
     if not last_key:
         return None
-    payload = json.dumps(last_key, sort_keys=True, separators=(",", ":"), default=str).encode()
-    mac = hmac.new(_key(), payload, hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+    from chalicelib.bootstrap import container
+
+    c = container()
+    return c.signer.sign(CURSOR_KIND, last_key, c.clock.now() + CURSOR_TTL)
 
 
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
+    from chalicelib.adapters.signing import TokenRefused
+    from chalicelib.bootstrap import container
+
+    c = container()
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        mac, payload = raw[:16], raw[16:]
-        if not hmac.compare_digest(mac, hmac.new(_key(), payload, hashlib.sha256).digest()[:16]):
-            raise ValueError("bad signature")
-        value = json.loads(payload)
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-        return value
-    except (ValueError, TypeError) as exc:
+        return c.signer.verify(CURSOR_KIND, cursor, c.clock.now())
+    except TokenRefused as exc:
         raise InvalidInput("分页游标无效，请从第一页重新查询", code="invalid_cursor") from exc
