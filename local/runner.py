@@ -376,6 +376,7 @@ class Runner:
         self.restored: Any = None
         self._started = False
         self.has_dev_clock = False
+        self.timings: dict[str, float] = {}
 
     def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -392,10 +393,14 @@ class Runner:
 
         self.has_dev_clock = "/dev/clock" in app.routes
         self.api_server = make_api_server(app, settings, self.config.port)
+        began = time.monotonic()
         self.moto.wait_ready(self.stop_requested)
+        self.timings["embedded_aws_ready"] = time.monotonic() - began
         container = self._prepare_data(settings, import_snapshot=not had_state)
         self._start_pumps(app, container, settings)
+        seeding = time.monotonic()
         self._seed(container)
+        self.timings["seed"] = time.monotonic() - seeding
         self._api_thread = threading.Thread(
             target=self.api_server.server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -614,6 +619,12 @@ def banner(runner: Runner) -> str:
         f"  内置 AWS:     {runner.config.aws_url}  (moto，单线程)",
         f"  部门回调接收: {runner.receiver.base_url}  (GET 查看已收到的回调)",
         f"  数据目录:     {runner.config.data_dir}",
+        "  启动耗时:     "
+        + "，".join(
+            f"{label} {runner.timings[key]:.1f} s"
+            for key, label in (("embedded_aws_ready", "内置 AWS 恢复"), ("seed", "演示数据"))
+            if key in runner.timings
+        ),
     ]
     if runner.restored is not None and (runner.restored.items or runner.restored.messages):
         lines.append(
