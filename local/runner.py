@@ -12,6 +12,7 @@ Environment: PORT (API, 8000), AWS_PORT (embedded AWS, 4566), DATA_DIR (.data/).
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import logging
@@ -198,7 +199,7 @@ class MotoProcess:
         return heads.get(table)
 
     def stop(self, timeout: float = _MOTO_STOP_SECONDS) -> None:
-        process, self._process = self._process, None
+        process = self._process
         if process is None:
             return
         if process.poll() is None:
@@ -210,11 +211,14 @@ class MotoProcess:
                 process.wait(timeout=5)
         if process.stdin:
             process.stdin.close()
+        self._process = None
 
     def kill(self) -> None:
-        """Second Ctrl-C: no checkpoint; every acknowledged write is in the journal."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
+        """Second Ctrl-C (also while `stop` waits for the checkpoint): no checkpoint; every
+        acknowledged write is in the journal."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
 
 
 # --- the HTTP API ----------------------------------------------------------------------------
@@ -245,23 +249,25 @@ def make_api_server(app: Any, settings: Any, port: int) -> Any:
                 self.server.closed(self)
 
         def handle_one_request(self) -> None:
-            # Between requests a keep-alive connection waits here, where a stop can close it;
-            # a request already being read or answered is finished first.
+            # Between requests a keep-alive connection waits here, where a stop closes it; a
+            # request already being read or answered is finished first.
             if not self._wait_for_request():
                 self.close_connection = True
                 return
-            super().handle_one_request()
-            if self.server.closing.is_set():
-                self.close_connection = True
+            try:
+                super().handle_one_request()
+            finally:
+                if not self.server.finished(self):
+                    self.close_connection = True
 
         def _wait_for_request(self) -> bool:
-            if self._buffered():
-                return True
-            while not self.server.closing.is_set():
-                readable, _, _ = select.select([self.connection], [], [], 0.2)
+            while not self._buffered():
+                if self.server.closing.is_set():
+                    return False
+                readable, _, _ = select.select([self.connection], [], [], 0.5)
                 if readable:
-                    return True
-            return False
+                    break
+            return self.server.begin(self)
 
         def _buffered(self) -> bool:
             """A pipelined request already read into the buffer (select would not see it)."""
@@ -324,27 +330,47 @@ class ApiServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().__init__(*args, **kwargs)
         self.closing = threading.Event()
         self._connections: set[Any] = set()
-        self._idle = threading.Condition()
+        self._busy: set[Any] = set()
+        self._changed = threading.Condition()
 
     def opened(self, handler: Any) -> None:
-        with self._idle:
+        with self._changed:
             self._connections.add(handler)
 
     def closed(self, handler: Any) -> None:
-        with self._idle:
+        with self._changed:
             self._connections.discard(handler)
-            self._idle.notify_all()
+            self._busy.discard(handler)
+            self._changed.notify_all()
+
+    def begin(self, handler: Any) -> bool:
+        """A request arrived on `handler`'s connection; False once the server is stopping."""
+        with self._changed:
+            if self.closing.is_set():
+                return False
+            self._busy.add(handler)
+            return True
+
+    def finished(self, handler: Any) -> bool:
+        """The request is answered; False when the connection must close now."""
+        with self._changed:
+            self._busy.discard(handler)
+            return not self.closing.is_set()
 
     def stop_answering(self, timeout: float) -> int:
-        """Stop accepting, close the listener, let each open connection finish the request it
-        is in and close it. Returns the connections still open after `timeout`."""
+        """Stop accepting and close the listener, close every idle keep-alive connection, let
+        each busy one finish its request and close it. Returns the connections still open
+        after `timeout`."""
         self.shutdown()
         self.server_close()
-        self.closing.set()
-        deadline = time.monotonic() + timeout
-        with self._idle:
+        with self._changed:
+            for handler in self._connections - self._busy:
+                with contextlib.suppress(OSError):
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+            self.closing.set()
+            deadline = time.monotonic() + timeout
             while self._connections and time.monotonic() < deadline:
-                self._idle.wait(deadline - time.monotonic())
+                self._changed.wait(deadline - time.monotonic())
             return len(self._connections)
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -828,3 +828,58 @@ def test_dev_clock_cannot_move_a_system_clock(container):
     container.clock = SystemClock()
     status, body = call_dev_clock("POST", b'{"advance_minutes": 5}')
     assert status == 422 and body["code"] == "clock_not_adjustable"
+
+
+# --- the HTTP server: a real backlog, keep-alive, a clean stop ---------------------------------
+
+
+def test_api_server_finishes_the_request_in_flight_then_closes_keep_alive_connections():
+    import http.client
+
+    from local.runner import make_api_server
+
+    app = Chalice("server-test")
+    entered, release = threading.Event(), threading.Event()
+
+    @app.route("/slow")
+    def slow():
+        entered.set()
+        release.wait(30)
+        return {"answered": True}
+
+    @app.route("/fast")
+    def fast():
+        return {"fast": True}
+
+    port = free_port()
+    server = make_api_server(app, get_settings(), port)
+    assert server.server.request_queue_size >= 128
+    threading.Thread(target=server.server.serve_forever, daemon=True).start()
+
+    busy = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for connection in (busy, idle):  # HTTP/1.1 keep-alive: one connection, several requests
+        for _ in range(2):
+            connection.request("GET", "/fast")
+            answer = connection.getresponse()
+            assert answer.status == 200 and answer.getheader("Connection") != "close"
+            answer.read()
+    busy.request("GET", "/slow")
+    assert entered.wait(30)
+
+    stopping = threading.Thread(target=lambda: server.server.stop_answering(30))
+    stopping.start()
+    server.server.closing.wait(30)
+    assert not port_is_open(port)  # the listener is closed while /slow still runs
+    idle.request("GET", "/fast")  # the idle keep-alive connection was closed
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        idle.getresponse()
+
+    release.set()
+    answer = busy.getresponse()  # the request in flight is answered, then the connection closes
+    assert answer.status == 200 and json.loads(answer.read()) == {"answered": True}
+    stopping.join(30)
+    assert not stopping.is_alive()
+    busy.request("GET", "/fast")
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        busy.getresponse()
