@@ -6,9 +6,10 @@ Drives a real `python -m local.runner` on its own ports with a fresh DATA_DIR:
 1. start (until the banner), then 64 clients open connections at once (a barrier), each
    making `--requests` calls of `GET /me` on new connections: connection errors counted;
 2. `POST /tickets` latency, sequential, on the empty system (the baseline);
-3. steady load for `--load-seconds` (default 150; `--long` for 10 minutes): 8 clients filing
-   tickets and reading them back on keep-alive connections; the embedded AWS's RSS is sampled
-   every 5 s: growth over the second half of the period, in MB per minute;
+3. steady load for `--load-seconds` (default 120; `--long` for 10 minutes): 8 clients filing
+   tickets and reading them back on keep-alive connections, then as long with 8 clients only
+   reading; the embedded AWS's RSS is sampled every 5 s: growth over the second half of each
+   period, in MB per minute (under writes the data itself grows, under reads nothing should);
 4. 10,000 tickets written straight into the embedded AWS (BatchWriteItem of copies of a real
    ticket's items, each with its own id and owner), then `POST /tickets` latency again:
    reported as a ratio to the baseline measured in the same run;
@@ -175,11 +176,20 @@ def latency(runner: Runner, count: int, label: str) -> list[float]:
     return timings
 
 
-def steady_load(runner: Runner, seconds: float, clients: int = 8) -> dict[str, Any]:
+def steady_load(
+    runner: Runner, seconds: float, clients: int = 8, *, writes: bool = True
+) -> dict[str, Any]:
+    """Clients filing tickets and reading each back (`writes`), or only reading tickets filed
+    before: under writes the data itself grows; under reads nothing should."""
     bearer = token(runner)
     stop = threading.Event()
     filed = {"ok": 0, "errors": 0}
     lock = threading.Lock()
+    with requests.Session() as session:
+        existing = [
+            file_ticket(session, runner, bearer, f"read-{n:03d}").json()["ticket_id"]
+            for n in range(clients)
+        ]
 
     def client(n: int) -> None:
         with requests.Session() as session:
@@ -187,14 +197,18 @@ def steady_load(runner: Runner, seconds: float, clients: int = 8) -> dict[str, A
             while not stop.is_set():
                 number += 1
                 try:
-                    answer = file_ticket(session, runner, bearer, f"load-{n}-{number:05d}")
-                    if answer.status_code == 201:
-                        session.get(
-                            runner.url(f"/tickets/{answer.json()['ticket_id']}"),
-                            headers={"Authorization": f"Bearer {bearer}"},
-                            timeout=120,
-                        )
-                    outcome = "ok" if answer.status_code == 201 else "errors"
+                    ticket_id = existing[n]
+                    ok = True
+                    if writes:
+                        answer = file_ticket(session, runner, bearer, f"load-{n}-{number:05d}")
+                        ok = answer.status_code == 201
+                        ticket_id = answer.json()["ticket_id"] if ok else ticket_id
+                    read = session.get(
+                        runner.url(f"/tickets/{ticket_id}"),
+                        headers={"Authorization": f"Bearer {bearer}"},
+                        timeout=120,
+                    )
+                    outcome = "ok" if ok and read.status_code == 200 else "errors"
                 except requests.RequestException:
                     outcome = "errors"
                 with lock:
@@ -216,7 +230,8 @@ def steady_load(runner: Runner, seconds: float, clients: int = 8) -> dict[str, A
     growth = (rss1 - rss0) / max((t1 - t0) / 60, 1e-9)
     return {
         "seconds": seconds,
-        "tickets_filed": filed["ok"],
+        "writes": writes,
+        "rounds": filed["ok"],
         "errors": filed["errors"],
         "rss_mb_start": round(samples[0][1], 1),
         "rss_mb_half": round(rss0, 1),
@@ -271,7 +286,7 @@ def main() -> None:
     parser.add_argument("--aws-port", type=int, default=4530)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=5, help="per client in the crowd")
-    parser.add_argument("--load-seconds", type=float, default=150)
+    parser.add_argument("--load-seconds", type=float, default=120)
     parser.add_argument("--long", action="store_true", help="10 minutes of steady load")
     parser.add_argument("--tickets", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=20, help="POST /tickets for a p50")
@@ -287,6 +302,7 @@ def main() -> None:
         empty = latency(runner, args.samples, "empty")
         figures["post_ticket_p50_empty_s"] = round(statistics.median(empty), 3)
         figures["steady_load"] = steady_load(runner, load_seconds)
+        figures["read_load"] = steady_load(runner, load_seconds, writes=False)
         figures["seed_seconds"] = round(seed_tickets(runner, args.tickets), 1)
         figures["tickets_seeded"] = args.tickets
         full = latency(runner, args.samples, "full")
@@ -307,6 +323,7 @@ def main() -> None:
 
     crowd_figures = figures["crowd"]
     load = figures["steady_load"]
+    reads = figures["read_load"]
     print(f"{'figure':44} value")
     for label, value in (
         ("start, empty data (s)", figures["start_empty_s"]),
@@ -316,14 +333,23 @@ def main() -> None:
         ),
         ("POST /tickets p50, empty (s)", figures["post_ticket_p50_empty_s"]),
         (
-            f"steady load {load['seconds']:.0f} s: tickets filed / errors",
-            f"{load['tickets_filed']} / {load['errors']}",
+            f"write load {load['seconds']:.0f} s: file+read rounds / errors",
+            f"{load['rounds']} / {load['errors']}",
         ),
         (
-            "embedded AWS RSS start / half / end (MB)",
+            "  embedded AWS RSS start / half / end (MB)",
             f"{load['rss_mb_start']} / {load['rss_mb_half']} / {load['rss_mb_end']}",
         ),
-        ("RSS growth, second half (MB/min)", load["rss_growth_mb_per_min_second_half"]),
+        ("  RSS growth, second half (MB/min)", load["rss_growth_mb_per_min_second_half"]),
+        (
+            f"read load {reads['seconds']:.0f} s: reads / errors",
+            f"{reads['rounds']} / {reads['errors']}",
+        ),
+        (
+            "  embedded AWS RSS start / half / end (MB)",
+            f"{reads['rss_mb_start']} / {reads['rss_mb_half']} / {reads['rss_mb_end']}",
+        ),
+        ("  RSS growth, second half (MB/min)", reads["rss_growth_mb_per_min_second_half"]),
         (f"seed {args.tickets} tickets (s)", figures["seed_seconds"]),
         ("POST /tickets p50, full (s)", figures["post_ticket_p50_full_s"]),
         ("  ratio full / empty", figures["post_ticket_ratio_full_vs_empty"]),

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import copy
 import copyreg
+import gc
 import io
 import json
 import logging
@@ -357,19 +358,27 @@ class Journal:
         """Load the newest checkpoint, replay the journal after it, open a new journal file."""
         checkpoints = self._numbered(_CHECKPOINT)
         covered = 0
-        if checkpoints:
-            covered, path = checkpoints[-1]
-            with path.open("rb") as source:
-                load_state(pickle.load(source)["state"])
         replayed = 0
         last = covered - 1
-        for sequence, path in self._numbered(_JOURNAL):
-            last = max(last, sequence)
-            if sequence < covered:
-                continue
-            for entry in read_entries(path):
-                replay(entry)
-                replayed += 1
+        # Millions of small objects come back at once: the cyclic collector would walk them
+        # again and again while they are created. Afterwards they are frozen out of its view.
+        gc.disable()
+        try:
+            if checkpoints:
+                covered, path = checkpoints[-1]
+                last = covered - 1
+                with path.open("rb") as source:
+                    load_state(pickle.load(source)["state"])
+            for sequence, path in self._numbered(_JOURNAL):
+                last = max(last, sequence)
+                if sequence < covered:
+                    continue
+                for entry in read_entries(path):
+                    replay(entry)
+                    replayed += 1
+        finally:
+            gc.enable()
+            gc.freeze()
         self._open(max(last + 1, covered))
         self.entries = replayed
         self._drop_covered(covered)
