@@ -11,8 +11,8 @@ keep flowing.
   for tables and rolls a cancelled transaction back item by item instead (the items it touched
   and the stream records it added), which is exact because nothing else runs meanwhile.
 - **Bounded memory.** moto keeps every shard iterator it hands out and every stream record
-  forever. A used iterator is dropped (our pumps never reuse one), iterators expire after 15
-  minutes as in AWS, and stream records every live iterator has read past are trimmed.
+  forever. A used iterator is dropped (our pumps never reuse one, the next one is in the
+  page), and stream records every live iterator has read past are trimmed.
 - **Durability that costs per change.** Every acknowledged mutating request is appended to a
   journal and fdatasync'ed before its answer leaves (`Journal`). At start the newest checkpoint
   (moto's backends, pickled) is loaded and the journal after it replayed. Checkpoints are taken
@@ -73,7 +73,6 @@ _READ_PREFIXES = (
     "Receive",
     "ChangeMessageVisibility",
 )
-_ITERATOR_LIFETIME_SECONDS = 15 * 60  # as in DynamoDB Streams
 _HOUSEKEEPING_EVERY_SECONDS = 2.0
 _SQS_DELETED_HANDLES_KEPT = 10_000
 
@@ -180,13 +179,7 @@ def install_patches() -> None:
     backend_type._local_patched = True  # type: ignore[attr-defined]
 
     streams_type = streams_models.DynamoDBStreamsBackend
-    get_shard_iterator = streams_type.get_shard_iterator
     get_records = streams_type.get_records
-
-    def issue(self: Any, *args: Any, **kwargs: Any) -> Any:
-        iterator = get_shard_iterator(self, *args, **kwargs)
-        iterator.issued_at = time.monotonic()
-        return iterator
 
     def read(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
         iterator = self.shard_iterators.get(iterator_arn)
@@ -196,12 +189,8 @@ def install_patches() -> None:
             iterator.sequence_number = max(iterator.sequence_number, shard.starting_sequence_number)
         page = get_records(self, iterator_arn, limit)
         self.shard_iterators.pop(iterator_arn, None)  # used: the next one is in the page
-        following = self.shard_iterators.get(page["NextShardIterator"])
-        if following is not None:
-            following.issued_at = time.monotonic()
         return page
 
-    streams_type.get_shard_iterator = issue  # type: ignore[method-assign]
     streams_type.get_records = read  # type: ignore[method-assign]
 
 
@@ -235,17 +224,14 @@ def stream_heads() -> dict[str, dict[str, Any]]:
     return heads
 
 
-def housekeeping(now: float | None = None) -> None:
-    """Expire old shard iterators, trim stream records every live iterator has read, and forget
-    SQS's record of deleted receipt handles (kept only to accept a second delete)."""
-    now = time.monotonic() if now is None else now
+def housekeeping() -> None:
+    """Trim stream records every live iterator has read, and forget SQS's record of deleted
+    receipt handles (kept only to accept a second delete)."""
     readers: dict[int, int] = {}
     for backend in _streams_backends():
-        for arn, iterator in list(backend.shard_iterators.items()):
-            issued = getattr(iterator, "issued_at", None)
-            if issued is not None and now - issued > _ITERATOR_LIFETIME_SECONDS:
-                del backend.shard_iterators[arn]
-                continue
+        # Every live iterator counts, however old: a pump whose table was quiet for an hour
+        # still holds one, and reads as soon as the stream moves.
+        for iterator in backend.shard_iterators.values():
             shard_id = id(iterator.stream_shard)
             position = iterator.sequence_number
             readers[shard_id] = min(readers.get(shard_id, position), position)
@@ -664,7 +650,7 @@ class LocalAws:
         now = time.monotonic()
         if now - self._housekept_at >= _HOUSEKEEPING_EVERY_SECONDS:
             self._housekept_at = now
-            housekeeping(now)
+            housekeeping()
         if self.journal is not None:
             self.journal.reap()
 
