@@ -4,7 +4,6 @@ stream see nothing more), read records are trimmed, and a pump that falls behind
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
