@@ -11,9 +11,13 @@ per `run_once()`, so tests drive it step by step; the runner loops it in a threa
   `batchItemFailures` in the queue, so visibility timeouts and redrive to the DLQ work as in
   Lambda. No long polling: the embedded server is single-threaded and a waiting receive would
   hold every other request.
-- Streams: read each shard from LATEST (the runner starts the pumps after restoring the
-  snapshot, so restored items are not replayed); on `batchItemFailures` retry from the first
-  failed sequence number, at most `max_retries` times per record, then skip it with an error log.
+- Streams: read each shard from LATEST (the runner starts the pumps after the embedded AWS has
+  restored its state, so restored items are not replayed); on `batchItemFailures` retry from the
+  first failed sequence number, at most `max_retries` times per record, then skip it with an
+  error log. Given the stream's head (`head`: the last sequence number the table's stream
+  holds, from the embedded AWS), a pump reads only when there is something new.
+- Every pump reports its lag (`status()`), which the runner shows in `GET /health`: a pump
+  behind its source that has not moved for STALL_SECONDS is reported stalled.
 - Schedules: fire an EventBridge "Scheduled Event" every `rate` on the injected clock, so moving
   the demo clock fires them. Periods missed by a jump fire once, not once per period.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +39,9 @@ from chalicelib.settings import Settings
 from local.snapshot import encode_item
 
 log = logging.getLogger("local.pumps")
+
+# A pump behind its source that has not moved for this long is reported as stalled.
+STALL_SECONDS = 30.0
 
 ACCOUNT_ID = "000000000000"
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -198,6 +206,18 @@ def _failed_identifiers(response: Any) -> list[str] | None:
     return [str(item.get("itemIdentifier", "")) for item in response["batchItemFailures"] or []]
 
 
+@dataclass(frozen=True)
+class PumpStatus:
+    """What `GET /health` shows of one pump on the local stage."""
+
+    name: str
+    kind: str  # "stream" or "queue"
+    lag: int  # records or messages not yet delivered
+    idle_seconds: float  # since the pump last made progress (or was caught up)
+    stalled: bool
+    in_flight: int = 0
+
+
 # --- SQS -------------------------------------------------------------------------------------
 
 
@@ -209,7 +229,14 @@ class SqsStep:
 
 
 class SqsPump:
-    def __init__(self, binding: SqsBinding, sqs: Any, *, region: str = "us-east-1"):
+    def __init__(
+        self,
+        binding: SqsBinding,
+        sqs: Any,
+        *,
+        region: str = "us-east-1",
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.binding = binding
         self._sqs = sqs
         self._region = region
@@ -217,6 +244,27 @@ class SqsPump:
         self._arn: str | None = None
         # Messages this pump left invisible after a failure: released when the runner stops.
         self._held: dict[str, str] = {}
+        self._monotonic = monotonic
+        self.progress_at = monotonic()  # last receive that emptied the queue or took some
+
+    def status(self, now: float | None = None) -> PumpStatus:
+        """Lag: messages waiting visible in the queue; stalled when some wait and the pump has
+        taken none for STALL_SECONDS."""
+        now = self._monotonic() if now is None else now
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._resolve(),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        waiting = int(attributes.get("ApproximateNumberOfMessages", 0))
+        idle = max(0.0, now - self.progress_at)
+        return PumpStatus(
+            self.name,
+            "queue",
+            lag=waiting,
+            in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            idle_seconds=round(idle, 1),
+            stalled=waiting > 0 and idle > STALL_SECONDS,
+        )
 
     @property
     def name(self) -> str:
@@ -233,6 +281,7 @@ class SqsPump:
     def run_once(self) -> SqsStep:
         url = self._resolve()
         messages = self._receive(url)
+        self.progress_at = self._monotonic()
         step = SqsStep(received=len(messages))
         if not messages:
             return step
@@ -343,6 +392,7 @@ class _Shard:
     iterator: str | None
     buffer: list[dict[str, Any]] = field(default_factory=list)
     quiet_at: int | None = None  # write generation at the last read that found nothing
+    position: int | None = None  # sequence number of the last record read
 
 
 @dataclass
@@ -363,11 +413,15 @@ class StreamPump:
         max_retries: int = 3,
         read_limit: int = 1000,
         generation: Callable[[], int | None] | None = None,
+        head: Callable[[str], int | None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self.binding = binding
         # moto keeps every shard iterator it hands out; when the embedded server reports no
         # write since the last empty read, there is nothing new and no read is made.
         self._generation = generation
+        # The last sequence number of the table's stream, from the embedded server.
+        self._head = head
         self._dynamodb = dynamodb
         self._streams = streams
         self.max_retries = max_retries
@@ -375,6 +429,8 @@ class StreamPump:
         self._stream_arn: str | None = None
         self._shards: list[_Shard] | None = None
         self._attempts: dict[str, int] = {}
+        self._monotonic = monotonic
+        self.progress_at = monotonic()  # last delivery, or last time it was caught up
 
     @property
     def name(self) -> str:
@@ -382,6 +438,13 @@ class StreamPump:
 
     def start(self) -> None:
         """Position at LATEST: records written from now on are delivered."""
+        head = self._head(self.binding.table_name) if self._head else None
+        self._shards = [
+            _Shard(shard_id, self._iterator(shard_id, "LATEST"), position=head)
+            for shard_id in self._open_stream()
+        ]
+
+    def _open_stream(self) -> list[str]:
         table = self._dynamodb.describe_table(TableName=self.binding.table_name)["Table"]
         self._stream_arn = table.get("LatestStreamArn")
         if not self._stream_arn:
@@ -389,15 +452,17 @@ class StreamPump:
         shards = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"][
             "Shards"
         ]
-        self._shards = [
-            _Shard(
-                s["ShardId"],
-                self._streams.get_shard_iterator(
-                    StreamArn=self._stream_arn, ShardId=s["ShardId"], ShardIteratorType="LATEST"
-                )["ShardIterator"],
-            )
-            for s in shards
-        ]
+        return [s["ShardId"] for s in shards]
+
+    def _iterator(self, shard_id: str, kind: str, after: int | None = None) -> str:
+        arguments: dict[str, Any] = {
+            "StreamArn": self._stream_arn,
+            "ShardId": shard_id,
+            "ShardIteratorType": kind,
+        }
+        if after is not None:
+            arguments["SequenceNumber"] = str(after)
+        return self._streams.get_shard_iterator(**arguments)["ShardIterator"]
 
     def run_once(self) -> StreamStep:
         if self._shards is None:
@@ -410,10 +475,36 @@ class StreamPump:
             step.pending += len(shard.buffer)
         return step
 
+    def lag(self) -> int:
+        """Records not yet delivered: read and waiting, plus those past the last read."""
+        shards = self._shards or []
+        waiting = sum(len(shard.buffer) for shard in shards)
+        head = self._head(self.binding.table_name) if self._head else None
+        positions = [shard.position for shard in shards if shard.position is not None]
+        if head is not None and positions:
+            waiting += max(0, head - min(positions))
+        return waiting
+
+    def status(self, now: float | None = None) -> PumpStatus:
+        now = self._monotonic() if now is None else now
+        lag = self.lag()
+        idle = max(0.0, now - self.progress_at)
+        return PumpStatus(
+            f"{self.name} → {self.binding.handler_name}",
+            "stream",
+            lag=lag,
+            idle_seconds=round(idle, 1),
+            stalled=lag > 0 and idle > STALL_SECONDS,
+        )
+
     def _fill(self, shard: _Shard) -> None:
         if shard.buffer or shard.iterator is None:
             return
-        generation = self._generation() if self._generation else None
+        head = self._head(self.binding.table_name) if self._head else None
+        if head is not None and shard.position is not None and head <= shard.position:
+            self.progress_at = self._monotonic()  # caught up
+            return
+        generation = self._generation() if self._generation and head is None else None
         if generation is not None and generation == shard.quiet_at:
             return
         page = self._streams.get_records(ShardIterator=shard.iterator, Limit=self._read_limit)
@@ -421,6 +512,8 @@ class StreamPump:
         shard.buffer.extend(records)
         shard.iterator = page.get("NextShardIterator")
         shard.quiet_at = generation if not records else None
+        if records:
+            shard.position = int(_sequence(records[-1]))
 
     def _deliver(self, shard: _Shard, step: StreamStep) -> None:
         batch = shard.buffer[: self.binding.batch_size]
@@ -431,6 +524,7 @@ class StreamPump:
         except Exception:
             log.exception("%s: handler %s raised", self.name, self.binding.handler_name)
             failed = [""]
+        self.progress_at = self._monotonic()
         if not failed:
             del shard.buffer[: len(batch)]
             step.delivered += len(batch)
@@ -573,6 +667,7 @@ def build_pumps(
     clock: Any,
     settings: Settings,
     generation: Callable[[], int | None] | None = None,
+    head: Callable[[str], int | None] | None = None,
 ) -> tuple[list[SqsPump], list[StreamPump], SchedulePump]:
     region = settings.aws_region
     sqs = [
@@ -581,7 +676,11 @@ def build_pumps(
     ]
     streams = [
         StreamPump(
-            b, clients.client("dynamodb"), clients.client("dynamodbstreams"), generation=generation
+            b,
+            clients.client("dynamodb"),
+            clients.client("dynamodbstreams"),
+            generation=generation,
+            head=head,
         )
         for b in bindings.streams
     ]

@@ -1,25 +1,31 @@
 """`make run`: the whole system on one machine, every seam real.
 
-Starts moto's server as the embedded AWS (single-threaded: each request is atomic), provisions
-the topology, restores the last snapshot, seeds the demo data, serves the Chalice app over HTTP
-and pumps SQS messages, DynamoDB stream records and schedules into the registered handlers.
-Department webhooks go to a loopback receiver. Ctrl-C (or SIGTERM) stops everything it started
-and writes the final snapshot.
+Starts moto's server as the embedded AWS (single-threaded: each request is atomic; it journals
+every acknowledged write and restores its own state at start), provisions the topology, seeds
+the demo data, serves the Chalice app over HTTP and pumps SQS messages, DynamoDB stream records
+and schedules into the registered handlers. Department webhooks go to a loopback receiver.
+Ctrl-C (or SIGTERM) stops answering, drains the pumps, then has the embedded AWS write a
+checkpoint; a second Ctrl-C forces.
 
 Environment: PORT (API, 8000), AWS_PORT (embedded AWS, 4566), DATA_DIR (.data/).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import logging
 import os
 import secrets
+import select
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +33,11 @@ from typing import Any
 
 HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_READY_ATTEMPTS = 300  # x 0.1 s
-_SNAPSHOT_EVERY_SECONDS = 3.0
+_READY_ATTEMPTS = 600  # x 0.1 s: the embedded AWS replays its journal before it answers
 _STOP_JOIN_SECONDS = 30.0
+_MOTO_STOP_SECONDS = 30.0  # its last checkpoint
+_CLOCK_FILE = "clock.json"
+_AWS_DIR = "aws"
 
 log = logging.getLogger("local.runner")
 
@@ -106,9 +114,16 @@ def _local_secret(data_dir: Path) -> str:
 
 
 class MotoProcess:
-    def __init__(self, port: int):
+    def __init__(self, port: int, data_dir: Path | None = None):
         self.port = port
+        self.data_dir = data_dir
         self._process: subprocess.Popen[bytes] | None = None
+        self._heads: tuple[float, dict[str, int]] = (0.0, {})
+        self._heads_lock = threading.Lock()
+
+    def has_state(self) -> bool:
+        """Whether a journal or checkpoint from an earlier run is there."""
+        return self.data_dir is not None and any(self.data_dir.glob("*-*.*"))
 
     @property
     def url(self) -> str:
@@ -136,6 +151,7 @@ class MotoProcess:
                 "--port",
                 str(self.port),
                 "--exit-on-stdin-eof",
+                *(["--data-dir", str(self.data_dir)] if self.data_dir is not None else []),
             ],
             cwd=PROJECT_ROOT,
             stdin=subprocess.PIPE,
@@ -167,27 +183,54 @@ class MotoProcess:
         except (OSError, ValueError, KeyError):
             return None
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
+    def stream_head(self, table: str) -> int | None:
+        """The last sequence number of `table`'s stream; one answer serves every pump for
+        0.1 s, so the pumps do not multiply the calls to the single-threaded server."""
+        from local.moto_server import STREAMS_PATH
+
+        with self._heads_lock:
+            fetched_at, heads = self._heads
+            if time.monotonic() - fetched_at > 0.1:
+                try:
+                    with urllib.request.urlopen(self.url + STREAMS_PATH, timeout=5) as response:
+                        streams = json.load(response)["streams"]
+                    heads = {name: int(s["last_sequence"]) for name, s in streams.items()}
+                except (OSError, ValueError, KeyError):
+                    return None
+                self._heads = (time.monotonic(), heads)
+        return heads.get(table)
+
+    def stop(self, timeout: float = _MOTO_STOP_SECONDS) -> None:
+        process = self._process
         if process is None:
             return
         if process.poll() is None:
-            process.terminate()
+            process.terminate()  # it writes a checkpoint, then exits
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
         if process.stdin:
             process.stdin.close()
+        self._process = None
+
+    def kill(self) -> None:
+        """Second Ctrl-C (also while `stop` waits for the checkpoint): no checkpoint; every
+        acknowledged write is in the journal."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
 
 
 # --- the HTTP API ----------------------------------------------------------------------------
 
 
 def make_api_server(app: Any, settings: Any, port: int) -> Any:
-    """chalice local's server (as `chalice local` builds it), answering unknown routes with
-    our 404 shape instead of API Gateway's 403 "Missing Authentication Token"."""
+    """The Chalice app served as `chalice local` serves it (its request handling, LocalGateway),
+    by a threaded HTTP/1.1 server with a real listen backlog and keep-alive, which can stop
+    answering cleanly (`ApiServer.stop_answering`). Unknown routes get our 404 shape instead of
+    API Gateway's 403 "Missing Authentication Token"."""
     from chalice.config import Config
     from chalice.local import (
         ChaliceRequestHandler,
@@ -200,6 +243,44 @@ def make_api_server(app: Any, settings: Any, port: int) -> Any:
     from chalicelib.entrypoints.http.errors import JSON_CONTENT_TYPE, error_body
 
     class ApiRequestHandler(ChaliceRequestHandler):
+        def handle(self) -> None:
+            self.server.opened(self)
+            try:
+                super().handle()
+            finally:
+                self.server.closed(self)
+
+        def handle_one_request(self) -> None:
+            # Between requests a keep-alive connection waits here, where a stop closes it; a
+            # request already being read or answered is finished first.
+            if not self._wait_for_request():
+                self.close_connection = True
+                return
+            try:
+                super().handle_one_request()
+            finally:
+                if not self.server.finished(self):
+                    self.close_connection = True
+
+        def _wait_for_request(self) -> bool:
+            while not self._buffered():
+                if self.server.closing.is_set():
+                    return False
+                readable, _, _ = select.select([self.connection], [], [], 0.5)
+                if readable:
+                    break
+            return self.server.begin(self)
+
+        def _buffered(self) -> bool:
+            """A pipelined request already read into the buffer (select would not see it)."""
+            self.connection.setblocking(False)
+            try:
+                return bool(self.rfile.peek(1))
+            except (BlockingIOError, OSError, ValueError):
+                return False
+            finally:
+                self.connection.setblocking(True)
+
         def _send_error_response(self, error: Any) -> None:
             # We declare no API Gateway authorizers, so chalice local raises ForbiddenError
             # only for a path that matches no route.
@@ -230,18 +311,74 @@ def make_api_server(app: Any, settings: Any, port: int) -> Any:
         lambda_memory_size=512,
     )
     try:
-        server = LocalDevServer(app, config, HOST, port, handler_cls=ApiRequestHandler)
+        server = LocalDevServer(
+            app, config, HOST, port, handler_cls=ApiRequestHandler, server_cls=ApiServer
+        )
     except OSError as exc:
         raise StartupError(f"API 端口 {port} 无法使用（{exc.strerror}），请设置 PORT") from exc
-    report = server.server.handle_error
+    return server
 
-    def handle_error(request: Any, client_address: Any) -> None:
+
+class ApiServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """One thread per connection, a listen backlog of 128 (http.server's 5 resets a crowd),
+    and a stop that closes the listener and every keep-alive connection after its current
+    request."""
+
+    request_queue_size = 128
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.closing = threading.Event()
+        self._connections: set[Any] = set()
+        self._busy: set[Any] = set()
+        self._changed = threading.Condition()
+
+    def opened(self, handler: Any) -> None:
+        with self._changed:
+            self._connections.add(handler)
+
+    def closed(self, handler: Any) -> None:
+        with self._changed:
+            self._connections.discard(handler)
+            self._busy.discard(handler)
+            self._changed.notify_all()
+
+    def begin(self, handler: Any) -> bool:
+        """A request arrived on `handler`'s connection; False once the server is stopping."""
+        with self._changed:
+            if self.closing.is_set():
+                return False
+            self._busy.add(handler)
+            return True
+
+    def finished(self, handler: Any) -> bool:
+        """The request is answered; False when the connection must close now."""
+        with self._changed:
+            self._busy.discard(handler)
+            return not self.closing.is_set()
+
+    def stop_answering(self, timeout: float) -> int:
+        """Stop accepting and close the listener, close every idle keep-alive connection, let
+        each busy one finish its request and close it. Returns the connections still open
+        after `timeout`."""
+        self.shutdown()
+        self.server_close()
+        with self._changed:
+            for handler in self._connections - self._busy:
+                with contextlib.suppress(OSError):
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+            self.closing.set()
+            deadline = time.monotonic() + timeout
+            while self._connections and time.monotonic() < deadline:
+                self._changed.wait(deadline - time.monotonic())
+            return len(self._connections)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up before its answer is not an error worth a traceback.
         if not isinstance(sys.exc_info()[1], ConnectionError):
-            report(request, client_address)
-
-    server.server.handle_error = handle_error
-    return server
+            super().handle_error(request, client_address)
 
 
 # --- the runner ------------------------------------------------------------------------------
@@ -253,25 +390,27 @@ class Runner:
         self.stop_requested = threading.Event()
         self._pumps_stop = threading.Event()
         self._streams_stop = threading.Event()
-        self._snapshots_stop = threading.Event()
-        self.moto = MotoProcess(config.aws_port)
+        self.moto = MotoProcess(config.aws_port, config.data_dir / _AWS_DIR)
         self.receiver: Any = None
         self.api_server: Any = None
         self._api_thread: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
         self._stream_threads: list[threading.Thread] = []
-        self.snapshotter: Any = None
+        self.clock: Any = None
+        self._saved_offset: int | None = None
         self.sqs_pumps: list[Any] = []
         self.stream_pumps: list[Any] = []
         self.warnings: list[str] = []
         self.restored: Any = None
         self._started = False
         self.has_dev_clock = False
+        self.timings: dict[str, float] = {}
 
     def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         configure_environment(self.config)
         self._start_receiver()
+        had_state = self.moto.has_state()
         self.moto.start()
 
         from chalicelib.settings import get_settings, reset_settings_cache
@@ -282,10 +421,14 @@ class Runner:
 
         self.has_dev_clock = "/dev/clock" in app.routes
         self.api_server = make_api_server(app, settings, self.config.port)
+        began = time.monotonic()
         self.moto.wait_ready(self.stop_requested)
-        container = self._prepare_data(settings)
+        self.timings["embedded_aws_ready"] = time.monotonic() - began
+        container = self._prepare_data(settings, import_snapshot=not had_state)
         self._start_pumps(app, container, settings)
+        seeding = time.monotonic()
         self._seed(container)
+        self.timings["seed"] = time.monotonic() - seeding
         self._api_thread = threading.Thread(
             target=self.api_server.server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -303,35 +446,72 @@ class Runner:
         self.receiver.start()
         os.environ["QPHB_WEBHOOK_RECEIVER_URL"] = self.receiver.base_url
 
-    def _prepare_data(self, settings: Any) -> Any:
+    def _prepare_data(self, settings: Any, *, import_snapshot: bool) -> Any:
         from datetime import timedelta
 
         from chalicelib.adapters.clock import ManualClock
         from chalicelib.bootstrap import Container, set_container
         from local.provision import provision
-        from local.snapshot import Snapshotter
 
         provision(settings, dev_token_secret=_local_secret(self.config.data_dir))
         clock = ManualClock(follow_system=True)
         container = Container(settings, clock=clock)
-        self.snapshotter = Snapshotter(
+        if import_snapshot:
+            self._import_snapshot(settings, container)
+        offset = self._read_clock_offset()
+        if offset:
+            clock.advance(timedelta(seconds=offset))
+        self._saved_offset = offset
+        self.clock = clock
+        set_container(container)
+        return container
+
+    def _import_snapshot(self, settings: Any, container: Any) -> None:
+        """A data directory written by an earlier version (one `snapshot.json`): its items and
+        messages go into the fresh embedded AWS once, which journals them."""
+        from local.snapshot import SNAPSHOT_FILE, Snapshotter
+
+        snapshotter = Snapshotter(
             settings,
             self.config.data_dir,
             container.aws.client("dynamodb"),
             container.aws.client("sqs"),
-            generation=self.moto.generation,
-            clock=clock,
         )
+        if not snapshotter.path.exists():
+            return
         try:
-            self.restored = self.snapshotter.restore()
+            self.restored = snapshotter.restore()
         except ValueError as exc:
             raise StartupError(
-                f"快照无法读取：{exc}。如需从空数据开始，请删除 {self.snapshotter.path}"
+                f"快照无法读取：{exc}。如需从空数据开始，请删除 {snapshotter.path}"
             ) from exc
-        if self.restored.clock_offset_seconds:
-            clock.advance(timedelta(seconds=self.restored.clock_offset_seconds))
-        set_container(container)
-        return container
+        clock_file = self.config.data_dir / _CLOCK_FILE
+        if self.restored.clock_offset_seconds and not clock_file.exists():
+            _write_json(clock_file, {"offset_seconds": self.restored.clock_offset_seconds})
+        snapshotter.path.rename(snapshotter.path.with_name(SNAPSHOT_FILE + ".imported"))
+
+    def _read_clock_offset(self) -> int:
+        path = self.config.data_dir / _CLOCK_FILE
+        try:
+            return int(json.loads(path.read_text(encoding="utf-8"))["offset_seconds"])
+        except FileNotFoundError:
+            return 0
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StartupError(f"演示时钟文件无法读取：{path}（{exc}）") from exc
+
+    def save_clock_offset(self) -> None:
+        """How far the demo clock was moved ahead of real time, so a restart keeps it there.
+        Written only when it changed (moving the clock is rare)."""
+        if self.clock is None:
+            return
+        from datetime import datetime
+
+        now = self.clock.now()
+        offset = max(0, round((now - datetime.now(now.tzinfo)).total_seconds()))
+        if self._saved_offset is not None and abs(offset - self._saved_offset) <= 1:
+            return
+        _write_json(self.config.data_dir / _CLOCK_FILE, {"offset_seconds": offset})
+        self._saved_offset = offset
 
     def _seed(self, container: Any) -> None:
         """Demo data, written after the stream pumps took their position, so the outbox
@@ -362,39 +542,43 @@ class Runner:
         bindings = discover(app, settings)
         self.warnings = bindings.warnings
         self.sqs_pumps, self.stream_pumps, schedules = build_pumps(
-            bindings, container.aws, container.clock, settings, generation=self.moto.generation
+            bindings, container.aws, container.clock, settings, head=self.moto.stream_head
         )
         for pump in self.stream_pumps:
             pump.start()  # LATEST: the restored items are not replayed
         self._threads = [PumpThread(p, self._pumps_stop) for p in [*self.sqs_pumps, schedules]]
         self._stream_threads = [PumpThread(p, self._streams_stop) for p in self.stream_pumps]
-        snapshots = threading.Thread(target=self._snapshot_loop, name="snapshots", daemon=True)
-        for thread in [*self._threads, *self._stream_threads, snapshots]:
+        for thread in [*self._threads, *self._stream_threads]:
             thread.start()
-        self._threads.append(snapshots)
+        from chalicelib.service_layer.health import register_local_status
 
-    def _snapshot_loop(self) -> None:
-        while not self._snapshots_stop.wait(_SNAPSHOT_EVERY_SECONDS):
-            try:
-                self.snapshotter.save_if_changed()
-            except Exception:
-                log.exception("periodic snapshot failed")
+        register_local_status(self.pump_status)
+
+    def pump_status(self) -> list[Any]:
+        """Lag of every pump, for `GET /health` on the local stage."""
+        return [pump.status() for pump in [*self.stream_pumps, *self.sqs_pumps]]
 
     def wait(self) -> None:
         while not self.stop_requested.wait(1.0):
             if not self.moto.alive:
                 log.error("内置 AWS (moto) 已退出，正在停止")
                 return
+            try:
+                self.save_clock_offset()
+            except OSError:
+                log.exception("could not save the demo clock")
 
     def stop(self) -> None:
-        """Stop what was started, in an order that loses nothing: no new requests, no new
-        deliveries, stream records written before the stop delivered, then the final snapshot
-        (tables and waiting messages), then the embedded AWS."""
+        """Stop what was started, in an order that loses nothing: stop answering (listener and
+        keep-alive connections, each after its current request), no new deliveries, stream
+        records written before the stop delivered, then the save (the demo clock, and the
+        embedded AWS's checkpoint as it exits). Every acknowledged write is in the embedded
+        AWS's journal before its answer left, so nothing acknowledged comes after the save."""
         steps = [
             ("API", self._stop_api),
             ("pumps", self._stop_pumps),
             ("streams", self._drain_streams),
-            ("snapshot", self._final_snapshot),
+            ("clock", self.save_clock_offset),
             ("webhook receiver", self._stop_receiver),
             ("moto", self.moto.stop),
         ]
@@ -407,14 +591,17 @@ class Runner:
     def _stop_api(self) -> None:
         if self.api_server is None:
             return
-        if self._api_thread is not None:
-            self.api_server.shutdown()
-            self._api_thread.join(_STOP_JOIN_SECONDS)
-        self.api_server.server.server_close()
+        server = self.api_server.server
+        if self._api_thread is None:
+            server.server_close()
+            return
+        still_open = server.stop_answering(_STOP_JOIN_SECONDS)
+        self._api_thread.join(_STOP_JOIN_SECONDS)
+        if still_open:
+            log.warning("%d connections still busy after %.0f s", still_open, _STOP_JOIN_SECONDS)
 
     def _stop_pumps(self) -> None:
         self._pumps_stop.set()
-        self._snapshots_stop.set()
         for thread in self._threads:
             thread.join(_STOP_JOIN_SECONDS)
         for pump in self.sqs_pumps:
@@ -430,14 +617,19 @@ class Runner:
             for pump in self.stream_pumps:
                 drain(pump)
 
-    def _final_snapshot(self) -> None:
-        if self.snapshotter is not None and self._started and self.moto.alive:
-            self.snapshotter.save(include_queues=True)
-            print(f"数据已保存：{self.snapshotter.path}", flush=True)
-
     def _stop_receiver(self) -> None:
         if self.receiver is not None:
             self.receiver.stop()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic: a reader sees the old file or the new one."""
+    temporary = path.with_suffix(".tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
 
 
 def banner(runner: Runner) -> str:
@@ -451,10 +643,16 @@ def banner(runner: Runner) -> str:
         f"  内置 AWS:     {runner.config.aws_url}  (moto，单线程)",
         f"  部门回调接收: {runner.receiver.base_url}  (GET 查看已收到的回调)",
         f"  数据目录:     {runner.config.data_dir}",
+        "  启动耗时:     "
+        + "，".join(
+            f"{label} {runner.timings[key]:.1f} s"
+            for key, label in (("embedded_aws_ready", "内置 AWS 恢复"), ("seed", "演示数据"))
+            if key in runner.timings
+        ),
     ]
     if runner.restored is not None and (runner.restored.items or runner.restored.messages):
         lines.append(
-            f"  已从快照恢复: {runner.restored.items} 条记录，{runner.restored.messages} 条队列消息"
+            f"  已导入旧快照: {runner.restored.items} 条记录，{runner.restored.messages} 条队列消息"
         )
     lines += ["", "演示用户 (user_id / 角色 / 姓名):"]
     width = max(len(u.user_id) for u in USERS)
@@ -505,7 +703,7 @@ def main() -> int:
         signals["count"] += 1
         if signals["count"] > 1:
             print("\n强制退出", file=sys.stderr, flush=True)
-            runner.moto.stop()
+            runner.moto.kill()
             os._exit(130)
         print("\n正在停止…", flush=True)
         runner.stop_requested.set()
@@ -522,7 +720,7 @@ def main() -> int:
         status = 1
     finally:
         runner.stop()
-    print("已停止。", flush=True)
+    print(f"已停止，数据已保存在 {config.data_dir}", flush=True)
     return status
 
 

@@ -1,11 +1,13 @@
-"""Keep the local runner's data across restarts: a JSON snapshot of every topology table.
+"""A JSON snapshot of every topology table and queue: the data format of earlier versions of
+the local runner, and an export.
 
-moto's server keeps state in memory. The runner saves every table of the topology (a Scan is
-fine here: this is the local runner, never a request path) to `DATA_DIR/snapshot.json` when
-something changed and on stop, and restores it with batch writes after provisioning. On stop
-it also saves the messages waiting in each queue and DLQ, which are sent again on restore.
+The embedded AWS keeps its own state now (journal and checkpoints, `local/moto_server.py`);
+the runner only imports a `DATA_DIR/snapshot.json` left by an earlier version, once, into a
+fresh embedded AWS. `save` (a Scan of every table, never on a request path) remains as an
+export of the data in a readable form.
 
-Items are kept in DynamoDB's typed JSON; binary values are base64 text.
+Items are kept in DynamoDB's typed JSON; binary values are base64 text. The item encoding is
+also the one the stream pumps give handlers (Lambda's base64 for binary values).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -250,9 +251,7 @@ class RestoreResult:
 
 
 class Snapshotter:
-    """Saves and restores one data directory. `generation` returns a number that changes
-    whenever a table may have changed (the embedded server's write count); without it every
-    `save_if_changed` saves."""
+    """Saves (exports) and restores (imports) one data directory's snapshot file."""
 
     def __init__(
         self,
@@ -260,7 +259,6 @@ class Snapshotter:
         data_dir: Path,
         dynamodb: Any,
         sqs: Any,
-        generation: Callable[[], int | None] | None = None,
         clock: Any = None,
     ):
         self.settings = settings
@@ -268,11 +266,8 @@ class Snapshotter:
         self.path = Path(data_dir) / SNAPSHOT_FILE
         self._dynamodb = dynamodb
         self._sqs = sqs
-        self._generation = generation
-        self._saved_generation: int | None = None
 
     def save(self, *, include_queues: bool = False) -> None:
-        generation = self._current_generation()
         data: dict[str, Any] = {
             "version": FORMAT_VERSION,
             "saved_at": datetime.now(UTC).isoformat(),
@@ -285,14 +280,6 @@ class Snapshotter:
             offset = self._clock.now() - datetime.now(self._clock.now().tzinfo)
             data["clock_offset_seconds"] = max(0, round(offset.total_seconds()))
         write_snapshot(self.path, data)
-        self._saved_generation = generation
-
-    def save_if_changed(self) -> bool:
-        generation = self._current_generation()
-        if generation is not None and generation == self._saved_generation:
-            return False
-        self.save()
-        return True
 
     def restore(self) -> RestoreResult:
         data = read_snapshot(self.path)
@@ -302,10 +289,3 @@ class Snapshotter:
             result.queues = restore_queues(self._sqs, self.settings, data.get("queues", {}))
             result.clock_offset_seconds = int(data.get("clock_offset_seconds") or 0)
         return result
-
-    def mark_saved(self) -> None:
-        """What is in the tables now is what the file holds (right after a restore)."""
-        self._saved_generation = self._current_generation()
-
-    def _current_generation(self) -> int | None:
-        return self._generation() if self._generation else None

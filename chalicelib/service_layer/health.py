@@ -1,7 +1,9 @@
-"""Readiness: every table and queue of the topology answers."""
+"""Readiness: every table and queue of the topology answers; on the local stage, every event
+pump keeps up."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,3 +36,22 @@ def check_dependencies(aws: Any, settings: Settings) -> list[Check]:
             except Exception:
                 checks.append(Check(f"queue:{name}", False))
     return checks
+
+
+# --- the local runner's pumps ------------------------------------------------------------------
+
+# On the local stage the runner registers a provider of its pumps' status (lag per stream and
+# queue, stalled or not); in AWS nothing is registered and the event source mappings' own
+# metrics (IteratorAge, ApproximateAgeOfOldestMessage) tell the same.
+_local_status: Callable[[], list[Any]] | None = None
+
+
+def register_local_status(provider: Callable[[], list[Any]] | None) -> None:
+    global _local_status
+    _local_status = provider
+
+
+def local_pump_status() -> list[Any] | None:
+    """The registered provider's answer (objects with name, kind, lag, idle_seconds,
+    stalled), or None when nothing is registered."""
+    return _local_status() if _local_status is not None else None

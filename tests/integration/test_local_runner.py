@@ -426,33 +426,14 @@ def test_snapshot_restores_records_messages_and_clock_into_a_fresh_embedded_aws(
     assert abs(restored.clock_offset_seconds - 7200) <= 2
 
 
-def test_snapshot_saves_only_when_the_write_generation_moved(tmp_path, provisioned):
-    from chalicelib.bootstrap import Container
-
-    settings = get_settings()
-    c = Container(settings)
-    generation = {"value": 5}
-    snapshotter = Snapshotter(
-        settings,
-        tmp_path,
-        c.aws.client("dynamodb"),
-        c.aws.client("sqs"),
-        generation=lambda: generation["value"],
-    )
-    assert snapshotter.save_if_changed() is True
-    assert snapshotter.save_if_changed() is False
-    generation["value"] = 6
-    assert snapshotter.save_if_changed() is True
-
-
 def test_embedded_server_counts_dynamodb_writes_only():
-    from local.moto_server import GENERATION_PATH, WriteCounter
+    from local.moto_server import GENERATION_PATH, LocalAws
 
     def inner(environ, start_response):
         start_response("200 OK", [])
         return [b""]
 
-    counter = WriteCounter(inner)
+    counter = LocalAws(inner)
     for target in (
         "DynamoDB_20120810.PutItem",
         "DynamoDB_20120810.GetItem",
@@ -467,7 +448,60 @@ def test_embedded_server_counts_dynamodb_writes_only():
     assert json.loads(b"".join(body)) == {"generation": 2}
 
 
+# --- the embedded AWS's journal ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"),
+    [
+        ("DynamoDB_20120810.PutItem", "request"),
+        ("DynamoDB_20120810.TransactWriteItems", "request"),
+        ("DynamoDB_20120810.Query", None),
+        ("DynamoDBStreams_20120810.GetRecords", None),
+        ("AmazonSQS.SendMessageBatch", "sqs_send"),
+        ("AmazonSQS.DeleteMessage", "sqs_delete"),
+        ("AmazonSQS.ReceiveMessage", None),
+        ("AmazonSQS.ChangeMessageVisibility", None),
+        ("AmazonSQS.PurgeQueue", "request"),
+        ("secretsmanager.PutSecretValue", "request"),
+        ("secretsmanager.GetSecretValue", None),
+    ],
+)
+def test_the_journal_keeps_every_mutating_request_and_no_read(target, kind):
+    from local.moto_server import journal_kind
+
+    assert journal_kind({"HTTP_X_AMZ_TARGET": target, "REQUEST_METHOD": "POST"}, b"{}") == kind
+
+
+def test_the_journal_replays_what_was_acknowledged_and_ignores_a_torn_tail(tmp_path):
+    from local.moto_server import Journal
+
+    journal = Journal(tmp_path)
+    journal.recover(lambda entry: None)
+    journal.append(("request", {"n": "1"}, b"one"))
+    journal.append(("request", {"n": "2"}, b"two"))
+    journal.close()
+    (path,) = tmp_path.glob("journal-*.log")
+    with path.open("ab") as out:  # a write cut short by a crash: never acknowledged
+        out.write(b"\x00\x00\x01\x00partial")
+
+    replayed: list[bytes] = []
+    again = Journal(tmp_path)
+    assert again.recover(lambda entry: replayed.append(entry[2])) == {
+        "checkpoint": 0,
+        "replayed": 2,
+    }
+    assert replayed == [b"one", b"two"]
+    again.append(("request", {}, b"three"))  # a new file: nothing after the torn record
+    again.close()
+    assert len(list(tmp_path.glob("journal-*.log"))) == 2
+
+
 # --- the real runner, end to end -------------------------------------------------------------
+#
+# One data directory for the module; the tests below run in order, each starting where the
+# previous one left the runner: a clean stop and restart, a SIGKILL of the runner, a SIGKILL of
+# the embedded AWS. Waits are on the runner's own output (its banner, its exit), not sleeps.
 
 
 def free_port() -> int:
@@ -482,6 +516,9 @@ def port_is_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+READY_LINE = "按 Ctrl-C 停止"
+
+
 class RunningRunner:
     """`python -m local.runner` as `make run` starts it, on free ports."""
 
@@ -493,6 +530,7 @@ class RunningRunner:
             if not k.startswith(("QPHB_", "AWS_", "POWERTOOLS_"))
         }
         env.update(PORT=str(self.port), AWS_PORT=str(self.aws_port), DATA_DIR=str(data_dir))
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local.runner"],
             cwd=PROJECT_ROOT,
@@ -502,6 +540,8 @@ class RunningRunner:
             text=True,
         )
         self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.ready_after: float | None = None
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -509,6 +549,10 @@ class RunningRunner:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line)
+            if READY_LINE in line and not self.ready.is_set():
+                self.ready_after = time.monotonic() - self.started_at
+                self.ready.set()
+        self.ready.set()  # exited: whoever waits sees it at once
 
     @property
     def output(self) -> str:
@@ -517,18 +561,13 @@ class RunningRunner:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def wait_healthy(self, attempts: int = 300) -> None:
+    def wait_healthy(self, timeout: float = 240) -> None:
         import requests
 
-        for _ in range(attempts):
-            assert self.process.poll() is None, self.output
-            try:
-                if requests.get(self.url("/health"), timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)  # readiness poll of a separate process, bounded by `attempts`
-        raise AssertionError(f"runner never became healthy:\n{self.output}")
+        assert self.ready.wait(timeout), f"no banner after {timeout} s:\n{self.output}"
+        assert self.process.poll() is None, self.output
+        health = requests.get(self.url("/health"), timeout=10)
+        assert health.status_code == 200, health.text
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
@@ -541,6 +580,11 @@ class RunningRunner:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def moto_pid(self) -> int:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        (pid,) = [int(p) for p in children.read_text().split()]
+        return pid
+
     def aws(self, service: str):
         import boto3
 
@@ -552,46 +596,124 @@ class RunningRunner:
             aws_secret_access_key="local",
         )
 
+    def token(self, user_id: str = "u-citizen-zhang") -> str:
+        import requests
 
-@pytest.fixture
-def runners():
-    started: list[RunningRunner] = []
-    yield started
-    for runner in started:
-        runner.kill()
+        issued = requests.post(self.url("/dev/tokens"), json={"user_id": user_id}, timeout=10)
+        assert issued.status_code == 201, issued.text
+        return issued.json()["token"]
+
+    def file_ticket(self, session: Any, token: str, key: str) -> Any:
+        return session.post(
+            self.url("/tickets"),
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            json={
+                "kind": "other",
+                "channel": "mini_program",
+                "description": f"重启前提交的办不成事反映，重启后必须仍在（{key}）",
+                "contact": {"method": "phone"},
+            },
+            timeout=30,
+        )
+
+    def missing_tickets(self, ticket_ids: list[str]) -> list[str]:
+        import requests
+
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        with requests.Session() as session:
+            return [
+                t
+                for t in ticket_ids
+                if session.get(self.url(f"/tickets/{t}"), headers=headers, timeout=10).status_code
+                != 200
+            ]
+
+
+class Filing:
+    """Clients filing tickets until stopped; keeps the ids answered 201."""
+
+    def __init__(self, runner: RunningRunner, prefix: str, clients: int = 4):
+        self.runner = runner
+        self.acknowledged: list[str] = []
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        token = runner.token()
+        self.threads = [
+            threading.Thread(target=self._file, args=(token, f"{prefix}-{n}"), daemon=True)
+            for n in range(clients)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _file(self, token: str, prefix: str) -> None:
+        import requests
+
+        with requests.Session() as session:
+            number = 0
+            while not self.stop.is_set():
+                number += 1
+                try:
+                    answer = self.runner.file_ticket(session, token, f"{prefix}-{number:04d}")
+                except requests.RequestException:
+                    return  # the runner is gone
+                if answer.status_code == 201:
+                    with self._lock:
+                        self.acknowledged.append(answer.json()["ticket_id"])
+
+    def wait_for(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.acknowledged) < count and time.monotonic() < deadline:
+            self.threads[0].join(0.05)  # a bounded wait on the clients themselves
+        assert len(self.acknowledged) >= count, f"only {len(self.acknowledged)} tickets filed"
+
+    def finish(self) -> list[str]:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=40)
+        return list(self.acknowledged)
+
+
+@pytest.fixture(scope="module")
+def runner_data(tmp_path_factory):
+    return {"dir": tmp_path_factory.mktemp("runner") / "data", "runner": None, "tickets": []}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_runner_outlives_the_module(runner_data):
+    yield
+    if runner_data["runner"] is not None:
+        runner_data["runner"].kill()
+
+
+def restart(runner_data) -> RunningRunner:
+    runner = RunningRunner(runner_data["dir"])
+    runner_data["runner"] = runner
+    runner.wait_healthy()
+    return runner
 
 
 @pytest.mark.integration
-def test_runner_serves_stops_on_sigint_and_keeps_its_data(tmp_path, runners):
+def test_runner_serves_the_app_and_lists_its_pumps_in_health(runner_data):
     import requests
 
-    data_dir = tmp_path / "data"
-
-    first = RunningRunner(data_dir)
-    runners.append(first)
-    first.wait_healthy()
+    first = restart(runner_data)
     assert "u-citizen-zhang" in first.output and "TOKEN=$(curl" in first.output
-    issued = requests.post(first.url("/dev/tokens"), json={"user_id": "u-citizen-zhang"})
-    assert issued.status_code == 201, issued.text
-    me = requests.get(
-        first.url("/me"), headers={"Authorization": f"Bearer {issued.json()['token']}"}
-    )
+    me = requests.get(first.url("/me"), headers={"Authorization": f"Bearer {first.token()}"})
     assert me.status_code == 200 and me.json()["user_id"] == "u-citizen-zhang"
     unknown = requests.get(first.url("/no-such-route"))
     assert unknown.status_code == 404 and unknown.json()["code"] == "not_found"
-    filed = requests.post(
-        first.url("/tickets"),
-        headers={
-            "Authorization": f"Bearer {issued.json()['token']}",
-            "Idempotency-Key": "e2e-restart-0001",
-        },
-        json={
-            "kind": "other",
-            "channel": "mini_program",
-            "description": "重启前提交的办不成事反映，重启后必须仍在",
-            "contact": {"method": "phone"},
-        },
-    )
+    pumps_shown = requests.get(first.url("/health")).json()["pumps"]
+    assert {p["kind"] for p in pumps_shown} == {"stream", "queue"}
+    assert not any(p["stalled"] for p in pumps_shown)
+
+
+@pytest.mark.integration
+def test_runner_stops_on_sigint_and_keeps_its_data(runner_data):
+    import requests
+
+    first = runner_data["runner"]
+    with requests.Session() as session:
+        filed = first.file_ticket(session, first.token(), "e2e-restart-0001")
     assert filed.status_code == 201, filed.text
     ticket_id = filed.json()["ticket_id"]
     # Records created during the first run: a user and a message parked in a DLQ.
@@ -610,29 +732,49 @@ def test_runner_serves_stops_on_sigint_and_keeps_its_data(tmp_path, runners):
     assert first.interrupt() == 0, first.output
     assert not port_is_open(first.aws_port), "the embedded AWS outlived the runner"
     assert not port_is_open(first.port)
-    assert (data_dir / "snapshot.json").exists()
+    assert list((runner_data["dir"] / "aws").glob("checkpoint-*.pickle"))
 
-    second = RunningRunner(data_dir)
-    runners.append(second)
-    second.wait_healthy()
-    issued = requests.post(second.url("/dev/tokens"), json={"user_id": "u-e2e-kept"})
-    assert issued.status_code == 201, issued.text
+    second = restart(runner_data)
     me = requests.get(
-        second.url("/me"), headers={"Authorization": f"Bearer {issued.json()['token']}"}
+        second.url("/me"), headers={"Authorization": f"Bearer {second.token('u-e2e-kept')}"}
     )
     assert me.json()["display_name"] == "重启后仍在"
     sqs = second.aws("sqs")
     dlq = sqs.get_queue_url(QueueName="qphb-local-calendar-recompute-dlq")["QueueUrl"]
     bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=dlq).get("Messages", [])]
     assert bodies == ["parked-before-stop"]
-    owner = requests.post(second.url("/dev/tokens"), json={"user_id": "u-citizen-zhang"})
-    kept = requests.get(
-        second.url(f"/tickets/{ticket_id}"),
-        headers={"Authorization": f"Bearer {owner.json()['token']}"},
-    )
-    assert kept.status_code == 200, kept.text
-    assert kept.json()["description"].startswith("重启前提交")
-    assert second.interrupt() == 0, second.output
+    assert second.missing_tickets([ticket_id]) == []
+
+
+@pytest.mark.integration
+def test_every_acknowledged_ticket_survives_a_sigkill_of_the_runner(runner_data):
+    runner = runner_data["runner"]
+    filing = Filing(runner, "e2e-kill-runner")
+    filing.wait_for(12)
+    runner.kill()  # SIGKILL while the clients are filing
+    acknowledged = filing.finish()
+    assert not port_is_open(runner.port)
+
+    again = restart(runner_data)
+    assert again.ready_after is not None and again.ready_after < 30
+    assert again.missing_tickets(acknowledged) == []
+    runner_data["tickets"] += acknowledged
+
+
+@pytest.mark.integration
+def test_every_acknowledged_ticket_survives_a_sigkill_of_the_embedded_aws(runner_data):
+    runner = runner_data["runner"]
+    filing = Filing(runner, "e2e-kill-moto")
+    filing.wait_for(12)
+    os.kill(runner.moto_pid(), signal.SIGKILL)
+    acknowledged = filing.finish()
+    runner.process.wait(timeout=60)  # the runner stops when its embedded AWS is gone
+    runner.kill()
+
+    again = restart(runner_data)
+    assert again.missing_tickets([*runner_data["tickets"], *acknowledged]) == []
+    assert again.interrupt() == 0, again.output
+    runner_data["runner"] = None
 
 
 # --- the demo clock route --------------------------------------------------------------------
@@ -685,3 +827,58 @@ def test_dev_clock_cannot_move_a_system_clock(container):
     container.clock = SystemClock()
     status, body = call_dev_clock("POST", b'{"advance_minutes": 5}')
     assert status == 422 and body["code"] == "clock_not_adjustable"
+
+
+# --- the HTTP server: a real backlog, keep-alive, a clean stop ---------------------------------
+
+
+def test_api_server_finishes_the_request_in_flight_then_closes_keep_alive_connections():
+    import http.client
+
+    from local.runner import make_api_server
+
+    app = Chalice("server-test")
+    entered, release = threading.Event(), threading.Event()
+
+    @app.route("/slow")
+    def slow():
+        entered.set()
+        release.wait(30)
+        return {"answered": True}
+
+    @app.route("/fast")
+    def fast():
+        return {"fast": True}
+
+    port = free_port()
+    server = make_api_server(app, get_settings(), port)
+    assert server.server.request_queue_size >= 128
+    threading.Thread(target=server.server.serve_forever, daemon=True).start()
+
+    busy = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    idle = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for connection in (busy, idle):  # HTTP/1.1 keep-alive: one connection, several requests
+        for _ in range(2):
+            connection.request("GET", "/fast")
+            answer = connection.getresponse()
+            assert answer.status == 200 and answer.getheader("Connection") != "close"
+            answer.read()
+    busy.request("GET", "/slow")
+    assert entered.wait(30)
+
+    stopping = threading.Thread(target=lambda: server.server.stop_answering(30))
+    stopping.start()
+    server.server.closing.wait(30)
+    assert not port_is_open(port)  # the listener is closed while /slow still runs
+    idle.request("GET", "/fast")  # the idle keep-alive connection was closed
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        idle.getresponse()
+
+    release.set()
+    answer = busy.getresponse()  # the request in flight is answered, then the connection closes
+    assert answer.status == 200 and json.loads(answer.read()) == {"answered": True}
+    stopping.join(30)
+    assert not stopping.is_alive()
+    busy.request("GET", "/fast")
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        busy.getresponse()

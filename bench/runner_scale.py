@@ -1,0 +1,366 @@
+"""The local runner at scale: connection errors under a crowd, the embedded AWS's memory under
+steady load, `POST /tickets` latency with 10,000 stored tickets, start and stop times.
+
+Drives a real `python -m local.runner` on its own ports with a fresh DATA_DIR:
+
+1. start (until the banner), then 64 clients open connections at once (a barrier), each
+   making `--requests` calls of `GET /me` on new connections: connection errors counted;
+2. `POST /tickets` latency, sequential, on the empty system (the baseline);
+3. steady load for `--load-seconds` (default 120; `--long` for 10 minutes): 8 clients filing
+   tickets and reading them back on keep-alive connections, then as long with 8 clients only
+   reading; the embedded AWS's RSS is sampled every 5 s: growth over the second half of each
+   period, in MB per minute (under writes the data itself grows, under reads nothing should);
+4. 10,000 tickets written straight into the embedded AWS (BatchWriteItem of copies of a real
+   ticket's items, each with its own id and owner), then `POST /tickets` latency again:
+   reported as a ratio to the baseline measured in the same run;
+5. a clean stop (SIGINT until exit) and a start (until the banner) at 10,000 tickets, and a
+   start after a SIGKILL (journal replay).
+
+    .venv/bin/python bench/runner_scale.py [--port 8030 --aws-port 4530] [--long]
+
+Prints a table, then, as the last line, one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_LINE = "按 Ctrl-C 停止"
+TICKETS_TABLE = "qphb-local-tickets"
+
+
+class Runner:
+    def __init__(self, data_dir: Path, port: int, aws_port: int):
+        self.port, self.aws_port = port, aws_port
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("QPHB_", "AWS_"))}
+        env.update(PORT=str(port), AWS_PORT=str(aws_port), DATA_DIR=str(data_dir))
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.runner"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.ready = threading.Event()
+        self.lines: list[str] = []
+        self.start_seconds: float | None = None
+
+        def read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.lines.append(line)
+                if READY_LINE in line and self.start_seconds is None:
+                    self.start_seconds = time.monotonic() - started
+                    self.ready.set()
+            self.ready.set()
+
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
+        if not self.ready.wait(600) or self.start_seconds is None:
+            raise SystemExit("runner did not start:\n" + "".join(self.lines[-40:]))
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def moto_pid(self) -> int:
+        pid = self.process.pid
+        return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+
+    def moto_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.moto_pid()}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> float:
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=600)
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        moto = self.moto_pid()
+        self.process.kill()
+        self.process.wait(timeout=30)
+        for _ in range(300):  # it exits when its stdin closes
+            if not Path(f"/proc/{moto}").exists():
+                return
+            time.sleep(0.1)
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=f"http://127.0.0.1:{self.aws_port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+
+def token(runner: Runner, user_id: str = "u-citizen-zhang") -> str:
+    answer = requests.post(runner.url("/dev/tokens"), json={"user_id": user_id}, timeout=30)
+    answer.raise_for_status()
+    return answer.json()["token"]
+
+
+def file_ticket(session: Any, runner: Runner, bearer: str, key: str) -> Any:
+    return session.post(
+        runner.url("/tickets"),
+        headers={"Authorization": f"Bearer {bearer}", "Idempotency-Key": key},
+        json={
+            "kind": "other",
+            "channel": "mini_program",
+            "description": f"压力测试：办事窗口排队过久，无法办结（{key}）",
+            "contact": {"method": "phone"},
+        },
+        timeout=120,
+    )
+
+
+def crowd(runner: Runner, clients: int, per_client: int) -> dict[str, int]:
+    bearer = token(runner)
+    barrier = threading.Barrier(clients)
+    counts = {"ok": 0, "connection_errors": 0, "other": 0}
+    lock = threading.Lock()
+
+    def client() -> None:
+        barrier.wait()
+        for _ in range(per_client):
+            try:
+                # A new connection each time: the listen backlog is what is measured.
+                answer = requests.get(
+                    runner.url("/me"),
+                    headers={"Authorization": f"Bearer {bearer}", "Connection": "close"},
+                    timeout=120,
+                )
+                outcome = "ok" if answer.status_code == 200 else "other"
+            except requests.ConnectionError:
+                outcome = "connection_errors"
+            with lock:
+                counts[outcome] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts
+
+
+def latency(runner: Runner, count: int, label: str) -> list[float]:
+    bearer = token(runner)
+    timings = []
+    with requests.Session() as session:
+        for n in range(count):
+            started = time.perf_counter()
+            answer = file_ticket(session, runner, bearer, f"{label}-{n:04d}")
+            timings.append(time.perf_counter() - started)
+            assert answer.status_code == 201, answer.text
+    return timings
+
+
+def steady_load(
+    runner: Runner, seconds: float, clients: int = 8, *, writes: bool = True
+) -> dict[str, Any]:
+    """Clients filing tickets and reading each back (`writes`), or only reading tickets filed
+    before: under writes the data itself grows; under reads nothing should."""
+    bearer = token(runner)
+    stop = threading.Event()
+    filed = {"ok": 0, "errors": 0}
+    lock = threading.Lock()
+    with requests.Session() as session:
+        existing = [
+            file_ticket(session, runner, bearer, f"read-{n:03d}").json()["ticket_id"]
+            for n in range(clients)
+        ]
+
+    def client(n: int) -> None:
+        with requests.Session() as session:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                try:
+                    ticket_id = existing[n]
+                    ok = True
+                    if writes:
+                        answer = file_ticket(session, runner, bearer, f"load-{n}-{number:05d}")
+                        ok = answer.status_code == 201
+                        ticket_id = answer.json()["ticket_id"] if ok else ticket_id
+                    read = session.get(
+                        runner.url(f"/tickets/{ticket_id}"),
+                        headers={"Authorization": f"Bearer {bearer}"},
+                        timeout=120,
+                    )
+                    outcome = "ok" if ok and read.status_code == 200 else "errors"
+                except requests.RequestException:
+                    outcome = "errors"
+                with lock:
+                    filed[outcome] += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        samples.append((time.monotonic() - started, runner.moto_rss_mb()))
+        time.sleep(5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    half = [s for s in samples if s[0] >= seconds / 2]
+    (t0, rss0), (t1, rss1) = half[0], half[-1]
+    growth = (rss1 - rss0) / max((t1 - t0) / 60, 1e-9)
+    return {
+        "seconds": seconds,
+        "writes": writes,
+        "rounds": filed["ok"],
+        "errors": filed["errors"],
+        "rss_mb_start": round(samples[0][1], 1),
+        "rss_mb_half": round(rss0, 1),
+        "rss_mb_end": round(rss1, 1),
+        "rss_growth_mb_per_min_second_half": round(growth, 2),
+    }
+
+
+def seed_tickets(runner: Runner, count: int) -> float:
+    """Copies of one real ticket's items, each with its own ticket id and owner."""
+    dynamodb = runner.aws("dynamodb")
+    # One read of the (still small) table to find a ticket filed through the API: a bench, not
+    # a request path.
+    page = dynamodb.scan(
+        TableName=TICKETS_TABLE,
+        FilterExpression="begins_with(ticket_id, :t) AND attribute_exists(owner_key)",
+        ExpressionAttributeValues={":t": {"S": ""}},
+    )
+    sample = page["Items"][0]
+    ticket_id = sample["ticket_id"]["S"]
+    owner = sample["owner_key"]["S"]
+    rows = dynamodb.query(
+        TableName=TICKETS_TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": sample["pk"]},
+    )["Items"]
+    template = json.dumps(rows, ensure_ascii=False)
+    started = time.monotonic()
+    batch: list[dict[str, Any]] = []
+    for n in range(count):
+        copy = template.replace(ticket_id, f"{ticket_id[:-6]}{n:06d}").replace(
+            owner, f"u#u-bench-{n % 500:03d}"
+        )
+        batch += [{"PutRequest": {"Item": item}} for item in json.loads(copy)]
+        while len(batch) >= 25:
+            request, batch = batch[:25], batch[25:]
+            _write(dynamodb, request)
+    if batch:
+        _write(dynamodb, batch)
+    return time.monotonic() - started
+
+
+def _write(dynamodb: Any, request: list[dict[str, Any]]) -> None:
+    pending: Any = {TICKETS_TABLE: request}
+    while pending:
+        pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8030)
+    parser.add_argument("--aws-port", type=int, default=4530)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=5, help="per client in the crowd")
+    parser.add_argument("--load-seconds", type=float, default=120)
+    parser.add_argument("--long", action="store_true", help="10 minutes of steady load")
+    parser.add_argument("--tickets", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=20, help="POST /tickets for a p50")
+    args = parser.parse_args()
+    load_seconds = 600.0 if args.long else args.load_seconds
+
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="runner-scale-") as temporary:
+        data_dir = Path(temporary) / "data"
+        runner = Runner(data_dir, args.port, args.aws_port)
+        figures["start_empty_s"] = round(runner.start_seconds or 0, 1)
+        figures["crowd"] = {"clients": args.clients, **crowd(runner, args.clients, args.requests)}
+        empty = latency(runner, args.samples, "empty")
+        figures["post_ticket_p50_empty_s"] = round(statistics.median(empty), 3)
+        figures["steady_load"] = steady_load(runner, load_seconds)
+        figures["read_load"] = steady_load(runner, load_seconds, writes=False)
+        figures["seed_seconds"] = round(seed_tickets(runner, args.tickets), 1)
+        figures["tickets_seeded"] = args.tickets
+        full = latency(runner, args.samples, "full")
+        figures["post_ticket_p50_full_s"] = round(statistics.median(full), 3)
+        figures["post_ticket_ratio_full_vs_empty"] = round(
+            figures["post_ticket_p50_full_s"] / figures["post_ticket_p50_empty_s"], 2
+        )
+        figures["rss_mb_full"] = round(runner.moto_rss_mb(), 1)
+        figures["stop_full_s"] = round(runner.stop(), 1)
+        runner = Runner(data_dir, args.port, args.aws_port)
+        figures["start_full_s"] = round(runner.start_seconds or 0, 1)
+        latency(runner, 5, "after-restart")  # something in the journal to replay
+        runner.kill()
+        runner = Runner(data_dir, args.port, args.aws_port)
+        figures["start_full_after_sigkill_s"] = round(runner.start_seconds or 0, 1)
+        figures["banner_timings"] = [line.strip() for line in runner.lines if "启动耗时" in line]
+        runner.stop()
+
+    crowd_figures = figures["crowd"]
+    load = figures["steady_load"]
+    reads = figures["read_load"]
+    print(f"{'figure':44} value")
+    for label, value in (
+        ("start, empty data (s)", figures["start_empty_s"]),
+        (
+            f"crowd: {args.clients} clients x {args.requests}: ok / connection errors",
+            f"{crowd_figures['ok']} / {crowd_figures['connection_errors']}",
+        ),
+        ("POST /tickets p50, empty (s)", figures["post_ticket_p50_empty_s"]),
+        (
+            f"write load {load['seconds']:.0f} s: file+read rounds / errors",
+            f"{load['rounds']} / {load['errors']}",
+        ),
+        (
+            "  embedded AWS RSS start / half / end (MB)",
+            f"{load['rss_mb_start']} / {load['rss_mb_half']} / {load['rss_mb_end']}",
+        ),
+        ("  RSS growth, second half (MB/min)", load["rss_growth_mb_per_min_second_half"]),
+        (
+            f"read load {reads['seconds']:.0f} s: reads / errors",
+            f"{reads['rounds']} / {reads['errors']}",
+        ),
+        (
+            "  embedded AWS RSS start / half / end (MB)",
+            f"{reads['rss_mb_start']} / {reads['rss_mb_half']} / {reads['rss_mb_end']}",
+        ),
+        ("  RSS growth, second half (MB/min)", reads["rss_growth_mb_per_min_second_half"]),
+        (f"seed {args.tickets} tickets (s)", figures["seed_seconds"]),
+        ("POST /tickets p50, full (s)", figures["post_ticket_p50_full_s"]),
+        ("  ratio full / empty", figures["post_ticket_ratio_full_vs_empty"]),
+        ("embedded AWS RSS, full (MB)", figures["rss_mb_full"]),
+        ("clean stop, full (s)", figures["stop_full_s"]),
+        ("start, full (s)", figures["start_full_s"]),
+        ("start after SIGKILL, full (s)", figures["start_full_after_sigkill_s"]),
+    ):
+        print(f"{label:44} {value}")
+    print(json.dumps(figures, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
