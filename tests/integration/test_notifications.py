@@ -3,8 +3,10 @@ outbox write -> stream record -> enqueue handler -> SQS -> delivery handler -> w
 
 The event source mappings are driven by hand: stream records are read with the DynamoDB
 Streams API and wrapped as Lambda events; SQS messages are received, handed to the handler and
-deleted unless reported as failures, as Lambda's SQS poller does. Instead of waiting out a
-back-off, a test sets the message's visibility to 0.
+deleted unless reported as failures, as Lambda's SQS poller does. Nothing waits: the retry
+schedule and the department circuits read the ManualClock, which tests move; a delayed message
+the handler sends is recorded and made visible at once (it does nothing before its time); the
+due sweep is invoked by hand. The jitter's random source is fixed at the middle (no jitter).
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class FakeAuditLog:
 
 
 @pytest.fixture(autouse=True)
+def no_jitter(container) -> None:
+    container.random = lambda: 0.5
+
+
+@pytest.fixture(autouse=True)
 def audit(container) -> FakeAuditLog:
     log = FakeAuditLog()
     container.audit_log = log
@@ -71,6 +78,7 @@ class Pipeline:
     def __init__(self, client, provisioned, container):
         self.client = client
         self.container = container
+        self.clock = container.clock
         self.queue_url = provisioned.queue_urls[QUEUE]
         self.dlq_url = provisioned.dlq_urls[QUEUE]
         self.stream_arn = provisioned.stream_arns["notifications"]
@@ -88,12 +96,31 @@ class Pipeline:
         self._iterators: dict[str, str] = {}
         self.failed_receipts: list[str] = []
         self.visibility_changes: list[int] = []
-        container.aws.client("sqs").meta.events.register(
-            "provide-client-params.sqs.ChangeMessageVisibility", self._spy_visibility
-        )
+        self.delays: list[int] = []
+        events = container.aws.client("sqs").meta.events
+        events.register("provide-client-params.sqs.ChangeMessageVisibility", self._spy_visibility)
+        events.register("provide-client-params.sqs.SendMessage", self._spy_delay)
 
     def _spy_visibility(self, params, **_):
         self.visibility_changes.append(int(params["VisibilityTimeout"]))
+
+    def _spy_delay(self, params, **_):
+        """Record the delay the handler asked for and drop it: the clock is the test's."""
+        delay = int(params.pop("DelaySeconds", 0) or 0)
+        if delay:
+            self.delays.append(delay)
+
+    def sweep(self) -> dict:
+        return self.invoke("sweep_notifications", load_event("schedule/notification_sweep.json"))
+
+    def drain(self) -> int:
+        """Poll until the queue is empty; the number of messages handled."""
+        handled = 0
+        while True:
+            messages, _ = self.deliver()
+            if not messages:
+                return handled
+            handled += len(messages)
 
     def invoke(self, name: str, event: dict) -> dict:
         return self.client.lambda_.invoke(name, event).payload
@@ -317,43 +344,58 @@ def test_a_wrong_secret_is_refused_by_the_receiver_and_counts_as_a_failed_attemp
     pipeline.enqueue()
     _, response = pipeline.deliver()
 
-    assert len(response["batchItemFailures"]) == 1
+    assert response == {"batchItemFailures": []}  # the schedule is on the item, not the queue
     assert receiver.received[0]["signature_valid"] is False
-    assert container.notifier.get(notification_id).attempts[0].status_code == 401
+    stored = container.notifier.get(notification_id)
+    assert stored.attempts[0].status_code == 401
+    assert stored.status is NotificationStatus.RETRYING
 
 
-def test_failing_endpoint_reports_the_item_records_the_attempt_and_backs_off(
-    container, receiver, pipeline
+def test_a_failed_attempt_is_stored_and_the_next_follows_the_schedule(
+    container, receiver, pipeline, clock
 ):
     receiver.respond_with(500, "dept-scjgj")
     notification_id, _ = container.notifier.notify(department_request())
     pipeline.enqueue()
+    started = clock.now()
 
-    messages, response = pipeline.deliver()
+    _, response = pipeline.deliver()
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert response == {"batchItemFailures": []}
     stored = container.notifier.get(notification_id)
     assert stored.status is NotificationStatus.RETRYING
     [attempt] = stored.attempts
     assert (attempt.number, attempt.delivered) == (1, False)
     assert (attempt.status_code, attempt.error) == (500, "http_500")
-    base = container.settings.webhook_base_backoff_seconds
-    assert pipeline.visibility_changes == [base]
-    assert pipeline.queue_depth() == (0, 1)  # still on the queue, invisible for the back-off
+    assert stored.next_attempt_at == started + timedelta(seconds=5)
+    assert pipeline.delays == [5]  # a wait within SQS's 15 minutes rides on a delayed message
 
-    pipeline.skip_back_off()
-    pipeline.deliver()
-    assert pipeline.visibility_changes == [base, base * 2]  # growing back-off
+    assert pipeline.sweep()["enqueued"] == 0  # the delayed message carries it, not the sweep
+    clock.advance(timedelta(seconds=5))
+    pipeline.drain()
+    stored = container.notifier.get(notification_id)
+    assert [a.number for a in stored.attempts] == [1, 2]
+    assert stored.next_attempt_at == clock.now() + timedelta(minutes=5)
+    assert pipeline.delays == [5, 300]
+
+    # drain() took the delayed message before its time (delays are dropped here): it did
+    # nothing, as if lost. The due sweep sends the attempt once the message's grace has passed.
+    assert [a.number for a in container.notifier.get(notification_id).attempts] == [1, 2]
+    assert pipeline.queue_depth() == (0, 0)
     receiver.respond_with(200, "dept-scjgj")
-    pipeline.skip_back_off()
-    _, response = pipeline.deliver()
+    clock.advance(timedelta(minutes=5))
+    assert pipeline.sweep()["enqueued"] == 0
+    clock.advance(timedelta(minutes=5))
+    assert pipeline.sweep()["enqueued"] == 1
+    pipeline.drain()
 
-    assert response == {"batchItemFailures": []}
     stored = container.notifier.get(notification_id)
     assert stored.status is NotificationStatus.DELIVERED
     assert [a.number for a in stored.attempts] == [1, 2, 3]
     assert [a.status_code for a in stored.attempts] == [500, 500, 200]
+    assert stored.next_attempt_at is None
     assert pipeline.queue_depth() == (0, 0)
+    assert pipeline.sweep() == {"enqueued": 0, "budget_exhausted": False}
 
 
 def test_a_closed_port_is_a_failed_attempt(container, pipeline):
@@ -371,38 +413,55 @@ def test_a_closed_port_is_a_failed_attempt(container, pipeline):
         department_request("ticket:T2:dispatched", recipient_id="dept-rsj")
     )
     pipeline.enqueue()
-    messages, response = pipeline.deliver()
+    _, response = pipeline.deliver()
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert response == {"batchItemFailures": []}
     [attempt] = container.notifier.get(notification_id).attempts
     assert (attempt.status_code, attempt.error) == (None, "connection_failed")
-    assert pipeline.visibility_changes == [container.settings.webhook_base_backoff_seconds]
+    assert pipeline.delays == [5]
 
 
-def test_after_the_last_receive_the_message_lands_in_the_dlq(container, audit, receiver, pipeline):
-    from chalicelib import topology
+def _run_until(pipeline, clock, done, *, step=timedelta(minutes=1), limit=timedelta(days=3)):
+    """Move the clock a step at a time, running the sweep and the queue, until `done()`."""
+    deadline = clock.now() + limit
+    while not done():
+        assert clock.now() < deadline, "not done within the limit"
+        clock.advance(step)
+        pipeline.sweep()
+        pipeline.drain()
 
-    max_receives = topology.queue(QUEUE).max_receive_count
+
+def test_after_the_whole_schedule_it_is_a_dead_letter_of_its_department(
+    api, container, audit, receiver, pipeline, clock
+):
     receiver.respond_with(503)
     notification_id, _ = container.notifier.notify(department_request())
     pipeline.enqueue()
+    started = clock.now()
+    pipeline.drain()
 
-    for _ in range(max_receives):
-        messages, response = pipeline.deliver()
-        assert len(messages) == 1 and len(response["batchItemFailures"]) == 1
-        pipeline.skip_back_off()
-    assert pipeline.receive() == []  # the redrive moved it on this receive
+    def dead() -> bool:
+        return container.notifier.get(notification_id).status is NotificationStatus.FAILED
 
-    [dead] = pipeline.receive(pipeline.dlq_url)
-    assert json.loads(dead["Body"])["notification_id"] == notification_id
+    _run_until(pipeline, clock, dead, step=timedelta(minutes=10))
+
     stored = container.notifier.get(notification_id)
-    assert stored.status is NotificationStatus.FAILED
-    assert [a.number for a in stored.attempts] == list(range(1, max_receives + 1))
-    base = container.settings.webhook_base_backoff_seconds
-    assert pipeline.visibility_changes == [base * 2**n for n in range(max_receives)]
-    assert len(receiver.received) == max_receives
+    assert [a.number for a in stored.attempts] == list(range(1, 10))
+    assert stored.attempts[-1].at - started > timedelta(days=1)  # the schedule spans a day
+    assert len(receiver.received) == 9
     assert all(call["signature_valid"] for call in receiver.received)
     assert audit.actions(notification_id)[-1] == "notification.delivery_failed"
+    assert pipeline.receive(pipeline.dlq_url) == []  # the queue's DLQ is for crashes only
+
+    page = api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-supervisor-zhao")
+    assert page.status == 200, page
+    [item] = page.json["items"]
+    assert item["notification_id"] == notification_id
+    assert item["status"] == "failed"
+    assert item["last_attempt"]["status_code"] == 503
+    # Nothing is left for the sweep: a dead letter waits for a re-drive.
+    clock.advance(timedelta(days=2))
+    assert pipeline.sweep()["enqueued"] == 0
 
 
 def test_redelivery_of_a_delivered_notification_sends_nothing(container, receiver, pipeline):
@@ -486,16 +545,20 @@ def test_sample_sqs_event_delivers_the_sample_notification(container, receiver, 
     assert call["headers"]["x-correlation-id"] == "sample-correlation-0001"
 
 
-def test_sample_sqs_event_reports_a_failed_delivery(container, receiver, pipeline):
+def test_sample_sqs_event_schedules_the_retry_of_a_failed_delivery(container, receiver, pipeline):
     receiver.respond_with(500)
     event = load_event("sqs/notification_delivery.json")
-    container.notifier.notify(department_request("sample:ticket:T20261126-0001:dispatched"))
+    notification_id, _ = container.notifier.notify(
+        department_request("sample:ticket:T20261126-0001:dispatched")
+    )
 
     response = pipeline.invoke("deliver_notifications", event)
 
-    # The sample's receipt handle is on no queue: the visibility change fails, the retry stays.
-    message_id = event["Records"][0]["messageId"]
-    assert response == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert response == {"batchItemFailures": []}
+    assert container.notifier.get(notification_id).status is NotificationStatus.RETRYING
+    [message] = pipeline.receive()  # the next attempt, as a delayed message
+    assert json.loads(message["Body"])["notification_id"] == notification_id
+    assert pipeline.delays == [5]
 
 
 # -- the users' inbox -----------------------------------------------------------------------
@@ -611,10 +674,14 @@ def test_every_attempt_is_logged_without_the_message_text(container, receiver, p
     pipeline.enqueue()
     pipeline.deliver()
     receiver.respond_with(204, "dept-scjgj")
-    pipeline.skip_back_off()
+    pipeline.clock.advance(timedelta(seconds=5))
     pipeline.deliver()
 
-    attempts = [r for r in caplog.records if r.getMessage() == "notification delivery attempt"]
+    attempts = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "notification delivery attempt" and hasattr(r, "attempt")
+    ]
     assert [(r.attempt, r.outcome, r.status_code) for r in attempts] == [
         (1, "failed", 500),
         (2, "delivered", 204),
