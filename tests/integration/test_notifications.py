@@ -714,3 +714,141 @@ def test_receiver_refuses_bad_signatures_and_lists_what_it_received(receiver):
         ("dept-scjgj", False, 401)
     ]
     assert received[0]["body"] == {"notification_id": "x"}
+
+
+# -- outages: the schedule, the circuit, dead letters and re-drives --------------------------
+
+
+def test_an_endpoint_down_for_an_hour_receives_every_notification_after_it_comes_back(
+    container, receiver, pipeline, clock
+):
+    receiver.respond_with(503, "dept-scjgj")
+    ids = [
+        container.notifier.notify(department_request(f"ticket:T{n}:dispatched"))[0]
+        for n in range(6)
+    ]
+    pipeline.enqueue()
+    pipeline.drain()
+    back_at = clock.now() + timedelta(hours=1)
+    _run_until(pipeline, clock, lambda: clock.now() >= back_at)
+    calls_while_down = len(receiver.received)
+    # The circuit held the outage to a few attempts and probes, not one per message per retry.
+    assert calls_while_down < 6 * 4
+
+    receiver.respond_with(200, "dept-scjgj")
+
+    def all_delivered() -> bool:
+        return all(container.notifier.get(i).is_delivered for i in ids)
+
+    _run_until(pipeline, clock, all_delivered, limit=timedelta(hours=6))
+    delivered = [c for c in receiver.received if c["status"] == 200]
+    assert sorted(c["body"]["notification_id"] for c in delivered) == sorted(ids)  # once each
+
+
+class CountingWebhook:
+    """One department's endpoint hangs (each call times out); the others answer at once."""
+
+    def __init__(self, hanging: str) -> None:
+        self.hanging = hanging
+        self.calls: dict[str, int] = {}
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Any:
+        from chalicelib.domain.notifications import SendResult
+
+        department = url.rstrip("/").rsplit("/", 1)[-1]
+        self.calls[department] = self.calls.get(department, 0) + 1
+        if department == self.hanging:
+            return SendResult(False, error="timeout", duration_ms=5000)
+        return SendResult(True, 204, duration_ms=1)
+
+
+def test_a_hanging_endpoint_costs_a_few_attempts_and_does_not_hold_other_departments(
+    container, pipeline, clock
+):
+    from chalicelib.domain.notifications import CIRCUIT_FAILURE_THRESHOLD
+
+    webhook = CountingWebhook(hanging="dept-scjgj")
+    container.webhook_sender = webhook
+    for n in range(10):
+        container.notifier.notify(department_request(f"ticket:H{n}:dispatched"))
+        container.notifier.notify(
+            department_request(f"ticket:R{n}:dispatched", recipient_id="dept-rsj")
+        )
+    pipeline.enqueue()
+    pipeline.drain()
+
+    # Every healthy delivery made in the same pass; the hanging endpoint was called only
+    # until its circuit opened, the other messages deferred without an HTTP attempt.
+    assert webhook.calls["dept-rsj"] == 10
+    assert webhook.calls["dept-scjgj"] == CIRCUIT_FAILURE_THRESHOLD
+    circuit = container.notifier.circuit("dept-scjgj")
+    assert circuit.is_open
+
+    # An hour on: one probe at a time, never one call per waiting message.
+    for _ in range(60):
+        clock.advance(timedelta(minutes=1))
+        pipeline.sweep()
+        pipeline.drain()
+    probes = webhook.calls["dept-scjgj"] - CIRCUIT_FAILURE_THRESHOLD
+    assert 0 < probes <= 10  # probes back off from 30 s to 10 minutes: about 9 in an hour
+    assert webhook.calls["dept-rsj"] == 10
+
+
+def test_staff_redrive_a_dead_letter_once_and_a_recovered_endpoint_redrives_the_rest(
+    api, container, audit, receiver, pipeline, clock
+):
+    receiver.respond_with(503, "dept-scjgj")
+    ids = [
+        container.notifier.notify(department_request(f"ticket:D{n}:dispatched"))[0]
+        for n in range(3)
+    ]
+    pipeline.enqueue()
+    pipeline.drain()
+
+    def all_dead() -> bool:
+        return all(container.notifier.get(i).is_dead_letter for i in ids)
+
+    _run_until(pipeline, clock, all_dead, step=timedelta(minutes=10))
+    first = api.get(
+        "/notifications/dead-letters?department_id=dept-scjgj&limit=2", user="u-dept-scjgj"
+    )
+    assert first.status == 200, first
+    assert len(first.json["items"]) == 2 and first.json["next_cursor"]
+    rest = api.get(
+        "/notifications/dead-letters?department_id=dept-scjgj&limit=2"
+        f"&cursor={first.json['next_cursor']}",
+        user="u-dept-scjgj",
+    )
+    listed = [i["notification_id"] for i in first.json["items"] + rest.json["items"]]
+    assert sorted(listed) == sorted(ids)
+    other = api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-dept-rsj")
+    assert other.status == 404  # another department's dead letters are not theirs to see
+    citizen = api.get(
+        "/notifications/dead-letters?department_id=dept-scjgj", user="u-citizen-zhang"
+    )
+    assert citizen.status == 403
+
+    # Staff re-drive one while the endpoint is still down: a new round, sent at once.
+    receiver.clear()
+    redriven = api.post(f"/notifications/{ids[0]}/redrive", {}, user="u-supervisor-zhao")
+    assert redriven.status == 200, redriven
+    assert redriven.json["redriven"] is True and redriven.json["status"] == "retrying"
+    again = api.post(f"/notifications/{ids[0]}/redrive", {}, user="u-supervisor-zhao")
+    assert again.json["redriven"] is False  # idempotent: nothing new is sent
+    assert audit.actions(ids[0]).count("notification.redriven") == 1
+
+    # The endpoint answers again: the probe succeeds and re-drives the other dead letters.
+    receiver.respond_with(200, "dept-scjgj")
+
+    def all_delivered() -> bool:
+        return all(container.notifier.get(i).is_delivered for i in ids)
+
+    _run_until(pipeline, clock, all_delivered, limit=timedelta(hours=1))
+    delivered = [c["body"]["notification_id"] for c in receiver.received if c["status"] == 200]
+    assert sorted(delivered) == sorted(ids)
+    assert (
+        api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-dept-scjgj").json[
+            "items"
+        ]
+        == []
+    )
