@@ -53,7 +53,14 @@ ACCESS: dict[str, Access] = {
             "reviews",
             "knowledge",
         ),
-        send=("calendar-recompute", "application-prereview", "policy-match", "policy-payments"),
+        # notification-delivery: a staff re-drive sends the notification at once.
+        send=(
+            "calendar-recompute",
+            "application-prereview",
+            "policy-match",
+            "policy-payments",
+            "notification-delivery",
+        ),
         health_checks=True,
     ),
     "enqueue_notifications": Access(
@@ -65,7 +72,12 @@ ACCESS: dict[str, Access] = {
         read=("departments", "users"),
         append=("audit",),
         write=("notifications", "idempotency"),
+        send=("notification-delivery",),  # the next attempt as a delayed message
         secrets=("webhooks/",),
+    ),
+    "sweep_notifications": Access(
+        write=("notifications",),
+        send=("notification-delivery",),
     ),
     "recompute_deadlines": Access(
         read=("calendar", "departments", "users"),
