@@ -253,6 +253,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="发送评价提醒；每月首个工作日生成上月好差评报告",
     ),
     ScheduleSpec(
+        "notification-sweep",
+        consumer="sweep_notifications",
+        rate_minutes=1,
+        description="重新投递到期的通知：长间隔重试、部门熔断后的延后投递、重投与丢失的入队",
+    ),
+    ScheduleSpec(
         "kb-jobs",
         consumer="run_kb_jobs",
         rate_minutes=5,

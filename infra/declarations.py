@@ -56,7 +56,14 @@ ACCESS: dict[str, Access] = {
             "reviews",
             "knowledge",
         ),
-        send=("calendar-recompute", "application-prereview", "policy-match", "policy-payments"),
+        # notification-delivery: a staff re-drive sends the notification at once.
+        send=(
+            "calendar-recompute",
+            "application-prereview",
+            "policy-match",
+            "policy-payments",
+            "notification-delivery",
+        ),
         health_checks=True,
         # Cursors, pre-fill tokens, booking and video links, check-in codes; login tokens.
         secrets=("signing-keys",),
@@ -71,7 +78,12 @@ ACCESS: dict[str, Access] = {
         read=("departments", "users"),
         append=("audit",),
         write=("notifications", "idempotency"),
+        send=("notification-delivery",),  # the next attempt as a delayed message
         secrets=("webhooks/",),
+    ),
+    "sweep_notifications": Access(
+        write=("notifications",),
+        send=("notification-delivery",),
     ),
     "recompute_deadlines": Access(
         read=("calendar", "departments", "users"),

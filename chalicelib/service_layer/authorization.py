@@ -82,6 +82,9 @@ class Action(StrEnum):
     LIST_KB_QUESTIONS = "knowledge.list_questions"
     ANSWER_KB_QUESTION = "knowledge.answer"
     READ_KB_READINESS = "knowledge.read_readiness"
+    # Department notifications given up after the retry schedule (dead letters)
+    READ_DEAD_LETTERS = "notifications.read_dead_letters"
+    REDRIVE_NOTIFICATION = "notifications.redrive"
 
 
 ALL_ROLES = frozenset(Role)
@@ -265,6 +268,15 @@ POLICY: dict[Action, Rule] = {
         frozenset({Role.DISPATCHER, Role.ADMIN}),
     ),
     Action.READ_KB_READINESS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    # A department sees and re-drives its own; the district office all of them.
+    Action.READ_DEAD_LETTERS: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.REDRIVE_NOTIFICATION: Rule(
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),

@@ -68,6 +68,8 @@ JOBS_NAME = "booking-jobs"
 # The first run of a fresh deployment looks this far back for jobs filed before it ran.
 FIRST_RUN_LOOKBACK = timedelta(days=7)
 JOB_BUDGET = 2000
+# A guard whose booking was never written is taken over after this long (its request crashed).
+GUARD_GRACE = timedelta(minutes=2)
 DEFAULT_HANDLING_MINUTES = 15.0
 _ID_NAMESPACE = uuid.UUID("2b7c4e1a-9d3f-4a6b-8e2c-5f1a0b9c7d34")
 _MAX_ID_LENGTH = 64
@@ -345,24 +347,31 @@ def book(
     domain.check_not_suspended(deps.store.suspended_until(person), now)
     domain.check_home_visit(center, service, request.town, tags or (), rules)
 
-    # The seat before anything else: in a rush most requests lose it, having written nothing.
-    seat = _take_seat(
-        deps,
-        service,
-        slot,
-        booking_id,
-        free,
-        lambda: _free_seats(deps, service, slot, booking_id, priority, now, rules),
-        now,
-    )
+    # The person's guard before the seat: a person's repeated taps contend on their own guard
+    # item, so they never hold several seats at once (which, given back a moment later, would
+    # have told others the slot was full while a seat was about to be free).
+    guard = _take_guard(deps, rules, person, service.item_id, slot.day, booking_id, now)
+    try:
+        seat = _take_seat(
+            deps,
+            service,
+            slot,
+            booking_id,
+            free,
+            lambda: _free_seats(deps, service, slot, booking_id, priority, now, rules),
+            now,
+        )
+    except Exception:
+        _release_guard_if_new(deps, guard, person, service.item_id, slot.day, booking_id)
+        raise
     try:
         if idempotency_key:
             _claim_idempotency_key(deps, principal, idempotency_key, booking_id, request)
-        _take_guard(deps, rules, person, service.item_id, slot.day, booking_id, now)
     except Exception:
         deps.store.release_seat(
             center.center_id, service.service_id, slot.day, slot.label, seat, booking_id
         )
+        _release_guard_if_new(deps, guard, person, service.item_id, slot.day, booking_id)
         raise
     if tags is None:
         priority = domain.is_priority(_tags(deps, principal), rules)
@@ -441,11 +450,34 @@ def _take_guard(
         return None
     outcome = deps.store.take_guard(person, item_id, day, booking_id, now)
     if outcome == GuardOutcome.OTHER:
+        outcome = _settle_guard_of_missing_booking(deps, person, item_id, day, booking_id, now)
+    if outcome == GuardOutcome.OTHER:
         raise RuleViolation(
             f"您已预约 {day.isoformat()} 的同一事项，每人每天每个事项只能预约一次",
             code="one_booking_per_item_per_day",
         )
     return outcome
+
+
+def _settle_guard_of_missing_booking(
+    deps: BookingDeps, person: str, item_id: str, day: date, booking_id: str, now: datetime
+) -> str:
+    """The guard is held by a booking that does not exist (yet): a concurrent tap of the same
+    person still deciding (answered booking_in_progress), or one that crashed before it wrote
+    its booking or gave the guard back (taken over once it is older than the grace)."""
+    held = deps.store.guard_holder(person, item_id, day)
+    if held is None:
+        return deps.store.take_guard(person, item_id, day, booking_id, now)
+    holder, taken_at = held
+    if holder == booking_id:
+        return GuardOutcome.MINE
+    if deps.store.get_booking(holder) is not None:
+        return GuardOutcome.OTHER
+    if taken_at is not None and now - taken_at < GUARD_GRACE:
+        raise Conflict("您的另一次预约请求正在处理中，请稍后查询", code="booking_in_progress")
+    if deps.store.replace_guard(person, item_id, day, holder, booking_id, now):
+        return GuardOutcome.TAKEN
+    return GuardOutcome.OTHER
 
 
 def _release_guard_if_new(

@@ -272,6 +272,70 @@ def test_concurrent_bookings_never_take_more_than_the_seats(booker, serialised_m
         assert len(set(taken[start].values())) == seats
 
 
+def taps(deps: Any, request: Any, callers: list[str]) -> dict[int, str]:
+    """Every caller books `request` once, all released together; caller n's outcome at n."""
+    from chalicelib.domain.errors import DomainError
+    from chalicelib.service_layer.bookings import book
+
+    outcomes: dict[int, str] = {}
+    barrier = threading.Barrier(len(callers))
+
+    def client(n: int, user_id: str) -> None:
+        barrier.wait()
+        try:
+            book(deps, Principal(user_id, Role.CITIZEN), request)
+            outcomes[n] = "booked"
+        except DomainError as error:
+            outcomes[n] = error.code
+
+    threads = [threading.Thread(target=client, args=(n, user)) for n, user in enumerate(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_one_persons_repeated_taps_never_leave_a_seat_free_while_others_are_refused(
+    booker, serialised_moto
+):
+    """One person taps "book" six times at once while two others book the same slot of three
+    seats: the person holds one seat at most, and nobody is refused while a seat is free."""
+    from chalicelib.service_layer.bookings import BookRequest
+
+    booker.add_service("item-taps", 3)
+    day = date(2026, 11, 27)
+    for round_, start in enumerate(("09:00", "09:30", "10:00", "10:30", "11:00")):
+        request = BookRequest(DISTRICT, "item-taps", Channel.COUNTER, day, start)
+        callers = [f"u-taps-{round_}"] * 6 + [f"u-other-{round_}-a", f"u-other-{round_}-b"]
+        outcomes = taps(booker.deps, request, callers)
+        assert outcomes[6] == outcomes[7] == "booked", (start, outcomes)
+        tapper_booked = [n for n in range(6) if outcomes[n] == "booked"]
+        assert len(tapper_booked) == 1, (start, outcomes)
+        taken = booker.container.booking_store.seats_taken(DISTRICT, "item-taps.counter", day)
+        holders = set(taken.get(start, {}).values())
+        assert len(taken.get(start, {})) == len(holders) == 3, (start, taken)
+        refused = {outcomes[n] for n in range(6) if n not in tapper_booked}
+        assert refused <= {"one_booking_per_item_per_day", "booking_in_progress"}, refused
+
+
+def test_a_guard_left_by_a_crashed_request_is_taken_over_after_the_grace(booker):
+    from chalicelib.domain.bookings import person_key
+
+    store = booker.container.booking_store
+    person = person_key("u-citizen-zhang", "310118198503121233")
+    day = date(2026, 11, 27)
+    free = booker.free("09:00")
+    store.take_guard(person, "item-id-card", day, "crashed-request", booker.clock.now())
+    in_flight = booker.book("u-citizen-zhang", "09:00")
+    assert in_flight.status == 409 and in_flight.json["code"] == "booking_in_progress"
+    assert booker.free("09:00") == free
+    booker.clock.advance(timedelta(minutes=3))
+    taken_over = booker.book("u-citizen-zhang", "09:00")
+    assert taken_over.status == 201, taken_over
+    assert store.guard_holder(person, "item-id-card", day)[0] == taken_over.json["booking_id"]
+
+
 def test_one_booking_per_person_per_item_per_day(booker):
     first = booker.book("u-citizen-zhang", "09:00")
     assert first.status == 201, first

@@ -3,8 +3,10 @@ outbox write -> stream record -> enqueue handler -> SQS -> delivery handler -> w
 
 The event source mappings are driven by hand: stream records are read with the DynamoDB
 Streams API and wrapped as Lambda events; SQS messages are received, handed to the handler and
-deleted unless reported as failures, as Lambda's SQS poller does. Instead of waiting out a
-back-off, a test sets the message's visibility to 0.
+deleted unless reported as failures, as Lambda's SQS poller does. Nothing waits: the retry
+schedule and the department circuits read the ManualClock, which tests move; a delayed message
+the handler sends is recorded and made visible at once (it does nothing before its time); the
+due sweep is invoked by hand. The jitter's random source is fixed at the middle (no jitter).
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class FakeAuditLog:
 
 
 @pytest.fixture(autouse=True)
+def no_jitter(container) -> None:
+    container.random = lambda: 0.5
+
+
+@pytest.fixture(autouse=True)
 def audit(container) -> FakeAuditLog:
     log = FakeAuditLog()
     container.audit_log = log
@@ -72,6 +79,7 @@ class Pipeline:
     def __init__(self, client, provisioned, container):
         self.client = client
         self.container = container
+        self.clock = container.clock
         self.queue_url = provisioned.queue_urls[QUEUE]
         self.dlq_url = provisioned.dlq_urls[QUEUE]
         self.stream_arn = provisioned.stream_arns["notifications"]
@@ -89,12 +97,31 @@ class Pipeline:
         self._iterators: dict[str, str] = {}
         self.failed_receipts: list[str] = []
         self.visibility_changes: list[int] = []
-        container.aws.client("sqs").meta.events.register(
-            "provide-client-params.sqs.ChangeMessageVisibility", self._spy_visibility
-        )
+        self.delays: list[int] = []
+        events = container.aws.client("sqs").meta.events
+        events.register("provide-client-params.sqs.ChangeMessageVisibility", self._spy_visibility)
+        events.register("provide-client-params.sqs.SendMessage", self._spy_delay)
 
     def _spy_visibility(self, params, **_):
         self.visibility_changes.append(int(params["VisibilityTimeout"]))
+
+    def _spy_delay(self, params, **_):
+        """Record the delay the handler asked for and drop it: the clock is the test's."""
+        delay = int(params.pop("DelaySeconds", 0) or 0)
+        if delay:
+            self.delays.append(delay)
+
+    def sweep(self) -> dict:
+        return self.invoke("sweep_notifications", load_event("schedule/notification_sweep.json"))
+
+    def drain(self) -> int:
+        """Poll until the queue is empty; the number of messages handled."""
+        handled = 0
+        while True:
+            messages, _ = self.deliver()
+            if not messages:
+                return handled
+            handled += len(messages)
 
     def invoke(self, name: str, event: dict) -> dict:
         return self.client.lambda_.invoke(name, event).payload
@@ -321,43 +348,58 @@ def test_a_wrong_secret_is_refused_by_the_receiver_and_counts_as_a_failed_attemp
     pipeline.enqueue()
     _, response = pipeline.deliver()
 
-    assert len(response["batchItemFailures"]) == 1
+    assert response == {"batchItemFailures": []}  # the schedule is on the item, not the queue
     assert receiver.received[0]["signature_valid"] is False
-    assert container.notifier.get(notification_id).attempts[0].status_code == 401
+    stored = container.notifier.get(notification_id)
+    assert stored.attempts[0].status_code == 401
+    assert stored.status is NotificationStatus.RETRYING
 
 
-def test_failing_endpoint_reports_the_item_records_the_attempt_and_backs_off(
-    container, receiver, pipeline
+def test_a_failed_attempt_is_stored_and_the_next_follows_the_schedule(
+    container, receiver, pipeline, clock
 ):
     receiver.respond_with(500, "dept-scjgj")
     notification_id, _ = container.notifier.notify(department_request())
     pipeline.enqueue()
+    started = clock.now()
 
-    messages, response = pipeline.deliver()
+    _, response = pipeline.deliver()
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert response == {"batchItemFailures": []}
     stored = container.notifier.get(notification_id)
     assert stored.status is NotificationStatus.RETRYING
     [attempt] = stored.attempts
     assert (attempt.number, attempt.delivered) == (1, False)
     assert (attempt.status_code, attempt.error) == (500, "http_500")
-    base = container.settings.webhook_base_backoff_seconds
-    assert pipeline.visibility_changes == [base]
-    assert pipeline.queue_depth() == (0, 1)  # still on the queue, invisible for the back-off
+    assert stored.next_attempt_at == started + timedelta(seconds=5)
+    assert pipeline.delays == [5]  # a wait within SQS's 15 minutes rides on a delayed message
 
-    pipeline.skip_back_off()
-    pipeline.deliver()
-    assert pipeline.visibility_changes == [base, base * 2]  # growing back-off
+    assert pipeline.sweep()["enqueued"] == 0  # the delayed message carries it, not the sweep
+    clock.advance(timedelta(seconds=5))
+    pipeline.drain()
+    stored = container.notifier.get(notification_id)
+    assert [a.number for a in stored.attempts] == [1, 2]
+    assert stored.next_attempt_at == clock.now() + timedelta(minutes=5)
+    assert pipeline.delays == [5, 300]
+
+    # drain() took the delayed message before its time (delays are dropped here): it did
+    # nothing, as if lost. The due sweep sends the attempt once the message's grace has passed.
+    assert [a.number for a in container.notifier.get(notification_id).attempts] == [1, 2]
+    assert pipeline.queue_depth() == (0, 0)
     receiver.respond_with(200, "dept-scjgj")
-    pipeline.skip_back_off()
-    _, response = pipeline.deliver()
+    clock.advance(timedelta(minutes=5))
+    assert pipeline.sweep()["enqueued"] == 0
+    clock.advance(timedelta(minutes=5))
+    assert pipeline.sweep()["enqueued"] == 1
+    pipeline.drain()
 
-    assert response == {"batchItemFailures": []}
     stored = container.notifier.get(notification_id)
     assert stored.status is NotificationStatus.DELIVERED
     assert [a.number for a in stored.attempts] == [1, 2, 3]
     assert [a.status_code for a in stored.attempts] == [500, 500, 200]
+    assert stored.next_attempt_at is None
     assert pipeline.queue_depth() == (0, 0)
+    assert pipeline.sweep() == {"enqueued": 0, "budget_exhausted": False}
 
 
 def test_a_closed_port_is_a_failed_attempt(container, pipeline):
@@ -375,38 +417,55 @@ def test_a_closed_port_is_a_failed_attempt(container, pipeline):
         department_request("ticket:T2:dispatched", recipient_id="dept-rsj")
     )
     pipeline.enqueue()
-    messages, response = pipeline.deliver()
+    _, response = pipeline.deliver()
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert response == {"batchItemFailures": []}
     [attempt] = container.notifier.get(notification_id).attempts
     assert (attempt.status_code, attempt.error) == (None, "connection_failed")
-    assert pipeline.visibility_changes == [container.settings.webhook_base_backoff_seconds]
+    assert pipeline.delays == [5]
 
 
-def test_after_the_last_receive_the_message_lands_in_the_dlq(container, audit, receiver, pipeline):
-    from chalicelib import topology
+def _run_until(pipeline, clock, done, *, step=timedelta(minutes=1), limit=timedelta(days=3)):
+    """Move the clock a step at a time, running the sweep and the queue, until `done()`."""
+    deadline = clock.now() + limit
+    while not done():
+        assert clock.now() < deadline, "not done within the limit"
+        clock.advance(step)
+        pipeline.sweep()
+        pipeline.drain()
 
-    max_receives = topology.queue(QUEUE).max_receive_count
+
+def test_after_the_whole_schedule_it_is_a_dead_letter_of_its_department(
+    api, container, audit, receiver, pipeline, clock
+):
     receiver.respond_with(503)
     notification_id, _ = container.notifier.notify(department_request())
     pipeline.enqueue()
+    started = clock.now()
+    pipeline.drain()
 
-    for _ in range(max_receives):
-        messages, response = pipeline.deliver()
-        assert len(messages) == 1 and len(response["batchItemFailures"]) == 1
-        pipeline.skip_back_off()
-    assert pipeline.receive() == []  # the redrive moved it on this receive
+    def dead() -> bool:
+        return container.notifier.get(notification_id).status is NotificationStatus.FAILED
 
-    [dead] = pipeline.receive(pipeline.dlq_url)
-    assert json.loads(dead["Body"])["notification_id"] == notification_id
+    _run_until(pipeline, clock, dead, step=timedelta(minutes=10))
+
     stored = container.notifier.get(notification_id)
-    assert stored.status is NotificationStatus.FAILED
-    assert [a.number for a in stored.attempts] == list(range(1, max_receives + 1))
-    base = container.settings.webhook_base_backoff_seconds
-    assert pipeline.visibility_changes == [base * 2**n for n in range(max_receives)]
-    assert len(receiver.received) == max_receives
+    assert [a.number for a in stored.attempts] == list(range(1, 10))
+    assert stored.attempts[-1].at - started > timedelta(days=1)  # the schedule spans a day
+    assert len(receiver.received) == 9
     assert all(call["signature_valid"] for call in receiver.received)
     assert audit.actions(notification_id)[-1] == "notification.delivery_failed"
+    assert pipeline.receive(pipeline.dlq_url) == []  # the queue's DLQ is for crashes only
+
+    page = api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-supervisor-zhao")
+    assert page.status == 200, page
+    [item] = page.json["items"]
+    assert item["notification_id"] == notification_id
+    assert item["status"] == "failed"
+    assert item["last_attempt"]["status_code"] == 503
+    # Nothing is left for the sweep: a dead letter waits for a re-drive.
+    clock.advance(timedelta(days=2))
+    assert pipeline.sweep()["enqueued"] == 0
 
 
 def test_redelivery_of_a_delivered_notification_sends_nothing(container, receiver, pipeline):
@@ -490,16 +549,20 @@ def test_sample_sqs_event_delivers_the_sample_notification(container, receiver, 
     assert call["headers"]["x-correlation-id"] == "sample-correlation-0001"
 
 
-def test_sample_sqs_event_reports_a_failed_delivery(container, receiver, pipeline):
+def test_sample_sqs_event_schedules_the_retry_of_a_failed_delivery(container, receiver, pipeline):
     receiver.respond_with(500)
     event = load_event("sqs/notification_delivery.json")
-    container.notifier.notify(department_request("sample:ticket:T20261126-0001:dispatched"))
+    notification_id, _ = container.notifier.notify(
+        department_request("sample:ticket:T20261126-0001:dispatched")
+    )
 
     response = pipeline.invoke("deliver_notifications", event)
 
-    # The sample's receipt handle is on no queue: the visibility change fails, the retry stays.
-    message_id = event["Records"][0]["messageId"]
-    assert response == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert response == {"batchItemFailures": []}
+    assert container.notifier.get(notification_id).status is NotificationStatus.RETRYING
+    [message] = pipeline.receive()  # the next attempt, as a delayed message
+    assert json.loads(message["Body"])["notification_id"] == notification_id
+    assert pipeline.delays == [5]
 
 
 # -- the users' inbox -----------------------------------------------------------------------
@@ -615,10 +678,14 @@ def test_every_attempt_is_logged_without_the_message_text(container, receiver, p
     pipeline.enqueue()
     pipeline.deliver()
     receiver.respond_with(204, "dept-scjgj")
-    pipeline.skip_back_off()
+    pipeline.clock.advance(timedelta(seconds=5))
     pipeline.deliver()
 
-    attempts = [r for r in caplog.records if r.getMessage() == "notification delivery attempt"]
+    attempts = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "notification delivery attempt" and hasattr(r, "attempt")
+    ]
     assert [(r.attempt, r.outcome, r.status_code) for r in attempts] == [
         (1, "failed", 500),
         (2, "delivered", 204),
@@ -651,3 +718,143 @@ def test_receiver_refuses_bad_signatures_and_lists_what_it_received(receiver):
         ("dept-scjgj", False, 401)
     ]
     assert received[0]["body"] == {"notification_id": "x"}
+
+
+# -- outages: the schedule, the circuit, dead letters and re-drives --------------------------
+
+
+def test_an_endpoint_down_for_an_hour_receives_every_notification_after_it_comes_back(
+    container, receiver, pipeline, clock
+):
+    receiver.respond_with(503, "dept-scjgj")
+    ids = [
+        container.notifier.notify(department_request(f"ticket:T{n}:dispatched"))[0]
+        for n in range(6)
+    ]
+    pipeline.enqueue()
+    pipeline.drain()
+    back_at = clock.now() + timedelta(hours=1)
+    _run_until(pipeline, clock, lambda: clock.now() >= back_at)
+    calls_while_down = len(receiver.received)
+    # The circuit held the outage to a few attempts and probes, not one per message per retry.
+    assert calls_while_down < 6 * 4
+
+    receiver.respond_with(200, "dept-scjgj")
+
+    def all_delivered() -> bool:
+        return all(container.notifier.get(i).is_delivered for i in ids)
+
+    _run_until(pipeline, clock, all_delivered, limit=timedelta(hours=6))
+    delivered = [c for c in receiver.received if c["status"] == 200]
+    assert sorted(c["body"]["notification_id"] for c in delivered) == sorted(ids)  # once each
+
+
+class CountingWebhook:
+    """One department's endpoint hangs (each call times out); the others answer at once."""
+
+    def __init__(self, hanging: str) -> None:
+        self.hanging = hanging
+        self.calls: dict[str, int] = {}
+
+    def deliver(
+        self, department_id: str, url: str, message_id: str, body: bytes, headers: dict[str, str]
+    ) -> Any:
+        from chalicelib.domain.notifications import SendResult
+
+        department = department_id
+        self.calls[department] = self.calls.get(department, 0) + 1
+        if department == self.hanging:
+            return SendResult(False, error="timeout", duration_ms=5000)
+        return SendResult(True, 204, duration_ms=1)
+
+
+def test_a_hanging_endpoint_costs_a_few_attempts_and_does_not_hold_other_departments(
+    container, pipeline, clock
+):
+    from chalicelib.domain.notifications import CIRCUIT_FAILURE_THRESHOLD
+
+    webhook = CountingWebhook(hanging="dept-scjgj")
+    container.webhook_sender = webhook
+    for n in range(10):
+        container.notifier.notify(department_request(f"ticket:H{n}:dispatched"))
+        container.notifier.notify(
+            department_request(f"ticket:R{n}:dispatched", recipient_id="dept-rsj")
+        )
+    pipeline.enqueue()
+    pipeline.drain()
+
+    # Every healthy delivery made in the same pass; the hanging endpoint was called only
+    # until its circuit opened, the other messages deferred without an HTTP attempt.
+    assert webhook.calls["dept-rsj"] == 10
+    assert webhook.calls["dept-scjgj"] == CIRCUIT_FAILURE_THRESHOLD
+    circuit = container.notifier.circuit("dept-scjgj")
+    assert circuit.is_open
+
+    # An hour on: one probe at a time, never one call per waiting message.
+    for _ in range(60):
+        clock.advance(timedelta(minutes=1))
+        pipeline.sweep()
+        pipeline.drain()
+    probes = webhook.calls["dept-scjgj"] - CIRCUIT_FAILURE_THRESHOLD
+    assert 0 < probes <= 10  # probes back off from 30 s to 10 minutes: about 9 in an hour
+    assert webhook.calls["dept-rsj"] == 10
+
+
+def test_staff_redrive_a_dead_letter_once_and_a_recovered_endpoint_redrives_the_rest(
+    api, container, audit, receiver, pipeline, clock
+):
+    receiver.respond_with(503, "dept-scjgj")
+    ids = [
+        container.notifier.notify(department_request(f"ticket:D{n}:dispatched"))[0]
+        for n in range(3)
+    ]
+    pipeline.enqueue()
+    pipeline.drain()
+
+    def all_dead() -> bool:
+        return all(container.notifier.get(i).is_dead_letter for i in ids)
+
+    _run_until(pipeline, clock, all_dead, step=timedelta(minutes=10))
+    first = api.get(
+        "/notifications/dead-letters?department_id=dept-scjgj&limit=2", user="u-dept-scjgj"
+    )
+    assert first.status == 200, first
+    assert len(first.json["items"]) == 2 and first.json["next_cursor"]
+    rest = api.get(
+        "/notifications/dead-letters?department_id=dept-scjgj&limit=2"
+        f"&cursor={first.json['next_cursor']}",
+        user="u-dept-scjgj",
+    )
+    listed = [i["notification_id"] for i in first.json["items"] + rest.json["items"]]
+    assert sorted(listed) == sorted(ids)
+    other = api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-dept-rsj")
+    assert other.status == 404  # another department's dead letters are not theirs to see
+    citizen = api.get(
+        "/notifications/dead-letters?department_id=dept-scjgj", user="u-citizen-zhang"
+    )
+    assert citizen.status == 403
+
+    # Staff re-drive one while the endpoint is still down: a new round, sent at once.
+    receiver.clear()
+    redriven = api.post(f"/notifications/{ids[0]}/redrive", {}, user="u-supervisor-zhao")
+    assert redriven.status == 200, redriven
+    assert redriven.json["redriven"] is True and redriven.json["status"] == "retrying"
+    again = api.post(f"/notifications/{ids[0]}/redrive", {}, user="u-supervisor-zhao")
+    assert again.json["redriven"] is False  # idempotent: nothing new is sent
+    assert audit.actions(ids[0]).count("notification.redriven") == 1
+
+    # The endpoint answers again: the probe succeeds and re-drives the other dead letters.
+    receiver.respond_with(200, "dept-scjgj")
+
+    def all_delivered() -> bool:
+        return all(container.notifier.get(i).is_delivered for i in ids)
+
+    _run_until(pipeline, clock, all_delivered, limit=timedelta(hours=1))
+    delivered = [c["body"]["notification_id"] for c in receiver.received if c["status"] == 200]
+    assert sorted(delivered) == sorted(ids)
+    assert (
+        api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-dept-scjgj").json[
+            "items"
+        ]
+        == []
+    )

@@ -1,5 +1,6 @@
-"""Pure notification rules: identity from the business key, webhook body, back-off.
-The webhook signature (Standard Webhooks) is the sender's: tests/unit/test_webhook_signing.py."""
+"""Pure notification rules: identity from the business key, webhook body, the retry schedule
+with jitter and the per-department circuit. The webhook signature (Standard Webhooks) is the
+sender's: tests/integration/test_secrets.py."""
 
 from __future__ import annotations
 
@@ -12,16 +13,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.notifications import (
-    MAX_BACKOFF_SECONDS,
+    CIRCUIT_FAILURE_THRESHOLD,
+    PROBE_BACKOFF_SECONDS,
+    RETRY_SCHEDULE_SECONDS,
+    ROUND_SPAN,
+    CircuitDecision,
     DeliveryAttempt,
+    DepartmentCircuit,
     Notification,
     NotificationRequest,
     RecipientKind,
     check_request,
-    is_last_attempt,
+    circuit_decision,
+    deferred_until,
     new_notification,
     notification_id_for,
-    retry_delay_seconds,
+    opens_after,
+    probe_delay,
+    retry_delay,
+    round_expired,
     webhook_body,
 )
 
@@ -51,28 +61,62 @@ def test_notification_id_is_derived_from_the_business_key_only():
     assert first != notification_id_for("clock:c1:overdue")
 
 
-def test_back_off_doubles_from_the_base_per_receive():
-    assert [retry_delay_seconds(5, n) for n in range(1, 7)] == [5, 10, 20, 40, 80, 160]
+def test_the_schedule_follows_standard_webhooks_and_spans_more_than_a_day():
+    middle = [retry_delay(n, 0.5) for n in range(1, 9)]
+    assert middle == [5, 300, 1800, 7200, 18000, 36000, 36000, 36000]
+    assert retry_delay(9, 0.5) is None  # nine attempts in all, then a dead letter
+    assert retry_delay(0, 0.5) is None
+    assert sum(RETRY_SCHEDULE_SECONDS) * 0.8 > 24 * 3600  # a day even with the least jitter
+    assert max(RETRY_SCHEDULE_SECONDS) > 12 * 3600 / 2  # waits SQS visibility could not hold
 
 
-def test_back_off_is_capped_and_tolerates_odd_counts():
-    assert retry_delay_seconds(5, 0) == 5
-    assert retry_delay_seconds(5, 10_000) == MAX_BACKOFF_SECONDS
-    assert retry_delay_seconds(5, 20, cap_seconds=60) == 60
-    assert MAX_BACKOFF_SECONDS <= 43_200  # SQS's limit on a visibility timeout
+def test_jitter_is_twenty_percent_either_way_from_the_draw():
+    assert retry_delay(2, 0.0) == pytest.approx(240)
+    assert retry_delay(2, 1.0) == pytest.approx(360)
+    assert retry_delay(2, 0.25) == pytest.approx(270)
 
 
-@given(st.integers(min_value=0, max_value=600), st.integers(min_value=1, max_value=200))
-def test_back_off_never_shrinks_and_never_passes_the_cap(base, receive_count):
-    delay = retry_delay_seconds(base, receive_count)
-    assert 0 <= delay <= MAX_BACKOFF_SECONDS
-    assert retry_delay_seconds(base, receive_count + 1) >= delay
+@given(st.integers(min_value=1, max_value=8), st.floats(min_value=0, max_value=1))
+def test_every_wait_stays_within_the_jitter_band(n, draw):
+    base = RETRY_SCHEDULE_SECONDS[n - 1]
+    assert base * 0.8 - 1e-9 <= retry_delay(n, draw) <= base * 1.2 + 1e-9
 
 
-def test_last_attempt_is_the_queues_max_receive_count():
-    assert not is_last_attempt(5, 6)
-    assert is_last_attempt(6, 6)
-    assert is_last_attempt(7, 6)
+def test_a_round_counts_only_attempts_since_the_last_redrive():
+    attempts = tuple(
+        DeliveryAttempt(number=n, at=NOW, delivered=False, error="timeout") for n in range(1, 10)
+    )
+    dead = _notification(attempts=attempts)
+    assert dead.failed_in_round == 9
+    assert retry_delay(dead.failed_in_round, 0.5) is None
+    redriven = _notification(attempts=attempts, round_base=9, round_started_at=NOW)
+    assert redriven.failed_in_round == 0
+    assert redriven.round_start == NOW
+
+
+def test_a_deferred_notification_expires_after_the_whole_schedule():
+    notification = _notification()
+    assert not round_expired(notification, NOW + ROUND_SPAN)
+    assert round_expired(notification, NOW + ROUND_SPAN + timedelta(seconds=1))
+
+
+def test_the_circuit_opens_at_the_threshold_and_probes_at_its_time():
+    assert not opens_after(CIRCUIT_FAILURE_THRESHOLD - 1)
+    assert opens_after(CIRCUIT_FAILURE_THRESHOLD)
+    closed = DepartmentCircuit("dept-a", consecutive_failures=2)
+    assert circuit_decision(closed, NOW) is CircuitDecision.SEND
+    probe_at = NOW + timedelta(minutes=1)
+    open_ = DepartmentCircuit("dept-a", 3, probe_at=probe_at, openings=1)
+    assert circuit_decision(open_, NOW) is CircuitDecision.DEFER
+    assert circuit_decision(open_, probe_at) is CircuitDecision.PROBE
+
+
+def test_probes_back_off_to_a_cap_and_deferrals_follow_the_probe():
+    delays = [probe_delay(n, 0.5) for n in range(1, 9)]
+    assert delays[: len(PROBE_BACKOFF_SECONDS)] == list(PROBE_BACKOFF_SECONDS)
+    assert set(delays[len(PROBE_BACKOFF_SECONDS) :]) == {PROBE_BACKOFF_SECONDS[-1]}
+    assert deferred_until(NOW, 0.0) == NOW
+    assert NOW < deferred_until(NOW, 0.9) <= NOW + timedelta(seconds=30)
 
 
 def test_new_notification_keeps_the_request_and_its_correlation_id():

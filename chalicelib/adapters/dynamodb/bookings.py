@@ -637,6 +637,31 @@ class DynamoBookingStore:
             return self.take_guard(person, item_id, day, booking_id, now)  # released meanwhile
         return GuardOutcome.MINE if holder == booking_id else GuardOutcome.OTHER
 
+    def guard_holder(
+        self, person: str, item_id: str, day: date
+    ) -> tuple[str, datetime | None] | None:
+        """(booking id, taken at) of the guard, if it is held."""
+        try:
+            found = KeyItemModel.get(guard_pk(person, item_id, day), "guard", consistent_read=True)
+        except KeyItemModel.DoesNotExist:
+            return None
+        return found.booking_id, parse_iso(found.created_at)
+
+    def replace_guard(
+        self, person: str, item_id: str, day: date, holder: str, booking_id: str, now: datetime
+    ) -> bool:
+        """Hand the guard from `holder` to `booking_id`; False if it changed meanwhile."""
+        item = KeyItemModel(
+            guard_pk(person, item_id, day), "guard", booking_id=booking_id, created_at=iso(now)
+        )
+        try:
+            item.save(condition=KeyItemModel.booking_id == holder)
+            return True
+        except PutError as error:
+            if condition_failed(error):
+                return False
+            raise
+
     def release_guard(self, person: str, item_id: str, day: date, booking_id: str) -> None:
         _delete_if_held(KeyItemModel(guard_pk(person, item_id, day), "guard"), booking_id)
 

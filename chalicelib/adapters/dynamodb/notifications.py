@@ -4,11 +4,19 @@ The table is the transactional outbox (a notification is written once, with a co
 its INSERT stream record enqueues the delivery, so nothing is lost between "decided to notify"
 and "queued"), the delivery log (attempts are stored on the item) and, through the sparse
 `inbox` index, the users' inbox that `GET /me/notifications` reads.
+
+The sparse `work_index` holds what still needs doing, never a Scan:
+- `work_key` = "due#<shard>", `work_at` = when the sweep should (re-)enqueue it: every
+  notification from its write until it is delivered or dead-lettered (so a lost enqueue, a long
+  retry wait or a deferral behind an open circuit is picked up by the due sweep);
+- `work_key` = "dead#<recipient kind>#<recipient id>", `work_at` = when it was dead-lettered.
+Department circuits share the table as items "circuit#<department_id>".
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import zlib
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import (
@@ -30,6 +38,7 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.identity import SYSTEM
 from chalicelib.domain.notifications import (
     DeliveryAttempt,
+    DepartmentCircuit,
     Notification,
     NotificationRequest,
     NotificationStatus,
@@ -40,6 +49,8 @@ from chalicelib.domain.notifications import (
 
 # Older attempts are dropped beyond this many: an item must stay far below 400 KB.
 _MAX_STORED_ATTEMPTS = 50
+DUE_SHARDS = 4
+CIRCUIT_PREFIX = "circuit#"
 
 
 class AttemptAttribute(MapAttribute):
@@ -60,6 +71,17 @@ class InboxIndex(GlobalSecondaryIndex["NotificationModel"]):
 
     inbox_user_id = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
+
+
+class WorkIndex(GlobalSecondaryIndex["NotificationModel"]):
+    """Sparse: due work ("due#<shard>") and dead letters ("dead#<kind>#<recipient>")."""
+
+    class Meta:
+        index_name = "work_index"
+        projection = AllProjection()
+
+    work_key = UnicodeAttribute(hash_key=True)
+    work_at = UnicodeAttribute(range_key=True)
 
 
 class NotificationModel(Model):
@@ -84,8 +106,36 @@ class NotificationModel(Model):
     lease_until = NumberAttribute(null=True)
     inbox_user_id = UnicodeAttribute(null=True)
     audited = BooleanAttribute(null=True)
+    next_attempt_at = UnicodeAttribute(null=True)
+    round_base = NumberAttribute(null=True)
+    round_started_at = UnicodeAttribute(null=True)
+    redrives = NumberAttribute(null=True)
+    dead_at = UnicodeAttribute(null=True)
+    # Index attributes: present only while there is work (see the module docstring).
+    work_key = UnicodeAttribute(null=True)
+    work_at = UnicodeAttribute(null=True)
 
     inbox = InboxIndex()
+    work_index = WorkIndex()
+
+
+class CircuitModel(Model):
+    """One department's delivery circuit, in the notifications table."""
+
+    Meta = meta("notifications", stream_view_type="NEW_AND_OLD_IMAGES")
+
+    notification_id = UnicodeAttribute(hash_key=True)  # "circuit#<department_id>"
+    consecutive_failures = NumberAttribute(default=0)
+    probe_at = UnicodeAttribute(null=True)
+    openings = NumberAttribute(default=0)
+
+
+def due_key(notification_id: str) -> str:
+    return f"due#{zlib.crc32(notification_id.encode()) % DUE_SHARDS}"
+
+
+def dead_key(recipient_kind: str, recipient_id: str) -> str:
+    return f"dead#{recipient_kind}#{recipient_id}"
 
 
 def _text(moment: datetime) -> str:
@@ -136,6 +186,11 @@ def to_domain(item: NotificationModel) -> Notification:
         delivered_at=_moment(item.delivered_at),
         read_at=_moment(item.read_at),
         in_inbox=item.inbox_user_id is not None,
+        next_attempt_at=_moment(item.next_attempt_at),
+        round_base=int(item.round_base or 0),
+        round_started_at=_moment(item.round_started_at),
+        redrives=int(item.redrives or 0),
+        dead_at=_moment(item.dead_at),
     )
 
 
@@ -154,8 +209,16 @@ def _to_item(notification: Notification) -> NotificationModel:
         status=notification.status.value,
         attempts=[],
         audited=False,
+        next_attempt_at=_text(notification.created_at),
+        work_key=due_key(notification.notification_id),
+        # The stream enqueues it at once; the sweep only if that was lost.
+        work_at=_text(notification.created_at + OUTBOX_GRACE),
     )
 
+
+# How long after an enqueue the due sweep enqueues a notification again if no attempt was made
+# (a lost stream record or message): longer than the queue normally takes.
+OUTBOX_GRACE = timedelta(minutes=5)
 
 _INBOX_KEY_NAMES = {"notification_id", "inbox_user_id", "created_at"}
 
@@ -281,9 +344,17 @@ class DynamoNotificationOutbox:
         return True
 
     def record_attempt(
-        self, notification_id: str, attempt: DeliveryAttempt, status: NotificationStatus
+        self,
+        notification_id: str,
+        attempt: DeliveryAttempt,
+        status: NotificationStatus,
+        *,
+        next_attempt_at: datetime | None = None,
+        sweep_at: datetime | None = None,
     ) -> None:
-        """Store one attempt and the resulting status, and release the lease."""
+        """Store one attempt and the resulting status, and release the lease. A retry keeps the
+        item in the due index (the sweep enqueues it at `sweep_at`); a dead letter moves it to
+        its recipient's dead letters; a delivery leaves the index."""
         actions = [
             NotificationModel.attempts.set(
                 (NotificationModel.attempts | []).append([_attempt_to_item(attempt)])
@@ -292,12 +363,200 @@ class DynamoNotificationOutbox:
             NotificationModel.lease_until.remove(),
         ]
         if attempt.delivered:
-            actions.append(NotificationModel.delivered_at.set(_text(attempt.at)))
+            actions += [
+                NotificationModel.delivered_at.set(_text(attempt.at)),
+                NotificationModel.next_attempt_at.remove(),
+                NotificationModel.work_key.remove(),
+                NotificationModel.work_at.remove(),
+            ]
+        elif status is NotificationStatus.FAILED:
+            actions += self._dead_letter_actions(notification_id, attempt.at)
+        else:
+            when = next_attempt_at or attempt.at
+            actions += [
+                NotificationModel.next_attempt_at.set(_text(when)),
+                NotificationModel.work_key.set(due_key(notification_id)),
+                NotificationModel.work_at.set(_text(sweep_at or when)),
+            ]
         NotificationModel(notification_id).update(
             actions=actions, condition=NotificationModel.notification_id.exists()
         )
         if attempt.number > _MAX_STORED_ATTEMPTS:
             self._trim_attempts(notification_id)
+
+    def _dead_letter_actions(self, notification_id: str, now: datetime) -> list[Any]:
+        item = self._load(notification_id)
+        kind, recipient = (item.recipient_kind, item.recipient_id) if item else ("", "")
+        return [
+            NotificationModel.dead_at.set(_text(now)),
+            NotificationModel.next_attempt_at.remove(),
+            NotificationModel.work_key.set(dead_key(kind, recipient)),
+            NotificationModel.work_at.set(_text(now)),
+        ]
+
+    def defer(
+        self, notification_id: str, until: datetime, sweep_at: datetime, now: datetime
+    ) -> bool:
+        """Put the next attempt off without an attempt (the department's circuit is open)."""
+        try:
+            NotificationModel(notification_id).update(
+                actions=[
+                    NotificationModel.next_attempt_at.set(_text(until)),
+                    NotificationModel.work_key.set(due_key(notification_id)),
+                    NotificationModel.work_at.set(_text(sweep_at)),
+                ],
+                condition=NotificationModel.notification_id.exists()
+                & NotificationModel.status.is_in(
+                    NotificationStatus.PENDING.value, NotificationStatus.RETRYING.value
+                ),
+            )
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            return False
+        return True
+
+    def dead_letter(self, notification_id: str, now: datetime) -> bool:
+        """Give a notification up without an attempt (deferred past its whole schedule)."""
+        try:
+            NotificationModel(notification_id).update(
+                actions=[
+                    NotificationModel.status.set(NotificationStatus.FAILED.value),
+                    *self._dead_letter_actions(notification_id, now),
+                    NotificationModel.lease_until.remove(),
+                ],
+                condition=NotificationModel.status.is_in(
+                    NotificationStatus.PENDING.value, NotificationStatus.RETRYING.value
+                ),
+            )
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            return False
+        return True
+
+    # -- the due sweep, dead letters and re-drives -------------------------------------------
+
+    def due(self, shard: int, now: datetime, limit: int) -> list[tuple[str, str, str]]:
+        """(notification id, correlation id, work_at) of due work in one shard, oldest first:
+        a Query on the sparse work index, reading only what is due."""
+        result = NotificationModel.work_index.query(
+            f"due#{shard}", NotificationModel.work_at <= _text(now), limit=limit
+        )
+        return [(i.notification_id, i.correlation_id, i.work_at) for i in result]
+
+    def mark_enqueued(self, notification_id: str, seen_work_at: str, sweep_at: datetime) -> bool:
+        """After the sweep enqueued it: look again only if no attempt happens by `sweep_at`."""
+        try:
+            NotificationModel(notification_id).update(
+                actions=[NotificationModel.work_at.set(_text(sweep_at))],
+                condition=NotificationModel.work_at == seen_work_at,
+            )
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            return False
+        return True
+
+    def dead_letters(
+        self, recipient_kind: str, recipient_id: str, limit: int, start_key: dict | None
+    ) -> tuple[list[Notification], dict[str, Any] | None]:
+        """One page of a recipient's dead letters, oldest first."""
+        key = dead_key(recipient_kind, recipient_id)
+        if start_key is not None:
+            stored = start_key.get("work_key")
+            if set(start_key) != {"notification_id", "work_key", "work_at"} or (
+                not isinstance(stored, dict) or stored.get("S") != key
+            ):
+                raise InvalidInput("分页游标无效，请从第一页重新查询", code="invalid_cursor")
+        result = NotificationModel.work_index.query(
+            key, limit=limit, page_size=limit, last_evaluated_key=start_key
+        )
+        items = [to_domain(item) for item in result]
+        return items, result.last_evaluated_key
+
+    def redrive(self, notification_id: str, now: datetime, sweep_at: datetime) -> bool:
+        """A dead letter starts a new round of the schedule, due now. False if it is not (or no
+        longer) a dead letter: a second re-drive changes nothing."""
+        item = self._load(notification_id)
+        if item is None or item.status != NotificationStatus.FAILED.value:
+            return False
+        last = max((int(a.number) for a in item.attempts or ()), default=0)
+        try:
+            NotificationModel(notification_id).update(
+                actions=[
+                    NotificationModel.status.set(NotificationStatus.RETRYING.value),
+                    NotificationModel.round_base.set(last),
+                    NotificationModel.round_started_at.set(_text(now)),
+                    NotificationModel.redrives.add(1),
+                    NotificationModel.dead_at.remove(),
+                    NotificationModel.next_attempt_at.set(_text(now)),
+                    NotificationModel.work_key.set(due_key(notification_id)),
+                    NotificationModel.work_at.set(_text(sweep_at)),
+                ],
+                condition=NotificationModel.status == NotificationStatus.FAILED.value,
+            )
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            return False
+        return True
+
+    # -- department circuits -----------------------------------------------------------------
+
+    def circuit(self, department_id: str) -> DepartmentCircuit:
+        try:
+            item = CircuitModel.get(CIRCUIT_PREFIX + department_id, consistent_read=True)
+        except CircuitModel.DoesNotExist:
+            return DepartmentCircuit(department_id)
+        return DepartmentCircuit(
+            department_id,
+            consecutive_failures=int(item.consecutive_failures or 0),
+            probe_at=_moment(item.probe_at),
+            openings=int(item.openings or 0),
+        )
+
+    def circuit_failed(
+        self, department_id: str, threshold: int, probe_at: Any
+    ) -> DepartmentCircuit:
+        """Count a failed attempt; at the threshold open the circuit (or, after a failed probe,
+        keep it open) until `probe_at(openings)`."""
+        key = CIRCUIT_PREFIX + department_id
+        item = CircuitModel(key)
+        item.update(actions=[CircuitModel.consecutive_failures.add(1)])
+        failures = int(item.consecutive_failures or 0)
+        if failures < threshold:
+            return self.circuit(department_id)
+        openings = int(item.openings or 0) + 1
+        CircuitModel(key).update(
+            actions=[
+                CircuitModel.probe_at.set(_text(probe_at(openings))),
+                CircuitModel.openings.set(openings),
+            ]
+        )
+        return self.circuit(department_id)
+
+    def circuit_succeeded(self, department_id: str) -> None:
+        CircuitModel(CIRCUIT_PREFIX + department_id).update(
+            actions=[
+                CircuitModel.consecutive_failures.set(0),
+                CircuitModel.openings.set(0),
+                CircuitModel.probe_at.remove(),
+            ]
+        )
+
+    def claim_probe(self, department_id: str, now: datetime, lease_until: datetime) -> bool:
+        """One consumer at a time probes an open circuit: the probe time moves past the lease."""
+        try:
+            CircuitModel(CIRCUIT_PREFIX + department_id).update(
+                actions=[CircuitModel.probe_at.set(_text(lease_until))],
+                condition=CircuitModel.probe_at <= _text(now),
+            )
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            return False
+        return True
 
     def _trim_attempts(self, notification_id: str) -> None:
         item = self._load(notification_id)

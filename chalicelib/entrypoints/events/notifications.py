@@ -1,9 +1,11 @@
 """Notification pipeline: the outbox table's stream enqueues, the delivery queue delivers.
 
 `enqueue_notifications` turns each newly written notification (stream INSERT) into a message on
-"notification-delivery"; `deliver_notifications` makes one attempt per message. A failed attempt
-pushes the message's visibility out by a growing back-off and is reported as a batch item
-failure, so SQS redelivers it; the queue's redrive sends it to the DLQ after the last receive.
+"notification-delivery"; `deliver_notifications` makes one attempt per message. The retry
+schedule is kept on the notification: a failed attempt whose wait fits SQS's 15-minute delay is
+re-enqueued as a delayed message, a longer wait (up to 10 hours) is picked up by
+`sweep_notifications`, which also re-enqueues deferred, re-driven and lost notifications. The
+queue's own redrive to its DLQ is left for messages whose handling crashes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from chalicelib.entrypoints.events.batch import process_batch
 bp = Blueprint(__name__)
 
 QUEUE = "notification-delivery"
+_SWEEP = next(s for s in topology.SCHEDULES if s.consumer == "sweep_notifications")
 _NOTIFICATION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -46,6 +49,8 @@ def _enqueue_record(record: Any) -> None:
         return  # delivery bookkeeping and reads modify the item: nothing new to send
     image = record.dynamodb.new_image or {}
     notification_id = str(image.get("notification_id", ""))
+    if notification_id.startswith("circuit#"):
+        return  # a department's delivery circuit shares the table
     correlation_id = set_correlation_id(image.get("correlation_id"))
     if not _NOTIFICATION_ID.match(notification_id):
         # Retrying cannot fix it, and a failing stream record would hold up its whole shard.
@@ -88,19 +93,43 @@ def _deliver_record(record: Any) -> None:
     c = container()
     outcome = deliver_notification(
         notification_id,
-        receive_count,
         store=c.notifier,
         channels=_channels(c),
         clock=c.clock,
         audit_log=c.audit_log,
-        policy=_policy(c.settings),
+        policy=_policy(c),
     )
     _log_outcome(outcome, receive_count)
+    if outcome.requeue_after_seconds is not None:
+        # If this send is lost the due sweep enqueues it a few minutes later.
+        _queue(c).enqueue(notification_id, correlation_id, outcome.requeue_after_seconds)
     if outcome.should_retry:
         _delay(record.receipt_handle, outcome.retry_after_seconds or 0)
         raise RetryLater(
             f"delivery {outcome.outcome.value}; retry in {outcome.retry_after_seconds}s"
         )
+
+
+@bp.schedule(_SWEEP.expression, name=_SWEEP.consumer, description=_SWEEP.description)
+def sweep_notifications(event: Any) -> dict[str, Any]:
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import logger, set_correlation_id
+    from chalicelib.service_layer.notifications import sweep_due
+
+    set_correlation_id(getattr(event, "event_id", None))
+    c = container()
+    summary = sweep_due(store=c.notifier, queue=_queue(c), clock=c.clock)
+    result = {"enqueued": summary.enqueued, "budget_exhausted": summary.budget_exhausted}
+    (logger.warning if summary.budget_exhausted else logger.info)(
+        "notification sweep finished", extra=result
+    )
+    return result
+
+
+def _queue(c: Any) -> Any:
+    from chalicelib.adapters.delivery_queue import SqsDeliveryQueue
+
+    return SqsDeliveryQueue(c.aws)
 
 
 def _parse_message(body: str) -> tuple[str, str | None]:
@@ -121,14 +150,16 @@ def _channels(c: Any) -> Any:
     )
 
 
-def _policy(settings: Any) -> Any:
+def _policy(c: Any) -> Any:
+    import random
+
     from chalicelib.service_layer.notifications import DeliveryPolicy
 
     spec = topology.queue(QUEUE)
     return DeliveryPolicy(
-        base_backoff_seconds=settings.webhook_base_backoff_seconds,
-        max_receive_count=spec.max_receive_count,
-        lease_seconds=int(settings.webhook_timeout_seconds) + spec.consumer_timeout_seconds,
+        lease_seconds=int(c.settings.webhook_timeout_seconds) + spec.consumer_timeout_seconds,
+        # Tests put a fixed source on the container; Lambda uses the process's generator.
+        draw=getattr(c, "random", None) or random.random,
     )
 
 
@@ -169,9 +200,15 @@ def _log_outcome(outcome: Any, receive_count: int) -> None:
             error=attempt.error,
             duration_ms=attempt.duration_ms,
         )
-    if outcome.retry_after_seconds is not None:
+    if outcome.retry_after_seconds is not None or outcome.final:
         fields.update(retry_after_seconds=outcome.retry_after_seconds, final=outcome.final)
-    noteworthy = outcome.should_retry or outcome.outcome is Outcome.MISSING
+    if outcome.redriven:
+        fields.update(redriven=outcome.redriven)
+    noteworthy = outcome.should_retry or outcome.outcome in (
+        Outcome.MISSING,
+        Outcome.FAILED,
+        Outcome.DEFERRED,
+    )
     (logger.warning if noteworthy else logger.info)("notification delivery attempt", extra=fields)
     metrics.add_metric(
         name=f"Notification{outcome.outcome.value.title().replace('_', '')}",

@@ -1,4 +1,6 @@
-"""The caller's own inbox: `GET /me/notifications` and `POST /me/notifications/{id}/read`."""
+"""The caller's own inbox (`GET /me/notifications`, `POST /me/notifications/{id}/read`) and the
+departments' dead letters (`GET /notifications/dead-letters`,
+`POST /notifications/{id}/redrive`)."""
 
 from datetime import datetime
 from typing import Any
@@ -63,6 +65,113 @@ def mark_my_notification_read(call: Call, notification_id: str):
         call.user, notification_id, store=c.notifier, clock=c.clock, audit_log=c.audit_log
     )
     return _view(notification)
+
+
+class DeadLettersQuery(PageQuery):
+    department_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="承办部门编号"
+    )
+
+
+class DeliveryAttemptView(ApiModel):
+    number: int
+    at: datetime
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = Field(default=None, description="失败原因代码，如 timeout、http_500")
+
+
+class DeadLetterView(ApiModel):
+    notification_id: str
+    department_id: str
+    category: str
+    title: str
+    created_at: datetime
+    status: str = Field(description="failed：已放弃投递；retrying：已重新投递")
+    dead_at: datetime | None = None
+    redrives: int = Field(description="已重新投递的次数")
+    last_attempt: DeliveryAttemptView | None = None
+
+
+class DeadLetterPage(Page[DeadLetterView]):
+    pass
+
+
+class RedriveView(DeadLetterView):
+    redriven: bool = Field(description="本次请求是否重新投递（已在投递中的通知不再重复）")
+
+
+@api_route(
+    bp,
+    "/notifications/dead-letters",
+    summary="部门回调的死信（重试全部失败后放弃投递的通知，分页）",
+    tags=("notifications",),
+    query=DeadLettersQuery,
+    response=DeadLetterPage,
+)
+def list_dead_letters(call: Call):
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.notifications import list_dead_letters as list_them
+
+    items, last_key = list_them(
+        call.user,
+        call.query.department_id,
+        container().notifier,
+        call.query.limit,
+        decode_cursor(call.query.cursor),
+    )
+    return DeadLetterPage(
+        items=[_dead_letter(n) for n in items], next_cursor=encode_cursor(last_key)
+    )
+
+
+@api_route(
+    bp,
+    "/notifications/{notification_id}/redrive",
+    method="POST",
+    summary="重新投递一条死信（幂等：已在投递中的不再重复）",
+    tags=("notifications",),
+    response=RedriveView,
+)
+def redrive_notification(call: Call, notification_id: str):
+    from chalicelib.adapters.delivery_queue import SqsDeliveryQueue
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.notifications import redrive_notification as redrive
+
+    c = container()
+    result = redrive(
+        call.user,
+        notification_id,
+        store=c.notifier,
+        queue=SqsDeliveryQueue(c.aws),
+        clock=c.clock,
+        audit_log=c.audit_log,
+    )
+    view = _dead_letter(result.notification)
+    return RedriveView(**view.model_dump(), redriven=result.redriven)
+
+
+def _dead_letter(notification: Any) -> DeadLetterView:
+    last = notification.attempts[-1] if notification.attempts else None
+    return DeadLetterView(
+        notification_id=notification.notification_id,
+        department_id=notification.recipient_id,
+        category=notification.category,
+        title=notification.title,
+        created_at=notification.created_at,
+        status=notification.status.value,
+        dead_at=notification.dead_at,
+        redrives=notification.redrives,
+        last_attempt=DeliveryAttemptView(
+            number=last.number,
+            at=last.at,
+            delivered=last.delivered,
+            status_code=last.status_code,
+            error=last.error,
+        )
+        if last is not None
+        else None,
+    )
 
 
 def _view(notification: Any) -> NotificationView:
