@@ -50,6 +50,12 @@ class Container:
         return DynamoAuditLog(clock=self.clock)
 
     @cached_property
+    def idempotency_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
+
+        return DynamoIdempotencyStore(self.aws.client("dynamodb"))
+
+    @cached_property
     def notifier(self) -> Any:
         from chalicelib.adapters.dynamodb.notifications import DynamoNotificationOutbox
 

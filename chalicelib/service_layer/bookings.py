@@ -17,13 +17,12 @@ one, so a failed reschedule leaves the original booking as it was.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -312,10 +311,6 @@ class BookRequest:
     town: str | None = None  # home visits: the 街道 or 镇 of the address
     address_detail: str | None = None
 
-    def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True, default=str, ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
-
 
 @dataclass(frozen=True)
 class BookingResult:
@@ -333,11 +328,9 @@ def book(
     now = deps.clock.now()
     center, service = _center_and_service(deps, request.center_id, request.item_id, request.channel)
     slot = domain.find_slot(center, service, request.day, request.start)
+    # A rerun of a keyed request whose first run died half-way works on the same items (the
+    # HTTP layer answers every other repeat from the stored response before this runs).
     booking_id = _new_booking_id(principal, idempotency_key)
-    if idempotency_key:
-        replayed = _replay(deps, principal, idempotency_key, request)
-        if replayed is not None:
-            return BookingResult(replayed, created=False)
 
     rules = deps.rules()
     domain.check_booking_day(rules, deps.calendar(), now, slot.day)
@@ -362,8 +355,6 @@ def book(
         now,
     )
     try:
-        if idempotency_key:
-            _claim_idempotency_key(deps, principal, idempotency_key, booking_id, request)
         _take_guard(deps, rules, person, service.item_id, slot.day, booking_id, now)
     except Exception:
         deps.store.release_seat(
@@ -393,36 +384,6 @@ def _new_booking_id(principal: Principal, idempotency_key: str | None) -> str:
     if idempotency_key:
         return uuid.uuid5(_ID_NAMESPACE, f"{principal.user_id}\n{idempotency_key}").hex
     return uuid.uuid4().hex
-
-
-def _replay(
-    deps: BookingDeps, principal: Principal, key: str, request: BookRequest
-) -> Booking | None:
-    """The booking an earlier request with this Idempotency-Key made, if any. The same key
-    with a different request is refused."""
-    earlier = deps.store.get_idempotency_key(principal.user_id, key)
-    if earlier is None:
-        return None
-    if earlier[1] != request.fingerprint():
-        raise Conflict(
-            "该 Idempotency-Key 已用于另一笔不同的预约请求", code="idempotency_key_reused"
-        )
-    return deps.store.get_booking(earlier[0])
-
-
-def _claim_idempotency_key(
-    deps: BookingDeps, principal: Principal, key: str, booking_id: str, request: BookRequest
-) -> None:
-    """Record caller + key → booking id (a conditional put). A concurrent request with the
-    same key and body carries on with the same booking id; another body is refused."""
-    fingerprint = request.fingerprint()
-    earlier = deps.store.claim_idempotency_key(
-        principal.user_id, key, booking_id, fingerprint, deps.clock.now()
-    )
-    if earlier is not None and earlier[1] != fingerprint:
-        raise Conflict(
-            "该 Idempotency-Key 已用于另一笔不同的预约请求", code="idempotency_key_reused"
-        )
 
 
 def _tags_decide_seats(service: Service) -> bool:

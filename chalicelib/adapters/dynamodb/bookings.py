@@ -10,7 +10,6 @@ Items of the bookings table (pk / sk):
                    booking's), so a slot never holds more bookings than seats, whatever the
                    concurrency. No transactions (moto's are not atomic under concurrency).
 - guard            "guard#<person>#<item>#<day>" / "guard": one booking per person, item and day.
-- idempotency key  "idem#<user>#<key>" / "idem": caller + Idempotency-Key → booking id.
 - catalogue        "catalog#centers" / <centre id>; "catalog#services#<centre>" / <service id>;
                    "config" / "booking-rules" (the rules, versioned).
 - no-shows         "noshow#<person>" / "<starts at>#<booking id>"; suspension "suspension#<person>".
@@ -162,14 +161,13 @@ class SeatModel(Model):
 
 
 class KeyItemModel(Model):
-    """A guard or an idempotency key: a fixed key naming the booking that holds it."""
+    """A guard: a fixed key naming the booking that holds it."""
 
     Meta = meta("bookings")
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     booking_id = UnicodeAttribute()
-    fingerprint = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
 
 
@@ -588,36 +586,7 @@ class DynamoBookingStore:
             raise
         return int(item.version)
 
-    # -- idempotency keys and guards ----------------------------------------------------------
-
-    def get_idempotency_key(self, user_id: str, key: str) -> tuple[str, str] | None:
-        """(booking id, request fingerprint) recorded for caller + key, if any."""
-        try:
-            found = KeyItemModel.get(f"idem#{user_id}#{key}", "idem", consistent_read=True)
-        except KeyItemModel.DoesNotExist:
-            return None
-        return found.booking_id, found.fingerprint or ""
-
-    def claim_idempotency_key(
-        self, user_id: str, key: str, booking_id: str, fingerprint: str, now: datetime
-    ) -> tuple[str, str] | None:
-        """Record caller + key → booking id; if the key was used before, answer its
-        (booking id, request fingerprint) and write nothing."""
-        item = KeyItemModel(
-            f"idem#{user_id}#{key}",
-            "idem",
-            booking_id=booking_id,
-            fingerprint=fingerprint,
-            created_at=iso(now),
-        )
-        try:
-            item.save(condition=KeyItemModel.pk.does_not_exist())
-            return None
-        except PutError as error:
-            if not condition_failed(error):
-                raise
-        found = KeyItemModel.get(item.pk, "idem", consistent_read=True)
-        return found.booking_id, found.fingerprint or ""
+    # -- guards ----------------------------------------------------------
 
     def take_guard(
         self, person: str, item_id: str, day: date, booking_id: str, now: datetime
