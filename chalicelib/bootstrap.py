@@ -56,6 +56,12 @@ class Container:
         return DynamoIdempotencyStore(self.aws.client("dynamodb"))
 
     @cached_property
+    def due_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.due import DynamoDueStore
+
+        return DynamoDueStore()
+
+    @cached_property
     def notifier(self) -> Any:
         from chalicelib.adapters.dynamodb.notifications import DynamoNotificationOutbox
 

@@ -65,6 +65,13 @@ class ScheduleSpec:
         return f"rate({self.rate_minutes} {unit})"
 
 
+@dataclass(frozen=True)
+class DueKindSpec:
+    kind: str  # DueItem.kind
+    handler: str  # "module:function" run by the due sweep for one item
+    description: str = ""
+
+
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "users",
@@ -152,6 +159,20 @@ TABLES: tuple[TableSpec, ...] = (
         "knowledge",
         "chalicelib.adapters.dynamodb.knowledge:KnowledgeRecord",
         description="知识库条目、修订记录、关联、待答问题、政策答复就绪记录",
+    ),
+    TableSpec(
+        "due-items",
+        "chalicelib.adapters.dynamodb.due:DueItemModel",
+        description="统一到期索引：各类定时事项（按小时分桶的稀疏索引）与扫描游标",
+    ),
+)
+
+# Each capability declares here the kinds of due items it files and the handler that runs one.
+DUE_KINDS: tuple[DueKindSpec, ...] = (
+    DueKindSpec(
+        "review.reminder",
+        "chalicelib.service_layer.reviews:remind_due",
+        description="办结3天后仍未评价的提醒",
     ),
 )
 
@@ -247,10 +268,16 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="按订阅偏好汇总推送新兑现与新匹配的快申政策（每主体每日至多一条）",
     ),
     ScheduleSpec(
+        "due-sweep",
+        consumer="sweep_due_items",
+        rate_minutes=1,
+        description="统一到期扫描：按到期索引执行各类到期事项（评价提醒等）",
+    ),
+    ScheduleSpec(
         "review-jobs",
         consumer="run_review_jobs",
         rate_minutes=10,
-        description="发送评价提醒；每月首个工作日生成上月好差评报告",
+        description="每月首个工作日生成上月好差评报告",
     ),
     ScheduleSpec(
         "kb-jobs",
