@@ -174,6 +174,11 @@ DUE_KINDS: tuple[DueKindSpec, ...] = (
         "chalicelib.service_layer.reviews:remind_due",
         description="办结3天后仍未评价的提醒",
     ),
+    DueKindSpec(
+        "kb.article",
+        "chalicelib.service_layer.knowledge:run_article_due",
+        description="知识条目定时发布与定时下线",
+    ),
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
@@ -271,7 +276,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "due-sweep",
         consumer="sweep_due_items",
         rate_minutes=1,
-        description="统一到期扫描：按到期索引执行各类到期事项（评价提醒等）",
+        description="统一到期扫描：按到期索引执行各类到期事项（评价提醒、知识条目定时发布与下线）",
     ),
     ScheduleSpec(
         "review-jobs",
@@ -283,7 +288,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "kb-jobs",
         consumer="run_kb_jobs",
         rate_minutes=5,
-        description="知识库条目定时发布与下线；为即将生效的政策版本开启答复就绪计时",
+        description="为即将生效的政策版本开启答复就绪计时（定时发布与下线在统一到期扫描中）",
     ),
 )
 
