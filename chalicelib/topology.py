@@ -128,7 +128,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "booking-jobs",
         "chalicelib.adapters.dynamodb.bookings:BookingJobModel",
-        description="预约提醒、爽约判定与帮办超时预警的到期任务",
+        description="预约提醒、爽约判定与帮办超时预警的一次性执行记录",
     ),
     TableSpec(
         "applications",
@@ -173,6 +173,11 @@ DUE_KINDS: tuple[DueKindSpec, ...] = (
         "review.reminder",
         "chalicelib.service_layer.reviews:remind_due",
         description="办结3天后仍未评价的提醒",
+    ),
+    DueKindSpec(
+        "booking.job",
+        "chalicelib.service_layer.bookings:run_job_due",
+        description="预约提醒、爽约判定、人工帮办响应超时预警",
     ),
     DueKindSpec(
         "kb.article",
@@ -248,12 +253,6 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="扫描到期与临近到期的时限并逐级升级",
     ),
     ScheduleSpec(
-        "booking-jobs",
-        consumer="run_booking_jobs",
-        rate_minutes=1,
-        description="发送预约提醒、判定爽约、预警人工帮办响应超时",
-    ),
-    ScheduleSpec(
         "application-supplement-sweep",
         consumer="terminate_overdue_supplements",
         rate_minutes=10,
@@ -276,7 +275,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "due-sweep",
         consumer="sweep_due_items",
         rate_minutes=1,
-        description="统一到期扫描：按到期索引执行各类到期事项（评价提醒、知识条目定时发布与下线）",
+        description="统一到期扫描：预约提醒与爽约判定、帮办超时预警、评价提醒、知识条目定时发布与下线",
     ),
     ScheduleSpec(
         "review-jobs",

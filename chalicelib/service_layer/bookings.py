@@ -63,10 +63,6 @@ from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 from chalicelib.service_layer.notify import notify
 
-JOBS_NAME = "booking-jobs"
-# The first run of a fresh deployment looks this far back for jobs filed before it ran.
-FIRST_RUN_LOOKBACK = timedelta(days=7)
-JOB_BUDGET = 2000
 DEFAULT_HANDLING_MINUTES = 15.0
 _ID_NAMESPACE = uuid.UUID("2b7c4e1a-9d3f-4a6b-8e2c-5f1a0b9c7d34")
 _MAX_ID_LENGTH = 64
@@ -1121,74 +1117,13 @@ def _alert_help_missed(
 # ---- the job runner: reminders, no-shows, help alerts ---------------------------------------
 
 
-@dataclass
-class JobsReport:
-    started_at: datetime
-    buckets: int = 0
-    seen: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    failures: list[dict[str, str]] = field(default_factory=list)
-    cursor: date | None = None
+def run_job_due(c: Any, item: Any, now: datetime) -> str | None:
+    """The due sweep's handler for one timed job (reminder, no-show check, help pick-up alert).
+    Its side effect happens once, however often or concurrently it runs; None leaves it due."""
+    from chalicelib.adapters.dynamodb.bookings import job_of
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "buckets": self.buckets,
-            "jobs_seen": self.seen,
-            "outcomes": dict(self.outcomes),
-            "failures": self.failures,
-            "cursor": self.cursor.isoformat() if self.cursor else None,
-        }
-
-
-def run_due_jobs(
-    deps: BookingDeps, *, name: str = JOBS_NAME, budget: int = JOB_BUDGET
-) -> JobsReport:
-    """Run every job whose time has come (due-index buckets from the cursor to today). Each job's
-    side effect happens once, however often or concurrently this runs; a failing job is reported
-    and retried by the next run, and never stops the others."""
-    now = deps.clock.now()
-    today = today_of(now)
-    report = JobsReport(started_at=now)
-    cursor = deps.jobs.get_cursor(name) or today_of(now - FIRST_RUN_LOOKBACK)
-    rules = deps.rules()
-    retry_from: date | None = None
-    day, exhausted = min(cursor, today), False
-    while day <= today and not exhausted:
-        for shard in range(deps.jobs.shards):
-            report.buckets += 1
-            for job in deps.jobs.due_in_bucket(day, shard, now):
-                if report.seen >= budget:
-                    exhausted = True
-                    break
-                report.seen += 1
-                if not _attend(deps, job, now, rules, report):
-                    retry_from = min(retry_from or day, day)
-            if exhausted:
-                retry_from = min(retry_from or day, day)
-                break
-        day += timedelta(days=1)
-    report.cursor = min(retry_from or today, today)
-    deps.jobs.set_cursor(name, report.cursor, now)
-    return report
-
-
-def _attend(
-    deps: BookingDeps, job: Any, now: datetime, rules: BookingRules, report: JobsReport
-) -> bool:
-    from chalicelib.observability import logger
-
-    try:
-        outcome = _run_job(deps, job, now, rules)
-    except Exception as error:
-        logger.exception("booking job failed", extra={"job_id": job.job_id})
-        report.failures.append(
-            {"job_id": job.job_id, "error": getattr(error, "code", type(error).__name__)}
-        )
-        return False
-    report.outcomes[outcome or "busy"] = report.outcomes.get(outcome or "busy", 0) + 1
-    if outcome is not None:
-        deps.jobs.finish(job.job_id, outcome, now)
-    return True
+    deps = BookingDeps.from_container(c)
+    return _run_job(deps, job_of(item), now, deps.rules())
 
 
 def _run_job(deps: BookingDeps, job: Any, now: datetime, rules: BookingRules) -> str | None:

@@ -227,7 +227,9 @@ def test_the_person_is_reminded_once_after_three_days_unless_they_rated(
     from chalicelib.service_layer.due import sweep
 
     def reminders() -> dict[str, int]:
-        return sweep(container.due_store, clock, container).outcomes
+        # The same sweep runs the bookings' own due jobs (no-show checks): only reminders here.
+        outcomes = sweep(container.due_store, clock, container).outcomes
+        return {k: n for k, n in outcomes.items() if k in ("reminded", "already_rated")}
 
     clock.set(t(2026, 11, 27, 9, 40))
     assert api.post(f"/bookings/{served[LI]}/serve", user=CLERK).status == 200

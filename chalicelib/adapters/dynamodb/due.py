@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -58,9 +58,10 @@ def _sort(item: DueItem) -> str:
 
 
 class DynamoDueStore:
-    def file(self, item: DueItem, now: datetime) -> None:
-        """File (or re-file at a new time) a due item: one put."""
-        DueItemModel(
+    def file(self, item: DueItem, now: datetime, *, once: bool = False) -> None:
+        """File (or re-file at a new time) a due item: one put. `once`: an item already filed
+        under this kind and id, pending or finished, stays as it is (a retried request)."""
+        record = DueItemModel(
             item.key,
             kind=item.kind,
             subject_id=item.subject_id,
@@ -70,14 +71,22 @@ class DynamoDueStore:
             updated_at=iso(now),
             due_bucket=filing_bucket(item.due_at, now),
             due_sort=_sort(item),
-        ).save()
+        )
+        if not once:
+            record.save()
+            return
+        try:
+            record.save(condition=DueItemModel.key.does_not_exist())
+        except PutError as error:
+            if not condition_failed(error):
+                raise
 
-    def cancel(self, kind: str, subject_id: str, now: datetime) -> None:
+    def cancel(self, kind: str, subject_id: str, now: datetime, status: str = "cancelled") -> None:
         """Take an item out of the index, if it is there: one update, no read."""
         try:
             DueItemModel(f"{kind}#{subject_id}").update(
                 actions=[
-                    DueItemModel.status.set("cancelled"),
+                    DueItemModel.status.set(status),
                     DueItemModel.updated_at.set(iso(now)),
                     DueItemModel.due_bucket.remove(),
                     DueItemModel.due_sort.remove(),

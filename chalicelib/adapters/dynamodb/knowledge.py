@@ -164,7 +164,6 @@ def _stored(item: KnowledgeRecord) -> StoredArticle:
 
 
 class DynamoKnowledgeStore:
-
     # ---- articles -------------------------------------------------------------------------
 
     def get_article(self, article_id: str) -> StoredArticle | None:
