@@ -255,9 +255,9 @@ class Runner:
         limit = time.monotonic() + timeout
         while time.monotonic() < limit:
             if self.process.poll() is not None:
-                raise SystemExit(
-                    f"the local runner exited ({self.process.returncode}):\n{self.tail()}"
-                )
+                output = self.tail()
+                self.stop()
+                raise SystemExit(f"the local runner exited ({self.process.returncode}):\n{output}")
             try:
                 status, _ = Client(self.base_url, 30).request("GET", "/openapi.json")
                 if status == 200:
@@ -265,8 +265,9 @@ class Runner:
             except OSError:
                 pass
             time.sleep(0.5)
+        output = self.tail()
         self.stop()
-        raise SystemExit(f"the local runner did not answer within {timeout:.0f} s:\n{self.tail()}")
+        raise SystemExit(f"the local runner did not answer within {timeout:.0f} s:\n{output}")
 
     def tail(self) -> str:
         self.log.flush()
