@@ -64,6 +64,18 @@ class Container:
         return DynamoAuditLog(clock=self.clock)
 
     @cached_property
+    def idempotency_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
+
+        return DynamoIdempotencyStore(self.aws.client("dynamodb"))
+
+    @cached_property
+    def due_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.due import DynamoDueStore
+
+        return DynamoDueStore()
+
+    @cached_property
     def notifier(self) -> Any:
         from chalicelib.adapters.dynamodb.notifications import DynamoNotificationOutbox
 

@@ -65,6 +65,13 @@ class ScheduleSpec:
         return f"rate({self.rate_minutes} {unit})"
 
 
+@dataclass(frozen=True)
+class DueKindSpec:
+    kind: str  # DueItem.kind
+    handler: str  # "module:function" run by the due sweep for one item
+    description: str = ""
+
+
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "users",
@@ -121,7 +128,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "booking-jobs",
         "chalicelib.adapters.dynamodb.bookings:BookingJobModel",
-        description="预约提醒、爽约判定与帮办超时预警的到期任务",
+        description="预约提醒、爽约判定与帮办超时预警的一次性执行记录",
     ),
     TableSpec(
         "applications",
@@ -152,6 +159,30 @@ TABLES: tuple[TableSpec, ...] = (
         "knowledge",
         "chalicelib.adapters.dynamodb.knowledge:KnowledgeRecord",
         description="知识库条目、修订记录、关联、待答问题、政策答复就绪记录",
+    ),
+    TableSpec(
+        "due-items",
+        "chalicelib.adapters.dynamodb.due:DueItemModel",
+        description="统一到期索引：各类定时事项（按小时分桶的稀疏索引）与扫描游标",
+    ),
+)
+
+# Each capability declares here the kinds of due items it files and the handler that runs one.
+DUE_KINDS: tuple[DueKindSpec, ...] = (
+    DueKindSpec(
+        "review.reminder",
+        "chalicelib.service_layer.reviews:remind_due",
+        description="办结3天后仍未评价的提醒",
+    ),
+    DueKindSpec(
+        "booking.job",
+        "chalicelib.service_layer.bookings:run_job_due",
+        description="预约提醒、爽约判定、人工帮办响应超时预警",
+    ),
+    DueKindSpec(
+        "kb.article",
+        "chalicelib.service_layer.knowledge:run_article_due",
+        description="知识条目定时发布与定时下线",
     ),
 )
 
@@ -222,12 +253,6 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="扫描到期与临近到期的时限并逐级升级",
     ),
     ScheduleSpec(
-        "booking-jobs",
-        consumer="run_booking_jobs",
-        rate_minutes=1,
-        description="发送预约提醒、判定爽约、预警人工帮办响应超时",
-    ),
-    ScheduleSpec(
         "application-supplement-sweep",
         consumer="terminate_overdue_supplements",
         rate_minutes=10,
@@ -247,10 +272,16 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="按订阅偏好汇总推送新兑现与新匹配的快申政策（每主体每日至多一条）",
     ),
     ScheduleSpec(
+        "due-sweep",
+        consumer="sweep_due_items",
+        rate_minutes=1,
+        description="统一到期扫描：预约提醒与爽约判定、帮办超时预警、评价提醒、知识条目定时发布与下线",
+    ),
+    ScheduleSpec(
         "review-jobs",
         consumer="run_review_jobs",
         rate_minutes=10,
-        description="发送评价提醒；每月首个工作日生成上月好差评报告",
+        description="每月首个工作日生成上月好差评报告",
     ),
     ScheduleSpec(
         "notification-sweep",
@@ -262,7 +293,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "kb-jobs",
         consumer="run_kb_jobs",
         rate_minutes=5,
-        description="知识库条目定时发布与下线；为即将生效的政策版本开启答复就绪计时",
+        description="为即将生效的政策版本开启答复就绪计时（定时发布与下线在统一到期扫描中）",
     ),
 )
 

@@ -50,6 +50,7 @@ ACCESS: dict[str, Access] = {
             "tickets",
             "bookings",
             "booking-jobs",
+            "due-items",
             "applications",
             "policies",
             "policy-grants",
@@ -96,16 +97,35 @@ ACCESS: dict[str, Access] = {
         append=("audit",),
         write=("clocks", "escalations", "notifications", "idempotency"),
     ),
-    "run_booking_jobs": Access(
-        read=("calendar", "departments", "users"),
+    # The one due sweep: every kind's handler (topology.DUE_KINDS) runs in it.
+    "sweep_due_items": Access(
+        read=("calendar", "departments", "users", "applications", "policies", "tickets"),
         append=("audit",),
-        write=("bookings", "booking-jobs", "notifications", "idempotency"),
-        secrets=("signing-keys",),  # reminders carry a signed cancel link
+        write=(
+            "due-items",
+            "bookings",
+            "booking-jobs",
+            "reviews",
+            "knowledge",
+            "clocks",
+            "escalations",
+            "notifications",
+            "idempotency",
+        ),
+        secrets=("signing-keys",),  # booking reminders carry a signed cancel link
     ),
     "prereview_applications": Access(
         read=("calendar", "departments", "users"),
         append=("audit",),
-        write=("applications", "clocks", "escalations", "notifications", "idempotency", "reviews"),
+        write=(
+            "applications",
+            "clocks",
+            "escalations",
+            "notifications",
+            "idempotency",
+            "reviews",
+            "due-items",
+        ),
     ),
     "terminate_overdue_supplements": Access(
         read=("calendar", "departments", "users"),

@@ -45,6 +45,7 @@ PREFILL_KIND = "prefill"
 # one sitting, not forever.
 PREFILL_TTL = timedelta(hours=2)
 _SAVE_ATTEMPTS = 3
+_INTAKE_NAMESPACE = uuid.UUID("6f1c2b0e-1d5a-4c1e-9a53-3b7f2e8d4a10")
 
 
 @dataclass
@@ -226,14 +227,21 @@ def submit(
     item = deps.store.item_version(submission.item_code, token["v"])
     if item is None:
         raise NotFound("办事事项不存在", code="item_not_found")
-    application_id = uuid.uuid4().hex
-    if idempotency_key:
-        application_id = deps.store.claim_intake(principal.user_id, idempotency_key, application_id)
-        found = deps.store.get(application_id)
-        if found is not None:
-            return found[0]
+    # A keyed submission's id follows from caller + key: a rerun of a request whose first run
+    # died half-way finds that application instead of storing a second one.
+    application_id = (
+        uuid.uuid5(_INTAKE_NAMESPACE, f"{principal.user_id}\n{idempotency_key}").hex
+        if idempotency_key
+        else uuid.uuid4().hex
+    )
     app = _new_application(deps, principal, item, submission, token, application_id)
-    deps.store.create(app)
+    if not deps.store.create(app):
+        found = deps.store.get(application_id)
+        if found is None:
+            raise Conflict("申请编号冲突，请重试", code="application_id_conflict")
+        # Pre-review is idempotent per application and round: handing it over again is safe.
+        _enqueue_prereview(deps, found[0])
+        return found[0]
     _audit(
         deps,
         principal,
@@ -243,6 +251,11 @@ def submit(
         None,
         _summary(app),
     )
+    _enqueue_prereview(deps, app)
+    return app
+
+
+def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> None:
     deps.enqueue(
         {
             "application_id": app.application_id,
@@ -250,7 +263,6 @@ def submit(
             "correlation_id": get_correlation_id(),
         }
     )
-    return app
 
 
 def _new_application(

@@ -16,14 +16,12 @@ one, so a failed reschedule leaves the original booking as it was.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -64,10 +62,6 @@ from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 from chalicelib.service_layer.notify import notify
 
-JOBS_NAME = "booking-jobs"
-# The first run of a fresh deployment looks this far back for jobs filed before it ran.
-FIRST_RUN_LOOKBACK = timedelta(days=7)
-JOB_BUDGET = 2000
 # A guard whose booking was never written is taken over after this long (its request crashed).
 GUARD_GRACE = timedelta(minutes=2)
 DEFAULT_HANDLING_MINUTES = 15.0
@@ -308,10 +302,6 @@ class BookRequest:
     town: str | None = None  # home visits: the 街道 or 镇 of the address
     address_detail: str | None = None
 
-    def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True, default=str, ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()
-
 
 @dataclass(frozen=True)
 class BookingResult:
@@ -329,11 +319,9 @@ def book(
     now = deps.clock.now()
     center, service = _center_and_service(deps, request.center_id, request.item_id, request.channel)
     slot = domain.find_slot(center, service, request.day, request.start)
+    # A rerun of a keyed request whose first run died half-way works on the same items (the
+    # HTTP layer answers every other repeat from the stored response before this runs).
     booking_id = _new_booking_id(principal, idempotency_key)
-    if idempotency_key:
-        replayed = _replay(deps, principal, idempotency_key, request)
-        if replayed is not None:
-            return BookingResult(replayed, created=False)
 
     rules = deps.rules()
     domain.check_booking_day(rules, deps.calendar(), now, slot.day)
@@ -364,15 +352,6 @@ def book(
     except Exception:
         _release_guard_if_new(deps, guard, person, service.item_id, slot.day, booking_id)
         raise
-    try:
-        if idempotency_key:
-            _claim_idempotency_key(deps, principal, idempotency_key, booking_id, request)
-    except Exception:
-        deps.store.release_seat(
-            center.center_id, service.service_id, slot.day, slot.label, seat, booking_id
-        )
-        _release_guard_if_new(deps, guard, person, service.item_id, slot.day, booking_id)
-        raise
     if tags is None:
         priority = domain.is_priority(_tags(deps, principal), rules)
     booking = _new_booking(
@@ -396,36 +375,6 @@ def _new_booking_id(principal: Principal, idempotency_key: str | None) -> str:
     if idempotency_key:
         return uuid.uuid5(_ID_NAMESPACE, f"{principal.user_id}\n{idempotency_key}").hex
     return uuid.uuid4().hex
-
-
-def _replay(
-    deps: BookingDeps, principal: Principal, key: str, request: BookRequest
-) -> Booking | None:
-    """The booking an earlier request with this Idempotency-Key made, if any. The same key
-    with a different request is refused."""
-    earlier = deps.store.get_idempotency_key(principal.user_id, key)
-    if earlier is None:
-        return None
-    if earlier[1] != request.fingerprint():
-        raise Conflict(
-            "该 Idempotency-Key 已用于另一笔不同的预约请求", code="idempotency_key_reused"
-        )
-    return deps.store.get_booking(earlier[0])
-
-
-def _claim_idempotency_key(
-    deps: BookingDeps, principal: Principal, key: str, booking_id: str, request: BookRequest
-) -> None:
-    """Record caller + key → booking id (a conditional put). A concurrent request with the
-    same key and body carries on with the same booking id; another body is refused."""
-    fingerprint = request.fingerprint()
-    earlier = deps.store.claim_idempotency_key(
-        principal.user_id, key, booking_id, fingerprint, deps.clock.now()
-    )
-    if earlier is not None and earlier[1] != fingerprint:
-        raise Conflict(
-            "该 Idempotency-Key 已用于另一笔不同的预约请求", code="idempotency_key_reused"
-        )
 
 
 def _tags_decide_seats(service: Service) -> bool:
@@ -1197,74 +1146,13 @@ def _alert_help_missed(
 # ---- the job runner: reminders, no-shows, help alerts ---------------------------------------
 
 
-@dataclass
-class JobsReport:
-    started_at: datetime
-    buckets: int = 0
-    seen: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    failures: list[dict[str, str]] = field(default_factory=list)
-    cursor: date | None = None
+def run_job_due(c: Any, item: Any, now: datetime) -> str | None:
+    """The due sweep's handler for one timed job (reminder, no-show check, help pick-up alert).
+    Its side effect happens once, however often or concurrently it runs; None leaves it due."""
+    from chalicelib.adapters.dynamodb.bookings import job_of
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "buckets": self.buckets,
-            "jobs_seen": self.seen,
-            "outcomes": dict(self.outcomes),
-            "failures": self.failures,
-            "cursor": self.cursor.isoformat() if self.cursor else None,
-        }
-
-
-def run_due_jobs(
-    deps: BookingDeps, *, name: str = JOBS_NAME, budget: int = JOB_BUDGET
-) -> JobsReport:
-    """Run every job whose time has come (due-index buckets from the cursor to today). Each job's
-    side effect happens once, however often or concurrently this runs; a failing job is reported
-    and retried by the next run, and never stops the others."""
-    now = deps.clock.now()
-    today = today_of(now)
-    report = JobsReport(started_at=now)
-    cursor = deps.jobs.get_cursor(name) or today_of(now - FIRST_RUN_LOOKBACK)
-    rules = deps.rules()
-    retry_from: date | None = None
-    day, exhausted = min(cursor, today), False
-    while day <= today and not exhausted:
-        for shard in range(deps.jobs.shards):
-            report.buckets += 1
-            for job in deps.jobs.due_in_bucket(day, shard, now):
-                if report.seen >= budget:
-                    exhausted = True
-                    break
-                report.seen += 1
-                if not _attend(deps, job, now, rules, report):
-                    retry_from = min(retry_from or day, day)
-            if exhausted:
-                retry_from = min(retry_from or day, day)
-                break
-        day += timedelta(days=1)
-    report.cursor = min(retry_from or today, today)
-    deps.jobs.set_cursor(name, report.cursor, now)
-    return report
-
-
-def _attend(
-    deps: BookingDeps, job: Any, now: datetime, rules: BookingRules, report: JobsReport
-) -> bool:
-    from chalicelib.observability import logger
-
-    try:
-        outcome = _run_job(deps, job, now, rules)
-    except Exception as error:
-        logger.exception("booking job failed", extra={"job_id": job.job_id})
-        report.failures.append(
-            {"job_id": job.job_id, "error": getattr(error, "code", type(error).__name__)}
-        )
-        return False
-    report.outcomes[outcome or "busy"] = report.outcomes.get(outcome or "busy", 0) + 1
-    if outcome is not None:
-        deps.jobs.finish(job.job_id, outcome, now)
-    return True
+    deps = BookingDeps.from_container(c)
+    return _run_job(deps, job_of(item), now, deps.rules())
 
 
 def _run_job(deps: BookingDeps, job: Any, now: datetime, rules: BookingRules) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from chalicelib.domain import knowledge as domain
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import ClockState, Outcome
+from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal, Role
 from chalicelib.domain.knowledge import (
@@ -41,9 +42,7 @@ from chalicelib.service_layer.authorization import Action, Resource, require
 from chalicelib.service_layer.conflicts import retry_on_conflict
 from chalicelib.service_layer.notify import notify
 
-JOBS_NAME = "kb-jobs"
-FIRST_RUN_LOOKBACK = timedelta(days=31)
-JOB_BUDGET = 500
+ARTICLE_DUE_KIND = "kb.article"
 READINESS_HORIZON_DAYS = 120  # policy versions taking effect this far ahead get a readiness clock
 _ID_NAMESPACE = uuid.UUID("2b7c0f1e-7d7a-4f55-9a4e-5b0b1f7c9e21")
 QUESTION_SUBJECT = "question"
@@ -162,6 +161,7 @@ class KnowledgeDeps:
     items: Callable[[str], Any]  # code -> latest ServiceItem or None
     policies: Any = None  # PolicyCatalog
     tokenize: Callable[[Article, Iterable[str]], list[str]] | None = None
+    due: Any = None  # DynamoDueStore
 
     @classmethod
     def from_container(cls, c: Any) -> KnowledgeDeps:
@@ -185,6 +185,7 @@ class KnowledgeDeps:
             deadlines=DeadlineDeps.from_container(c),
             items=c.application_store.latest_item,
             policies=catalog,
+            due=c.due_store,
         )
 
     def catalog(self) -> Any:
@@ -319,7 +320,9 @@ def update_article(
     content = _checked_links(deps, content)
     now = _now(deps)
     after, revision = domain.edit(before, content, principal.user_id, now, stored.last_seq)
+    _file_due(deps, before, after, now)
     saved = deps.store.save_article(after, revision, now, previous=before)
+    _cancel_due(deps, before, saved, now)
     deps.search.apply(saved, None)  # a published article edited leaves search until reviewed
     record_change(
         deps.audit_log,
@@ -381,9 +384,24 @@ def _save_with_tokens(
     deps: KnowledgeDeps, article: Article, revision: Any, now: datetime, before: Article
 ) -> Article:
     tokens = deps.tokens(article) if article.state is ArticleState.PUBLISHED else None
+    _file_due(deps, before, article, now)
     saved = deps.store.save_article(article, revision, now, tokens=tokens, previous=before)
+    _cancel_due(deps, before, saved, now)
     deps.search.apply(saved, tokens)
     return saved
+
+
+def _file_due(deps: KnowledgeDeps, before: Article, after: Article, now: datetime) -> None:
+    """A new or moved publish/archive time goes on the due index before the article is saved:
+    a crash in between leaves an item whose run finds nothing to do, never a lost schedule."""
+    due = after.next_due
+    if due is not None and due != before.next_due:
+        deps.due.file(DueItem(ARTICLE_DUE_KIND, after.article_id, due), now)
+
+
+def _cancel_due(deps: KnowledgeDeps, before: Article, after: Article, now: datetime) -> None:
+    if after.next_due is None and before.next_due is not None:
+        deps.due.cancel(ARTICLE_DUE_KIND, after.article_id, now)
 
 
 def _after_state_change(
@@ -437,53 +455,33 @@ def article_revisions(
 
 @dataclass
 class JobReport:
-    articles_seen: int = 0
     published: list[str] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)
     readiness_started: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-    cursor: date | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
-            "articles_seen": self.articles_seen,
             "published": len(self.published),
             "archived": len(self.archived),
             "readiness_started": self.readiness_started,
-            "failures": self.failures,
-            "cursor": self.cursor.isoformat() if self.cursor else None,
         }
 
 
-def run_due_jobs(deps: KnowledgeDeps, *, budget: int = JOB_BUDGET) -> JobReport:
-    """Publish and archive the articles whose scheduled time has come (due-index buckets from
-    the cursor to today), then make sure upcoming policy versions have a readiness clock."""
-    now = _now(deps)
-    today = now.date()
+def run_due_jobs(deps: KnowledgeDeps) -> JobReport:
+    """Make sure upcoming policy versions have a readiness clock. (Scheduled publishing and
+    archiving run on the due sweep: `run_article_due`.)"""
     report = JobReport()
-    cursor = deps.store.get_cursor(JOBS_NAME) or (now - FIRST_RUN_LOOKBACK).date()
-    day, retry_from = min(cursor, today), None
-    while day <= today and report.articles_seen < budget:
-        for shard in range(deps.store.shards):
-            for article_id in deps.store.due_in_bucket(day, shard, now):
-                report.articles_seen += 1
-                try:
-                    _run_article(deps, article_id, now, report)
-                except Exception as error:  # the next run retries it; others go on
-                    report.failures.append(
-                        {
-                            "article_id": article_id,
-                            "error": getattr(error, "code", type(error).__name__),
-                        }
-                    )
-                    retry_from = min(retry_from or day, day)
-        day += timedelta(days=1)
-    if report.articles_seen >= budget:
-        retry_from = min(retry_from or day, day)
-    report.cursor = min(retry_from or today, today)
-    deps.store.set_cursor(JOBS_NAME, report.cursor, now)
     report.readiness_started = sync_readiness(deps)
     return report
+
+
+def run_article_due(c: Any, item: DueItem, now: datetime) -> str:
+    """The due sweep's handler for a scheduled publish or archive of one article."""
+    report = JobReport()
+    _run_article(KnowledgeDeps.from_container(c), item.subject_id, now, report)
+    if report.published:
+        return "published"
+    return "archived" if report.archived else "nothing_due"
 
 
 def _run_article(deps: KnowledgeDeps, article_id: str, now: datetime, report: JobReport) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from chalicelib.domain import reviews as domain
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID, ClockState, Outcome
+from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import RecipientKind
@@ -40,11 +41,12 @@ from chalicelib.domain.reviews import (
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
 from chalicelib.service_layer.conflicts import retry_on_conflict
+from chalicelib.service_layer.due import file_due
 from chalicelib.service_layer.notify import notify
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _REVIEW_ID = re.compile(r"^rv-[0-9a-f]{20}$")
-REMINDER_LOOKBACK_DAYS = 7
+REMINDER_KIND = "review.reminder"
 
 _OFFLINE_TICKET_CHANNELS = {"window", "self_service_terminal"}
 
@@ -64,6 +66,7 @@ class ReviewDeps:
     applications: Any
     bookings: Any
     tickets: Any
+    due: Any = None  # DynamoDueStore
 
     @classmethod
     def from_container(cls, c: Any) -> ReviewDeps:
@@ -79,6 +82,7 @@ class ReviewDeps:
             applications=c.application_store,
             bookings=c.booking_store,
             tickets=c.ticket_store,
+            due=c.due_store,
         )
 
 
@@ -338,25 +342,32 @@ def invite_person(deps: ReviewDeps, handling_type: HandlingType, handling_id: st
         f"您办理的“{handling.title}”已办结，欢迎对本次服务作出评价（好差评）。",
         {"handling_type": handling_type.value, "handling_id": handling_id},
     )
-    return deps.store.invite(
-        Invitation(
-            handling_type.value, handling_id, user, handling.title, now, now + domain.REMIND_AFTER
-        )
+    invitation = Invitation(
+        handling_type.value, handling_id, user, handling.title, now, now + domain.REMIND_AFTER
     )
+    if not deps.store.invite(invitation):
+        return False
+    file_due(
+        deps.due,
+        deps.clock,
+        DueItem(
+            REMINDER_KIND,
+            f"{invitation.handling_type}#{handling_id}",
+            invitation.remind_at,
+            {"user_id": user, "title": handling.title},
+        ),
+    )
+    return True
 
 
 @dataclass
 class JobReport:
-    reminded: int = 0
-    already_rated: int = 0
     report_month: str | None = None
     report_built: bool = False
     failures: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
-            "reminded": self.reminded,
-            "already_rated": self.already_rated,
             "report_month": self.report_month,
             "report_built": self.report_built,
             "failures": self.failures,
@@ -364,21 +375,10 @@ class JobReport:
 
 
 def run_jobs(deps: ReviewDeps) -> JobReport:
-    """The schedule: reminders due (the sparse due index, by day) and the monthly report."""
+    """The schedule: the monthly report (reminders run on the due sweep: `remind_due`)."""
     from chalicelib.observability import logger
 
     report = JobReport()
-    now = deps.clock.now()
-    today = now.astimezone(CHINA_TZ).date()
-    for back in range(REMINDER_LOOKBACK_DAYS, -1, -1):
-        for invitation in deps.store.due_invitations(today - timedelta(days=back), now):
-            try:
-                _remind(deps, invitation, report)
-            except Exception:
-                report.failures += 1
-                logger.exception(
-                    "review reminder failed", extra={"handling_id": invitation.handling_id}
-                )
     try:
         report.report_month, report.report_built = build_monthly_report_if_due(deps)
     except Exception:
@@ -387,25 +387,29 @@ def run_jobs(deps: ReviewDeps) -> JobReport:
     return report
 
 
-def _remind(deps: ReviewDeps, invitation: Any, report: JobReport) -> None:
-    key = f"{invitation.handling_type}#{invitation.handling_id}"
+def remind_due(c: Any, item: DueItem, now: datetime) -> str:
+    """The due sweep's handler for a reminder to rate: once, unless the person rated meanwhile
+    (the notification's business key makes a rerun send nothing new)."""
+    deps = ReviewDeps.from_container(c)
+    handling_type, _, handling_id = item.subject_id.partition("#")
+    key = f"{handling_type}#{handling_id}"
+    user_id = item.data["user_id"]
     review_id = domain.review_id_of(key, ReviewKind.INITIAL)
     if deps.store.get_review(review_id) is not None:
-        deps.store.finish_invitation(invitation.handling_type, invitation.handling_id, "rated")
-        report.already_rated += 1
-        return
+        deps.store.finish_invitation(handling_type, handling_id, "rated")
+        return "already_rated"
     notify(
         deps.notifier,
-        f"review-remind:{key}:{invitation.user_id}",
+        f"review-remind:{key}:{user_id}",
         RecipientKind.USER,
-        invitation.user_id,
+        user_id,
         "review.reminder",
         "提醒：请您评价本次服务",
-        f"您办理的“{invitation.title}”已办结，您的评价将帮助我们改进服务。",
-        {"handling_type": invitation.handling_type, "handling_id": invitation.handling_id},
+        f"您办理的“{item.data.get('title', '')}”已办结，您的评价将帮助我们改进服务。",
+        {"handling_type": handling_type, "handling_id": handling_id},
     )
-    deps.store.finish_invitation(invitation.handling_type, invitation.handling_id, "reminded")
-    report.reminded += 1
+    deps.store.finish_invitation(handling_type, handling_id, "reminded")
+    return "reminded"
 
 
 # ---- the review stream: rectification and alerts ----------------------------------------------

@@ -11,16 +11,15 @@ ticket (and on an intake retry), so a crash between the two halves loses nothing
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any, Protocol
 
 from chalicelib.domain import tickets as domain
-from chalicelib.domain.audit import AuditEntry, jsonable
+from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID, Clock, ClockState, Outcome
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
@@ -58,6 +57,12 @@ class TimeSource(Protocol):
 def new_ticket_id(now: datetime) -> str:
     """QP<date>-<8 random characters>: people read it out on the phone."""
     suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    return f"QP{now.astimezone(CHINA_TZ):%Y%m%d}-{suffix}"
+
+
+def keyed_ticket_id(now: datetime, intake_key: str) -> str:
+    digest = hashlib.sha256(intake_key.encode("utf-8")).digest()
+    suffix = "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in digest[:8])
     return f"QP{now.astimezone(CHINA_TZ):%Y%m%d}-{suffix}"
 
 
@@ -143,15 +148,11 @@ class IntakeRequest:
     def on_behalf(self) -> bool:
         return bool(self.on_behalf_name or self.on_behalf_subject_id or self.on_behalf_user_id)
 
-    def fingerprint(self) -> str:
-        text = json.dumps(jsonable(asdict(self)), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
 
 @dataclass(frozen=True)
 class IntakeResult:
     ticket: Ticket
-    created: bool  # False: an earlier request with the same Idempotency-Key made it
+    created: bool  # False: a rerun of a keyed request found the ticket its first run filed
 
 
 def _owner(deps: TicketDeps, principal: Principal, request: IntakeRequest) -> Owner:
@@ -186,7 +187,7 @@ def file_ticket(
     idempotency_key: str | None = None,
 ) -> IntakeResult:
     """Take in a report, route it by the first matching rule, start its clocks and notify.
-    With an Idempotency-Key, a retry answers the ticket the first request made."""
+    Repeats of a keyed request are answered by the HTTP layer's stored response."""
     require(principal, Action.FILE_TICKET)
     owner = _owner(deps, principal, request)
     require(
@@ -197,20 +198,10 @@ def file_ticket(
     domain.check_channel(principal, request.channel)
     contact = _contact(deps, principal, request)
     now = deps.clock.now()
-    ticket_id = deps.new_id(now)
-    intake_key = None
-    if idempotency_key:
-        intake_key = f"{principal.user_id}#{idempotency_key}"
-        claim = deps.tickets.claim_intake_key(intake_key, ticket_id, request.fingerprint(), now)
-        if not claim.created:
-            if claim.fingerprint != request.fingerprint():
-                raise Conflict(
-                    "该 Idempotency-Key 已用于内容不同的另一项提交", code="idempotency_key_reused"
-                )
-            existing = deps.tickets.get(claim.ticket_id)
-            if existing is not None:
-                return IntakeResult(apply_effects(deps, existing), created=False)
-            ticket_id = claim.ticket_id  # the first attempt stopped before storing the ticket
+    intake_key = f"{principal.user_id}#{idempotency_key}" if idempotency_key else None
+    # A keyed intake's id follows from caller + key: a rerun of a request whose first run died
+    # half-way finds that ticket and finishes its effects instead of filing a second one.
+    ticket_id = keyed_ticket_id(now, intake_key) if intake_key else deps.new_id(now)
     rules = deps.tickets.current_rule_set()
     duplicates: list[str] = []
     if request.service_item_id:

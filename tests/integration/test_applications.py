@@ -54,6 +54,7 @@ class Flow:
             "materials": list(materials),
             **extra,
         }
+        self.last_body = body
         return self.api.post("/applications", body, user=user, headers=headers)
 
     def messages(self) -> list[dict]:
@@ -220,11 +221,11 @@ def test_supplement_request_pauses_the_clock_and_the_supplement_resumes_it_to_a_
         headers={"Idempotency-Key": "rs201-first-try"},
     )
     assert submitted.status == 202
-    again = flow.submit(
-        ENTERPRISE,
-        "QP-RS-201",
-        fields={"employees": 12},
-        materials=[pdf("roster")],
+    # A retry resends the same request (prefill token included).
+    again = api.post(
+        "/applications",
+        flow.last_body,
+        user=ENTERPRISE,
         headers={"Idempotency-Key": "rs201-first-try"},
     )
     assert again.json["application_id"] == submitted.json["application_id"]

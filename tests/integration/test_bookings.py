@@ -21,7 +21,7 @@ from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.notifications import notification_id_for
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-JOBS_EVENT = json.loads((EVENTS / "schedule" / "booking_jobs.json").read_text())
+JOBS_EVENT = json.loads((EVENTS / "schedule" / "due_sweep.json").read_text())
 
 DISTRICT = "qp-district"
 XIAYANG = "qp-cc-xiayang"
@@ -108,7 +108,7 @@ class Booker:
         return slot["free"]
 
     def run_jobs(self) -> dict[str, Any]:
-        return self.api.client.lambda_.invoke("run_booking_jobs", JOBS_EVENT).payload
+        return self.api.client.lambda_.invoke("sweep_due_items", JOBS_EVENT).payload
 
     def add_user(self, user_id: str, tags: frozenset[str] = frozenset()) -> None:
         from chalicelib.domain.directory import UserProfile
@@ -460,7 +460,7 @@ def test_reminders_are_sent_once_each_when_the_job_runs_twice(booker):
 
 
 def test_two_job_runners_at_once_send_each_reminder_once(booker, serialised_moto):
-    from chalicelib.service_layer.bookings import run_due_jobs
+    from chalicelib.service_layer.due import sweep
 
     ids = [
         booker.book(user, "14:00", item=item).json["booking_id"]
@@ -468,7 +468,8 @@ def test_two_job_runners_at_once_send_each_reminder_once(booker, serialised_moto
         for item in ("item-id-card", "item-tax")
     ]
     booker.clock.set(t(2026, 11, 26, 14, 1))
-    runners = [threading.Thread(target=run_due_jobs, args=(booker.deps,)) for _ in range(3)]
+    c = booker.container
+    runners = [threading.Thread(target=sweep, args=(c.due_store, c.clock, c)) for _ in range(3)]
     for runner in runners:
         runner.start()
     for runner in runners:

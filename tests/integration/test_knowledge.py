@@ -74,9 +74,13 @@ def _notified(container, key: str):
 
 
 def _run_jobs(container) -> dict:
+    """The due sweep (scheduled publish and archive) and the knowledge schedule (readiness)."""
+    from chalicelib.service_layer.due import sweep
     from chalicelib.service_layer.knowledge import run_due_jobs
 
-    return run_due_jobs(_deps(container)).summary()
+    outcomes = sweep(container.due_store, container.clock, container).outcomes
+    summary = run_due_jobs(_deps(container)).summary()
+    return {**summary, **{k: outcomes.get(k, 0) for k in ("published", "archived")}}
 
 
 def _sweep(container) -> list[str]:

@@ -84,11 +84,12 @@ def test_a_ticket_is_routed_by_the_first_matching_rule_with_its_deadlines(api):
     assert [e["event"] for e in ticket["timeline"]] == ["submit", "dispatch"]
 
 
-def test_a_retried_intake_answers_the_same_ticket_201_then_200(api):
+def test_a_retried_intake_replays_the_first_answer(api):
     first = file(api, key="intake-key-0001")
     again = file(api, key="intake-key-0001")
-    assert (first.status, again.status) == (201, 200)
+    assert (first.status, again.status) == (201, 201)
     assert again.json == first.json
+    assert again.headers["Idempotent-Replayed"] == "true"
     mine = api.get("/me/tickets", user=CITIZEN).json["items"]
     assert [t["ticket_id"] for t in mine] == [first.json["ticket_id"]]
 

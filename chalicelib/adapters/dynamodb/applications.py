@@ -11,7 +11,6 @@ One table ("applications"), keys (pk, sk); each record's body is an explicit dom
                  dept_index (dept_key = department while decidable, created_at) for the queue
                  and tolerance_index (tolerance_key = "tolerated" while 容缺-accepted,
                  tolerance_due = supplement deadline) for the termination sweep;
-- intake key:    ("intake#<user_id>#<key>", "key") → application id (idempotent POST);
 - KPI facts:     ("kpi#<YYYY-MM>", "app#<id>"): overwritten with the latest facts, so a
                  redelivered message counts once; a month's report is one Query.
 """
@@ -223,22 +222,15 @@ class DynamoApplicationStore:
 
     # ---- applications -------------------------------------------------------------------
 
-    def claim_intake(self, user_id: str, key: str, application_id: str) -> str:
-        """The application id a retried POST names: the first writer's."""
-        record = PlainRecord(
-            f"intake#{user_id}#{key}", "key", data={"application_id": application_id}
-        )
+    def create(self, app: Application) -> bool:
+        """False when the application is already stored (a rerun of the same keyed request)."""
         try:
-            record.save(condition=PlainRecord.pk.does_not_exist())
-            return application_id
+            self._record(app, None).save(condition=ApplicationRecord.pk.does_not_exist())
         except PutError as error:
-            if not condition_failed(error):
-                raise
-        existing = PlainRecord.get(f"intake#{user_id}#{key}", "key")
-        return existing.data["application_id"]
-
-    def create(self, app: Application) -> None:
-        self._record(app, None).save(condition=ApplicationRecord.pk.does_not_exist())
+            if condition_failed(error):
+                return False
+            raise
+        return True
 
     def get(self, application_id: str) -> tuple[Application, int] | None:
         try:

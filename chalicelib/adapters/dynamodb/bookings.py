@@ -10,23 +10,22 @@ Items of the bookings table (pk / sk):
                    booking's), so a slot never holds more bookings than seats, whatever the
                    concurrency. No transactions (moto's are not atomic under concurrency).
 - guard            "guard#<person>#<item>#<day>" / "guard": one booking per person, item and day.
-- idempotency key  "idem#<user>#<key>" / "idem": caller + Idempotency-Key → booking id.
 - catalogue        "catalog#centers" / <centre id>; "catalog#services#<centre>" / <service id>;
                    "config" / "booking-rules" (the rules, versioned).
 - no-shows         "noshow#<person>" / "<starts at>#<booking id>"; suspension "suspension#<person>".
 - wait samples     "samples#<centre>#<day>" / "<called at>#<booking id>".
 - help requests    "help#<id>" / "help"; while waiting also in `queue_index` ("help#waiting").
 
-The jobs table mirrors the clocks' sparse due index: a pending job carries `due_bucket`
-("<day>#<shard>") and `due_at`; done or cancelled jobs drop both and leave the index.
+Timed jobs (reminders, no-show checks, help pick-up alerts) are due items (table "due-items",
+kind "booking.job", run by the due sweep); the "booking-jobs" table keeps their once-only
+claims.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -65,12 +64,12 @@ from chalicelib.domain.bookings import (
 )
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import StepClaim
+from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict
 
 _CENTERS = "catalog#centers"
 _CONFIG = ("config", "booking-rules")
 HELP_QUEUE = "help#waiting"
-JOB_SHARDS = 4
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -162,14 +161,13 @@ class SeatModel(Model):
 
 
 class KeyItemModel(Model):
-    """A guard or an idempotency key: a fixed key naming the booking that holds it."""
+    """A guard: a fixed key naming the booking that holds it."""
 
     Meta = meta("bookings")
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     booking_id = UnicodeAttribute()
-    fingerprint = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
 
 
@@ -588,36 +586,7 @@ class DynamoBookingStore:
             raise
         return int(item.version)
 
-    # -- idempotency keys and guards ----------------------------------------------------------
-
-    def get_idempotency_key(self, user_id: str, key: str) -> tuple[str, str] | None:
-        """(booking id, request fingerprint) recorded for caller + key, if any."""
-        try:
-            found = KeyItemModel.get(f"idem#{user_id}#{key}", "idem", consistent_read=True)
-        except KeyItemModel.DoesNotExist:
-            return None
-        return found.booking_id, found.fingerprint or ""
-
-    def claim_idempotency_key(
-        self, user_id: str, key: str, booking_id: str, fingerprint: str, now: datetime
-    ) -> tuple[str, str] | None:
-        """Record caller + key → booking id; if the key was used before, answer its
-        (booking id, request fingerprint) and write nothing."""
-        item = KeyItemModel(
-            f"idem#{user_id}#{key}",
-            "idem",
-            booking_id=booking_id,
-            fingerprint=fingerprint,
-            created_at=iso(now),
-        )
-        try:
-            item.save(condition=KeyItemModel.pk.does_not_exist())
-            return None
-        except PutError as error:
-            if not condition_failed(error):
-                raise
-        found = KeyItemModel.get(item.pk, "idem", consistent_read=True)
-        return found.booking_id, found.fingerprint or ""
+    # -- guards ----------------------------------------------------------
 
     def take_guard(
         self, person: str, item_id: str, day: date, booking_id: str, now: datetime
@@ -897,15 +866,6 @@ def _delete_if_held(item: Model, booking_id: str) -> None:
 # ---- the job table --------------------------------------------------------------------------
 
 
-class JobDueIndex(GlobalSecondaryIndex["BookingJobModel"]):
-    class Meta:
-        index_name = "due_index"
-        projection = AllProjection()
-
-    due_bucket = UnicodeAttribute(hash_key=True)
-    due_at = UnicodeAttribute(range_key=True)
-
-
 class BookingJobModel(Model):
     Meta = meta("booking-jobs")
 
@@ -919,89 +879,51 @@ class BookingJobModel(Model):
     outcome = UnicodeAttribute(null=True)
     attempt_at = UnicodeAttribute(null=True)
     finished_at = UnicodeAttribute(null=True)
-    bucket_day = UnicodeAttribute(null=True)  # the runner's cursor item
-    # Index attributes: present only while the job is pending.
-    due_bucket = UnicodeAttribute(null=True)
-    due_at = UnicodeAttribute(null=True)
-
-    due_index = JobDueIndex()
 
 
-def _shard(job_id: str) -> int:
-    return zlib.crc32(job_id.encode()) % JOB_SHARDS
+JOB_DUE_KIND = "booking.job"
 
 
-def _bucket(day: date, shard: int) -> str:
-    return f"{day.isoformat()}#{shard}"
+def job_of(item: DueItem) -> Job:
+    return Job(
+        job_id=item.subject_id,
+        subject_type=item.data["subject_type"],
+        subject_id=item.data["subject_id"],
+        kind=item.data["kind"],
+        revision=int(item.data.get("revision", 0)),
+        run_at=item.due_at,
+    )
 
 
 class DynamoBookingJobs:
-    """Pending jobs by due bucket (sparse GSI), their once-only claims and the runner's cursor."""
+    """Timed jobs on the one due index, and their once-only claims."""
 
-    shards = JOB_SHARDS
+    def __init__(self, due: Any = None, lease: timedelta = timedelta(minutes=2)):
+        from chalicelib.adapters.dynamodb.due import DynamoDueStore
 
-    def __init__(self, lease: timedelta = timedelta(minutes=2)):
+        self._due = due or DynamoDueStore()
         # A claim left "started" longer than this (its runner died) may be taken over.
         self._lease = lease
 
     def schedule(self, job: Job, now: datetime) -> None:
         """File a job; a job already filed under this id (a retried request) stays as it is."""
-        # Never file a job behind the runner's cursor: one already due goes to today.
-        day = max(job.run_at, now).astimezone(CHINA_TZ).date()
-        item = BookingJobModel(
-            job.job_id,
-            subject_type=job.subject_type,
-            subject_id=job.subject_id,
-            kind=job.kind,
-            revision=job.revision,
-            run_at=iso(job.run_at),
-            status="pending",
-            due_bucket=_bucket(day, _shard(job.job_id)),
-            due_at=iso(job.run_at),
-        )
-        try:
-            item.save(condition=BookingJobModel.job_id.does_not_exist())
-        except PutError as error:
-            if not condition_failed(error):
-                raise
+        data = {
+            "subject_type": job.subject_type,
+            "subject_id": job.subject_id,
+            "kind": job.kind,
+            "revision": job.revision,
+        }
+        self._due.file(DueItem(JOB_DUE_KIND, job.job_id, job.run_at, data), now, once=True)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        try:
-            item = BookingJobModel.get(job_id, consistent_read=True)
-        except BookingJobModel.DoesNotExist:
+        found = self._due.get(JOB_DUE_KIND, job_id)
+        if found is None:
             return None
-        return {"job_id": item.job_id, "status": item.status, "outcome": item.outcome}
+        return {"job_id": job_id, "status": found["status"], "outcome": found["status"]}
 
     def finish(self, job_id: str, outcome: str, now: datetime, status: str = "done") -> None:
-        """Take a job out of the due index (done, skipped or cancelled)."""
-        try:
-            BookingJobModel(job_id).update(
-                actions=[
-                    BookingJobModel.status.set(status),
-                    BookingJobModel.outcome.set(outcome),
-                    BookingJobModel.finished_at.set(iso(now)),
-                    BookingJobModel.due_bucket.remove(),
-                    BookingJobModel.due_at.remove(),
-                ],
-                condition=BookingJobModel.job_id.exists(),
-            )
-        except UpdateError as error:
-            if not condition_failed(error):
-                raise
-
-    def due_in_bucket(self, day: date, shard: int, now: datetime) -> Iterator[Job]:
-        result = BookingJobModel.due_index.query(
-            _bucket(day, shard), BookingJobModel.due_at <= iso(now)
-        )
-        for item in result:
-            yield Job(
-                job_id=item.job_id,
-                subject_type=item.subject_type,
-                subject_id=item.subject_id,
-                kind=item.kind,
-                revision=int(item.revision or 0),
-                run_at=parse_iso(item.run_at),
-            )
+        """Take a job out of the due index (skipped or cancelled before it ran)."""
+        self._due.cancel(JOB_DUE_KIND, job_id, now, status=outcome if status == "done" else status)
 
     # -- once-only claims ---------------------------------------------------------------------
 
@@ -1040,15 +962,3 @@ class DynamoBookingJobs:
                 BookingJobModel.finished_at.set(iso(now)),
             ]
         )
-
-    # -- the runner's cursor ------------------------------------------------------------------
-
-    def get_cursor(self, name: str) -> date | None:
-        try:
-            item = BookingJobModel.get(f"cursor#{name}", consistent_read=True)
-        except BookingJobModel.DoesNotExist:
-            return None
-        return date.fromisoformat(item.bucket_day) if item.bucket_day else None
-
-    def set_cursor(self, name: str, day: date, now: datetime) -> None:
-        BookingJobModel(f"cursor#{name}", bucket_day=day.isoformat(), finished_at=iso(now)).save()

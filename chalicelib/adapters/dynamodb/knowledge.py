@@ -6,8 +6,8 @@ Items:
              separated: segmentation happens once per revision, not per search), and index keys:
              `list_index` ("article#<state>", "<updated_at>#<id>") lists articles by state;
              `feed_index` ("article", "<changed_at>#<id>") is the "changed since" feed the
-             in-process search index refreshes from; `due_index` (sparse: "<day>#<shard>",
-             due_at) while a publish or archive is scheduled.
+             in-process search index refreshes from. A scheduled publish or archive is a due
+             item (table "due-items", kind "kb.article"), filed by the service layer.
 - revision   ("article#<id>", "rev#<seq>"): written once; who changed what.
 - link       ("link#item#<code>" | "link#policy#<policy_id>", "article#<id>"): which articles
              a changed item or policy version affects (one Query).
@@ -16,14 +16,12 @@ Items:
              the asker's own questions.
 - readiness  ("readiness#<policy>#<version>", "readiness"): `list_index` ("readiness",
              "<effective_from>#<policy>#<version>") lists upcoming policy versions.
-- cursor     ("cursor#<name>", "cursor"): the job runner's due-bucket cursor.
 No full-table read anywhere: every read is a GetItem or a Query on a key or an index.
 """
 
 from __future__ import annotations
 
 import contextlib
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,7 +33,6 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
-from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.knowledge import (
     Article,
@@ -54,7 +51,6 @@ from chalicelib.domain.knowledge import (
     revision_to_dict,
 )
 
-DUE_SHARDS = 4
 FEED = "article"
 
 
@@ -73,14 +69,6 @@ def _save(item: Any, conflict: Conflict) -> None:
         if condition_failed(error):
             raise conflict from error
         raise
-
-
-def shard_of(article_id: str) -> int:
-    return zlib.crc32(article_id.encode()) % DUE_SHARDS
-
-
-def bucket_key(day: date, shard: int) -> str:
-    return f"{day.isoformat()}#{shard}"
 
 
 class ListIndex(GlobalSecondaryIndex["KnowledgeRecord"]):
@@ -110,15 +98,6 @@ class FeedIndex(GlobalSecondaryIndex["KnowledgeRecord"]):
     changed_at = UnicodeAttribute(range_key=True)
 
 
-class DueIndex(GlobalSecondaryIndex["KnowledgeRecord"]):
-    class Meta:
-        index_name = "due_index"
-        projection = AllProjection()
-
-    due_bucket = UnicodeAttribute(hash_key=True)
-    due_at = UnicodeAttribute(range_key=True)
-
-
 class KnowledgeRecord(Model):
     """Versioned items (articles, questions, readiness): every save is conditional."""
 
@@ -134,19 +113,16 @@ class KnowledgeRecord(Model):
     owner_sort = UnicodeAttribute(null=True)
     feed = UnicodeAttribute(null=True)
     changed_at = UnicodeAttribute(null=True)
-    due_bucket = UnicodeAttribute(null=True)
-    due_at = UnicodeAttribute(null=True)
     last_seq = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     list_index = ListIndex()
     owner_index = OwnerIndex()
     feed_index = FeedIndex()
-    due_index = DueIndex()
 
 
 class PlainKnowledgeRecord(Model):
-    """Unversioned items of the same table (revisions, links, cursors)."""
+    """Unversioned items of the same table (revisions, links)."""
 
     Meta = meta("knowledge")
 
@@ -188,8 +164,6 @@ def _stored(item: KnowledgeRecord) -> StoredArticle:
 
 
 class DynamoKnowledgeStore:
-    shards = DUE_SHARDS
-
     # ---- articles -------------------------------------------------------------------------
 
     def get_article(self, article_id: str) -> StoredArticle | None:
@@ -231,11 +205,6 @@ class DynamoKnowledgeStore:
         )
         if article.state is ArticleState.PUBLISHED and tokens:
             item.tokens = " ".join(t for t in tokens if t and not t.isspace())
-        due = article.next_due
-        if due is not None:
-            day = max(due, now).astimezone(CHINA_TZ).date()
-            item.due_bucket = bucket_key(day, shard_of(article.article_id))
-            item.due_at = iso(due)
         if article.version is not None:
             item.version = article.version
         return item
@@ -296,22 +265,6 @@ class DynamoKnowledgeStore:
             (r.sk.removeprefix("article#"), r.data or {})
             for r in PlainKnowledgeRecord.query(f"link#{kind}#{key}")
         ]
-
-    def due_in_bucket(self, day: date, shard: int, now: datetime) -> Iterator[str]:
-        result = KnowledgeRecord.due_index.query(
-            bucket_key(day, shard), KnowledgeRecord.due_at <= iso(now)
-        )
-        for item in result:
-            yield item.pk.removeprefix("article#")
-
-    def get_cursor(self, name: str) -> date | None:
-        item = _get(PlainKnowledgeRecord, f"cursor#{name}", "cursor")
-        return date.fromisoformat(item.data["day"]) if item is not None else None
-
-    def set_cursor(self, name: str, day: date, now: datetime) -> None:
-        PlainKnowledgeRecord(
-            f"cursor#{name}", "cursor", data={"day": day.isoformat(), "at": iso(now)}
-        ).save()
 
     # ---- questions ------------------------------------------------------------------------
 

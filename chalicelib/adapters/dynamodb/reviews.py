@@ -3,7 +3,8 @@
 - review:  ("review#<review_id>", "review"): the review; its id is derived from the handling and
            the kind, so a second rating of the same handling fails the create condition.
 - task:    ("review#<review_id>", "task"): the rectification task of a bad review.
-- invite:  ("invite#<type>#<handling_id>", "invite"): the invitation to rate, with its reminder.
+- invite:  ("invite#<type>#<handling_id>", "invite"): the invitation to rate (its reminder is a
+           due item: table "due-items", kind "review.reminder").
 - report:  ("report#<YYYY-MM>", "report"): the monthly report, written once (conditional put).
 - alert:   ("alert#<department_id>", <window>): one good-rate alert per department and window.
 - config:  ("config", "alerts"): the alert threshold and window (data, not code).
@@ -16,8 +17,7 @@ Sparse GSIs (index attributes only on the items that belong there):
 - month_index (month_bucket = "<YYYY-MM>#<shard>", created_at): a month's reviews, read as
   MONTH_SHARDS Queries, never a full-table read;
 - department_index (dept_key, created_at): a department's reviews (lists, the rolling window);
-- task_index (task_dept_key, opened_at): a department's rectification tasks;
-- due_index (due_bucket = "<YYYY-MM-DD>", due_at): invitations whose reminder is pending.
+- task_index (task_dept_key, opened_at): a department's rectification tasks.
 
 Items are mapped explicitly to and from the domain objects; a version attribute makes every
 update a conditional write on the version read.
@@ -113,15 +113,6 @@ class TaskIndex(GlobalSecondaryIndex["ReviewRecord"]):
     opened_at = UnicodeAttribute(range_key=True)
 
 
-class DueIndex(GlobalSecondaryIndex["ReviewRecord"]):
-    class Meta:
-        index_name = "due_index"
-        projection = AllProjection()
-
-    due_bucket = UnicodeAttribute(hash_key=True)
-    due_at = UnicodeAttribute(range_key=True)
-
-
 class ReviewRecord(Model):
     Meta = meta("reviews", stream_view_type="NEW_AND_OLD_IMAGES")
 
@@ -134,14 +125,11 @@ class ReviewRecord(Model):
     dept_key = UnicodeAttribute(null=True)
     task_dept_key = UnicodeAttribute(null=True)
     opened_at = UnicodeAttribute(null=True)
-    due_bucket = UnicodeAttribute(null=True)
-    due_at = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     month_index = MonthIndex()
     department_index = DepartmentIndex()
     task_index = TaskIndex()
-    due_index = DueIndex()
 
 
 class ReviewStatsRecord(Model):
@@ -375,7 +363,7 @@ class DynamoReviewStore:
     # -- invitations --------------------------------------------------------------------------
 
     def invite(self, invitation: Invitation) -> bool:
-        """File an invitation with its pending reminder; False when already invited."""
+        """File an invitation; False when already invited."""
         record = ReviewRecord(
             f"invite#{invitation.handling_type}#{invitation.handling_id}",
             "invite",
@@ -389,33 +377,17 @@ class DynamoReviewStore:
                 "remind_at": invitation.remind_at.isoformat(),
                 "status": "pending",
             },
-            due_bucket=invitation.remind_at.astimezone(CHINA_TZ).date().isoformat(),
-            due_at=iso(invitation.remind_at),
         )
         return _put_new(record)
 
-    def due_invitations(self, day: date, now: datetime) -> Iterator[Invitation]:
-        for item in ReviewRecord.due_index.query(day.isoformat(), ReviewRecord.due_at <= iso(now)):
-            d = item.data
-            yield Invitation(
-                d["handling_type"],
-                d["handling_id"],
-                d["user_id"],
-                d.get("title", ""),
-                datetime.fromisoformat(d["invited_at"]),
-                datetime.fromisoformat(d["remind_at"]),
-            )
-
     def finish_invitation(self, handling_type: str, handling_id: str, status: str) -> None:
-        """Take the invitation out of the due index (reminded, or rated meanwhile)."""
+        """Record how the invitation ended (reminded, or rated meanwhile)."""
         item = _get(f"invite#{handling_type}#{handling_id}", "invite", consistent=False)
         if item is None:
             return
         item.update(
             actions=[
                 ReviewRecord.data.set({**item.data, "status": status}),
-                ReviewRecord.due_bucket.remove(),
-                ReviewRecord.due_at.remove(),
             ]
         )
 

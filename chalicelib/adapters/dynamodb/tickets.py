@@ -1,11 +1,9 @@
-"""Tickets on DynamoDB: the aggregate item, intake keys, routing rule sets, report counters.
+"""Tickets on DynamoDB: the aggregate item, routing rule sets, report counters.
 
 One table ("tickets"), keys (pk, sk):
 - ticket:        (<ticket_id>, "ticket"): the aggregate, its timeline as a bounded list, and a
                  version attribute: a transition is a conditional put on the version it read, so
                  of two concurrent transitions only one is stored.
-- intake key:    ("intake#<user_id>#<Idempotency-Key>", "key") → ticket id and request
-                 fingerprint; a conditional put makes a retried POST name the same ticket.
 - rule set:      ("routing", "v#<version>"): each version of the ordered rules, immutable; the
                  latest is one Query (descending, limit 1). A new version is a conditional put.
 - counters:      ("report#<YYYY-MM>", <department_id>): ADD-updated numbers; the report for a
@@ -60,7 +58,6 @@ from chalicelib.domain.tickets import (
 _TICKET_SK = "ticket"
 _ROUTING_PK = "routing"
 _NO_DUE = "~"
-INTAKE_KEY_TTL = timedelta(days=7)
 MARKER_TTL = timedelta(days=400)
 
 COUNTERS = (
@@ -188,17 +185,6 @@ class TicketModel(Model):
     department_state_index = DepartmentStateIndex()
     duplicate_index = DuplicateIndex()
     queue_index = QueueIndex()
-
-
-class IntakeKeyModel(Model):
-    Meta = meta("tickets")
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    ticket_id = UnicodeAttribute()
-    fingerprint = UnicodeAttribute()
-    created_at = UnicodeAttribute()
-    expires_at = NumberAttribute(null=True)
 
 
 class RuleSetModel(Model):
@@ -357,13 +343,6 @@ class Page:
     last_key: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
-class IntakeClaim:
-    created: bool  # this caller owns the key now
-    ticket_id: str
-    fingerprint: str
-
-
 def _check_start_key(start_key: dict[str, Any] | None, attribute: str, value: str) -> None:
     """A cursor is signed, but it must also belong to this very list (not another
     department's or another person's)."""
@@ -421,28 +400,6 @@ class DynamoTicketStore:
                 raise Conflict("工单已被他人更新，请刷新后重试", code="ticket_changed") from error
             raise
         return _to_ticket(item)
-
-    # -- intake keys ------------------------------------------------------------------------
-
-    def claim_intake_key(
-        self, scope: str, ticket_id: str, fingerprint: str, now: datetime
-    ) -> IntakeClaim:
-        item = IntakeKeyModel(
-            f"intake#{scope}",
-            "key",
-            ticket_id=ticket_id,
-            fingerprint=fingerprint,
-            created_at=iso(now),
-            expires_at=int((now + INTAKE_KEY_TTL).timestamp()),
-        )
-        try:
-            item.save(condition=IntakeKeyModel.pk.does_not_exist())
-            return IntakeClaim(True, ticket_id, fingerprint)
-        except PutError as error:
-            if not condition_failed(error):
-                raise
-        held = IntakeKeyModel.get(f"intake#{scope}", "key", consistent_read=True)
-        return IntakeClaim(False, held.ticket_id, held.fingerprint)
 
     # -- lists ------------------------------------------------------------------------------
 

@@ -9,9 +9,6 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import deadlines, notifications
 
     registered = [notifications.bp, deadlines.bp]
-    from chalicelib.entrypoints.events import bookings
-
-    registered.append(bookings.bp)
     from chalicelib.entrypoints.events import applications
 
     registered.append(applications.bp)

@@ -1,5 +1,6 @@
-"""Deadline events: the sweep (every 5 minutes, on the injected clock) and the calendar-recompute
-job consumer (SQS, partial batch failures reported)."""
+"""Deadline events: the clock sweep (every 5 minutes, on the injected clock), the one due-item
+sweep (every minute: every capability's due items, by kind) and the calendar-recompute job
+consumer (SQS, partial batch failures reported)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from chalicelib.entrypoints.events.batch import process_batch
 bp = Blueprint(__name__)
 
 _SWEEP = next(s for s in topology.SCHEDULES if s.consumer == "sweep_deadlines")
+_DUE_SWEEP = next(s for s in topology.SCHEDULES if s.consumer == "sweep_due_items")
 _RECOMPUTE = topology.queue("calendar-recompute")
 
 
@@ -36,6 +38,20 @@ def sweep_deadlines(event: Any) -> dict[str, Any]:
         logger.error("deadline sweep finished with failures", extra=summary)
     else:
         logger.info("deadline sweep finished", extra=summary)
+    return summary
+
+
+@bp.schedule(_DUE_SWEEP.expression, name=_DUE_SWEEP.consumer, description=_DUE_SWEEP.description)
+def sweep_due_items(event: Any) -> dict[str, Any]:
+    from chalicelib.bootstrap import container
+    from chalicelib.observability import logger, set_correlation_id
+    from chalicelib.service_layer.due import sweep
+
+    set_correlation_id(getattr(event, "event_id", None))
+    c = container()
+    report = sweep(c.due_store, c.clock, c)
+    summary = report.summary()
+    (logger.error if report.failures else logger.info)("due sweep finished", extra=summary)
     return summary
 
 

@@ -37,10 +37,7 @@ def run_kb_jobs(event: Any) -> dict[str, Any]:
     set_correlation_id(getattr(event, "event_id", None))
     report = run_due_jobs(_deps())
     summary = report.summary()
-    if report.failures:
-        logger.error("knowledge jobs finished with failures", extra=summary)
-    else:
-        logger.info("knowledge jobs finished", extra=summary)
+    logger.info("knowledge jobs finished", extra=summary)
     return summary
 
 

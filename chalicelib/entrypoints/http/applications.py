@@ -300,6 +300,7 @@ def _materials(bodies: list[MaterialBody]) -> list[Any]:
     body=ApplicationBody,
     response=AcceptedView,
     status=202,
+    idempotency="optional",
 )
 def submit(call: Call):
     from chalicelib.service_layer.applications import Submission

@@ -7,7 +7,6 @@ from typing import Any, Literal
 from chalice import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chalicelib.entrypoints.http.errors import json_response
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 
@@ -553,11 +552,12 @@ def update_rules(call: Call):
     bp,
     "/bookings",
     method="POST",
-    summary="预约（支持 Idempotency-Key；重复请求返回同一预约）",
+    summary="预约（支持 Idempotency-Key：重复请求返回首次的结果）",
     tags=_TAGS,
     body=BookingCreate,
     response=BookingView,
     status=201,
+    idempotency="optional",
 )
 def create_booking(call: Call):
     from chalicelib.domain.bookings import Channel
@@ -574,9 +574,7 @@ def create_booking(call: Call):
         address_detail=body.address.detail if body.address else None,
     )
     result = bookings.book(_deps(), call.user, request, call.idempotency_key)
-    view = _booking_view(result.booking).model_dump(mode="json")
-    headers = {} if result.created else {"Idempotent-Replayed": "true"}
-    return json_response(view, 201, headers)
+    return _booking_view(result.booking)
 
 
 @api_route(
@@ -707,6 +705,7 @@ def serve_booking(call: Call, booking_id: str):
     body=HelpCreate,
     response=HelpView,
     status=201,
+    idempotency="optional",
 )
 def request_help(call: Call):
     from chalicelib.service_layer import bookings

@@ -229,6 +229,7 @@ def _article_view(article: Any) -> dict[str, Any]:
     body=ArticleBody,
     response=ArticleView,
     status=201,
+    idempotency="optional",
 )
 def create_article(call: Call) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -384,6 +385,7 @@ def _due_at(deps: Any, question: Any) -> str | None:
     body=QuestionBody,
     response=QuestionView,
     status=201,
+    idempotency="optional",
 )
 def ask_question(call: Call) -> dict[str, Any]:
     from chalicelib.domain.knowledge import Channel
@@ -470,6 +472,7 @@ def read_question(call: Call, question_id: str) -> dict[str, Any]:
     body=AnswerBody,
     response=AnsweredView,
     status=201,
+    idempotency="optional",
 )
 def answer_question(call: Call, question_id: str) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge

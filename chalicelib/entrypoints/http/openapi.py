@@ -74,6 +74,16 @@ def build_openapi(app: Any) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
             }
+        if spec.idempotency:
+            operation["parameters"].append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": spec.idempotency == "required",
+                    "description": "重复请求返回首次的结果（Idempotent-Replayed: true）",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_\\-]{8,128}$"},
+                }
+            )
         operation["security"] = [] if spec.public else [{"bearerAuth": []}]
         paths.setdefault(spec.path, {})[spec.method.lower()] = operation
 

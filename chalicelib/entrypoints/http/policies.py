@@ -262,6 +262,7 @@ def read_policy(call: Call, policy_id: str):
     body=NewPolicyBody,
     response=VersionView,
     status=201,
+    idempotency="optional",
 )
 def draft_policy(call: Call):
     from chalicelib.service_layer.policies import draft_policy as draft
@@ -278,6 +279,7 @@ def draft_policy(call: Call):
     body=PolicyPatch,
     response=VersionView,
     status=201,
+    idempotency="optional",
 )
 def draft_version(call: Call, policy_id: str):
     from chalicelib.service_layer.policies import new_version

@@ -266,6 +266,7 @@ def _task_view(task: Any, deps: Any) -> TaskView:
     body=ReviewBody,
     response=ReviewView,
     status=201,
+    idempotency="optional",
 )
 def submit_review(call: Call):
     from chalicelib.domain.reviews import HandlingType, Rating, ReviewKind

@@ -40,6 +40,8 @@ class RouteSpec:
     public: bool
     local_only: bool
     description: str = ""
+    # None, or "optional" / "required": an Idempotency-Key makes repeats answer the first response.
+    idempotency: str | None = None
 
 
 ROUTES: list[RouteSpec] = []
@@ -94,9 +96,21 @@ def api_route(
     public: bool = False,
     local_only: bool = False,
     description: str = "",
+    idempotency: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     spec = RouteSpec(
-        path, method, summary, tags, body, query, response, status, public, local_only, description
+        path,
+        method,
+        summary,
+        tags,
+        body,
+        query,
+        response,
+        status,
+        public,
+        local_only,
+        description,
+        idempotency,
     )
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -125,6 +139,8 @@ def handle_request(
         call.principal = None if spec.public else authenticate(headers)
         call.body = _parse_body(spec, request)
         call.query = _parse_query(spec, request)
+        if spec.idempotency:
+            return _run_idempotently(spec, view, call, path_params, response_headers)
         result = view(call, **path_params)
     except e.DomainError as error:
         logger.info("request refused", extra={"code": error.code, "route": spec.path})
@@ -135,6 +151,50 @@ def handle_request(
         logger.exception("unhandled error", extra={"route": spec.path, "method": spec.method})
         return internal_error_response(request_id)
     return _to_response(result, spec.status, response_headers)
+
+
+def _run_idempotently(
+    spec: RouteSpec,
+    view: Callable[..., Any],
+    call: Call,
+    path_params: dict[str, str],
+    response_headers: dict[str, str],
+) -> Response:
+    """With an Idempotency-Key, the view runs once per caller and key; a repeat of the same
+    request answers the stored status, body and headers, marked `Idempotent-Replayed: true`."""
+    key = call.idempotency_key
+    if key is None:
+        if spec.idempotency == "required":
+            raise e.InvalidInput(
+                "此操作须带 Idempotency-Key 请求头", code="idempotency_key_required"
+            )
+        return _to_response(view(call, **path_params), spec.status, response_headers)
+
+    from chalicelib.bootstrap import container
+    from chalicelib.domain.idempotency import StoredResponse, fingerprint
+    from chalicelib.service_layer.idempotency import run_once
+
+    body = call.body.model_dump(mode="json") if isinstance(call.body, BaseModel) else None
+
+    def execute() -> StoredResponse:
+        response = _to_response(view(call, **path_params), spec.status, {})
+        text = response.body
+        if not isinstance(text, str):
+            text = "" if text is None else json.dumps(text, ensure_ascii=False)
+        return StoredResponse(response.status_code, text, dict(response.headers or {}))
+
+    owner = call.principal.user_id if call.principal else "-"
+    stored, replayed = run_once(
+        container().idempotency_store,
+        container().clock,
+        f"{owner}#{key}",
+        fingerprint(spec.method, spec.path, path_params, body),
+        execute,
+    )
+    headers = {**stored.headers, **response_headers}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body=stored.body, status_code=stored.status, headers=headers)
 
 
 def authenticate(headers: dict[str, str]) -> Principal:

@@ -359,15 +359,15 @@ def _deps() -> Any:
     "/tickets",
     method="POST",
     summary="提交“办不成事”反映（本人，或窗口/热线代为提交）",
-    description="带 Idempotency-Key 时重复提交返回同一工单（首次201，其后200，内容相同）。",
+    description="带 Idempotency-Key 时重复提交返回首次的结果（状态码与内容相同）。",
     tags=_TAGS,
     body=TicketIntakeBody,
     response=TicketView,
     status=201,
+    idempotency="optional",
 )
 def file_ticket(call: Call):
     from chalicelib.domain.tickets import Channel, ContactMethod, TicketKind
-    from chalicelib.entrypoints.http.errors import json_response
     from chalicelib.service_layer.tickets import IntakeRequest
     from chalicelib.service_layer.tickets import file_ticket as file
 
@@ -391,10 +391,7 @@ def file_ticket(call: Call):
     )
     deps = _deps()
     result = file(deps, call.user, request, call.idempotency_key)
-    view = ticket_view(result.ticket, call.user, deps.clock.now())
-    if result.created:
-        return view
-    return json_response(view.model_dump(mode="json"), 200)
+    return ticket_view(result.ticket, call.user, deps.clock.now())
 
 
 @api_route(
