@@ -47,7 +47,32 @@ class Container:
     def audit_log(self) -> Any:
         from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
 
-        return DynamoAuditLog(clock=self.clock)
+        return DynamoAuditLog(
+            clock=self.clock,
+            signer=self.audit_signer,
+            seals=self.audit_seals,
+            shards=self.settings.audit_chain_shards,
+        )
+
+    @cached_property
+    def audit_signer(self) -> Any:
+        from chalicelib.adapters import audit_integrity
+
+        if self.settings.audit_kms_key_id:
+            return audit_integrity.KmsHeadSigner(
+                self.aws.client("kms"), self.settings.audit_kms_key_id
+            )
+        return audit_integrity.HmacHeadSigner(self.settings.audit_signing_secret)
+
+    @cached_property
+    def audit_seals(self) -> Any:
+        from chalicelib.adapters import audit_integrity
+
+        if self.settings.audit_seal_bucket:
+            return audit_integrity.S3SealStore(
+                self.aws.client("s3"), self.settings.audit_seal_bucket
+            )
+        return audit_integrity.FileSealStore(self.settings.audit_seal_path)
 
     @cached_property
     def notifier(self) -> Any:
