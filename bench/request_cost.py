@@ -230,7 +230,7 @@ def run(counter: CallCounter, tracer: Tracer) -> dict:
                         "center_id": DISTRICT,
                         "item_id": "item-company-setup",
                         "channel": "counter",
-                        "date": "%04d-%02d-%02d" % day,
+                        "date": "{:04d}-{:02d}-{:02d}".format(*day),
                         "start": "14:00",
                     },
                 )

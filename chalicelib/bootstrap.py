@@ -19,6 +19,16 @@ class Container:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
 
+    def _read_cache(self) -> Any:
+        """A cache of same-for-everyone reads, aged on the injected clock."""
+        from chalicelib.adapters.cache import ReadCache
+
+        return ReadCache(now=self.clock.now)
+
+    def _cached(self, store: Any) -> Any:
+        store._read_cache = self._read_cache()
+        return store
+
     @cached_property
     def token_verifier(self) -> Any:
         from chalicelib.adapters.tokens import TokenVerifier
@@ -35,7 +45,7 @@ class Container:
     def directory(self) -> Any:
         from chalicelib.adapters.dynamodb.directory import DynamoDirectory
 
-        return DynamoDirectory()
+        return DynamoDirectory(cache=self._read_cache())
 
     @cached_property
     def aws(self) -> Any:
@@ -102,13 +112,13 @@ class Container:
     def escalation_store(self) -> Any:
         from chalicelib.adapters.dynamodb.clocks import DynamoEscalationStore
 
-        return DynamoEscalationStore()
+        return self._cached(DynamoEscalationStore())
 
     @cached_property
     def calendar_store(self) -> Any:
         from chalicelib.adapters.dynamodb.calendar import DynamoCalendarStore
 
-        return DynamoCalendarStore()
+        return DynamoCalendarStore(cache=self._read_cache())
 
     @cached_property
     def calendar_jobs(self) -> Any:
@@ -120,7 +130,7 @@ class Container:
     def ticket_store(self) -> Any:
         from chalicelib.adapters.dynamodb.tickets import DynamoTicketStore
 
-        return DynamoTicketStore()
+        return self._cached(DynamoTicketStore())
 
     @cached_property
     def booking_store(self) -> Any:
@@ -145,7 +155,7 @@ class Container:
     def application_store(self) -> Any:
         from chalicelib.adapters.dynamodb.applications import DynamoApplicationStore
 
-        return DynamoApplicationStore()
+        return self._cached(DynamoApplicationStore())
 
     @cached_property
     def review_store(self) -> Any:

@@ -17,9 +17,9 @@ import dataclasses
 import enum
 import hashlib
 import json
-import zlib
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.audit import GENESIS_HASH, AuditEntry, BreakCode
-from chalicelib.domain.errors import Conflict
 from chalicelib.domain.identity import Principal, Role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -544,7 +543,9 @@ def test_records_route_pages_with_a_cursor_and_masks_personal_data(api, audit):
     seen: list[int] = []
     cursor = None
     for _ in range(5):
-        path = "/admin/audit/records?chain=ticket.0&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        path = "/admin/audit/records?chain=ticket.0&limit=2" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
         page = api.get(path, user="u-supervisor-zhao")
         assert page.status == 200, page
         seen += [item["seq"] for item in page.json["items"]]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import json
 import random
 import time
@@ -242,6 +243,15 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.002 * min(2**attempt, 64)))
 
 
+_fact_serial = itertools.count(1)
+
+
+def _new_fact_id() -> str:
+    """Unique, and in a process sorts in the order the facts were recorded (facts of one
+    instant keep their order when a reader sorts by time and id)."""
+    return f"{next(_fact_serial):012d}-{uuid.uuid4().hex}"
+
+
 class DynamoAuditLog:
     """Writes facts, chains them, reads, seals and verifies the chains. Safe to share between
     threads (the pending facts are per context)."""
@@ -275,7 +285,7 @@ class DynamoAuditLog:
 
             entry = replace(entry, correlation_id=get_correlation_id())
         fact = AuditFact(
-            fact_id=fact_id or uuid.uuid4().hex,
+            fact_id=fact_id or _new_fact_id(),
             at=self._clock.now().isoformat(),
             entry=replace(
                 entry,
@@ -381,9 +391,7 @@ class DynamoAuditLog:
         return True
 
     def _mark(self, fact_id: str, chain: str, seq: int | None) -> None:
-        AuditFactMarkerModel(
-            FACT_MARKER_PREFIX + fact_id, 0, chain_name=chain, at_seq=seq
-        ).save()
+        AuditFactMarkerModel(FACT_MARKER_PREFIX + fact_id, 0, chain_name=chain, at_seq=seq).save()
 
     def _put_if_free(self, record: AuditRecord, fact_id: str) -> bool:
         try:
