@@ -428,3 +428,29 @@ def _reason(
         BreakCode.HEAD_MISSING: f"链头指针缺失（链中有 {checked} 条记录）",
     }
     return reasons[code]
+
+
+def changed_values(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The old and new values of the fields that changed, with personal data (ID numbers,
+    mobile numbers, wherever they appear in text) masked, for the audit of a profile change."""
+    from chalicelib.domain.personal_data import mask_text
+
+    def masked(value: Any) -> Any:
+        value = jsonable(value)
+        if isinstance(value, str):
+            return mask_text(value)
+        if isinstance(value, dict):
+            return {k: masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [masked(v) for v in value]
+        return value
+
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in sorted(set(before) | set(after)):
+        if jsonable(before.get(name)) != jsonable(after.get(name)):
+            old[name] = masked(before.get(name))
+            new[name] = masked(after.get(name))
+    return old, new
