@@ -76,7 +76,7 @@ _pending: contextvars.ContextVar[list[AuditFact] | None] = contextvars.ContextVa
 class AuditFactModel(Model):
     """A fact as written with its change; streamed to the chainer, expired after chaining."""
 
-    Meta = meta("audit-facts", stream_view_type="NEW_IMAGE")
+    Meta = meta("audit-facts", stream_view_type="NEW_AND_OLD_IMAGES")
 
     fact_id = UnicodeAttribute(hash_key=True)
     at = UnicodeAttribute()
