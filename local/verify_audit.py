@@ -4,8 +4,8 @@
 
 The endpoint comes from --endpoint-url, else QPHB_AWS_ENDPOINT_URL or AWS_ENDPOINT_URL (the
 embedded AWS of `make run`), else AWS itself. Each chain's links, its head's signature and
-its last seal are checked (the seals of `make run` are in DATA_DIR). Exit code: 0 all intact, 1 a chain is broken,
-2 the store could not be read.
+its last seal are checked (the seals of `make run` are in DATA_DIR). Exit code: 0 all intact,
+1 a chain is broken, 2 the store could not be read.
 """
 
 from __future__ import annotations
