@@ -50,6 +50,17 @@ def create_app(settings: Settings) -> Chalice:
             path = "id" if isinstance(event, CloudWatchEvent) else None
         return run_invocation(lambda _event, _context: get_response(event), raw, context, path)
 
+    @app.middleware("all")
+    def audit_unit_of_work(event, get_response):
+        # The audit facts of one request or event are written together, in one call, at its end.
+        from chalicelib.bootstrap import container
+
+        unit = getattr(container().audit_log, "unit_of_work", None)
+        if unit is None:
+            return get_response(event)
+        with unit():
+            return get_response(event)
+
     from chalicelib.entrypoints.events import blueprints as event_blueprints
     from chalicelib.entrypoints.http import blueprints as http_blueprints
 

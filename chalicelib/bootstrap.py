@@ -19,6 +19,16 @@ class Container:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
 
+    def _read_cache(self) -> Any:
+        """A cache of same-for-everyone reads, aged on the injected clock."""
+        from chalicelib.adapters.cache import ReadCache
+
+        return ReadCache(now=self.clock.now)
+
+    def _cached(self, store: Any) -> Any:
+        store._read_cache = self._read_cache()
+        return store
+
     @cached_property
     def secrets(self) -> Any:
         from chalicelib.adapters.secrets import SecretStore
@@ -49,7 +59,7 @@ class Container:
     def directory(self) -> Any:
         from chalicelib.adapters.dynamodb.directory import DynamoDirectory
 
-        return DynamoDirectory()
+        return DynamoDirectory(cache=self._read_cache())
 
     @cached_property
     def aws(self) -> Any:
@@ -61,7 +71,32 @@ class Container:
     def audit_log(self) -> Any:
         from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
 
-        return DynamoAuditLog(clock=self.clock)
+        return DynamoAuditLog(
+            clock=self.clock,
+            signer=self.audit_signer,
+            seals=self.audit_seals,
+            shards=self.settings.audit_chain_shards,
+        )
+
+    @cached_property
+    def audit_signer(self) -> Any:
+        from chalicelib.adapters import audit_integrity
+
+        if self.settings.audit_kms_key_id:
+            return audit_integrity.KmsHeadSigner(
+                self.aws.client("kms"), self.settings.audit_kms_key_id
+            )
+        return audit_integrity.HmacHeadSigner(self.settings.audit_signing_secret)
+
+    @cached_property
+    def audit_seals(self) -> Any:
+        from chalicelib.adapters import audit_integrity
+
+        if self.settings.audit_seal_bucket:
+            return audit_integrity.S3SealStore(
+                self.aws.client("s3"), self.settings.audit_seal_bucket
+            )
+        return audit_integrity.FileSealStore(self.settings.audit_seal_path)
 
     @cached_property
     def idempotency_store(self) -> Any:
@@ -105,13 +140,13 @@ class Container:
     def escalation_store(self) -> Any:
         from chalicelib.adapters.dynamodb.clocks import DynamoEscalationStore
 
-        return DynamoEscalationStore()
+        return self._cached(DynamoEscalationStore())
 
     @cached_property
     def calendar_store(self) -> Any:
         from chalicelib.adapters.dynamodb.calendar import DynamoCalendarStore
 
-        return DynamoCalendarStore()
+        return DynamoCalendarStore(cache=self._read_cache())
 
     @cached_property
     def calendar_jobs(self) -> Any:
@@ -123,7 +158,7 @@ class Container:
     def ticket_store(self) -> Any:
         from chalicelib.adapters.dynamodb.tickets import DynamoTicketStore
 
-        return DynamoTicketStore()
+        return self._cached(DynamoTicketStore())
 
     @cached_property
     def booking_store(self) -> Any:
@@ -147,7 +182,7 @@ class Container:
     def application_store(self) -> Any:
         from chalicelib.adapters.dynamodb.applications import DynamoApplicationStore
 
-        return DynamoApplicationStore()
+        return self._cached(DynamoApplicationStore())
 
     @cached_property
     def review_store(self) -> Any:

@@ -47,6 +47,14 @@ class Settings(BaseModel):
 
     log_level: str = "INFO"
 
+    # Audit: chains per subject type; the head-signing key (a KMS HMAC key in AWS, else the
+    # local secret) and the seal store (an Object-Locked S3 bucket in AWS, else a local file).
+    audit_chain_shards: int = 8
+    audit_signing_secret: str = "local-only-audit-head-signing-secret"
+    audit_kms_key_id: str | None = None
+    audit_seal_bucket: str | None = None
+    audit_seal_path: str = ".data/audit-seals.jsonl"
+
     def resource_name(self, name: str) -> str:
         """Physical name of a table, queue or topic of this stage."""
         return f"{self.resource_prefix}-{name}"

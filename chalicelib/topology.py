@@ -89,6 +89,12 @@ TABLES: tuple[TableSpec, ...] = (
         description="哈希链审计记录（只追加）",
     ),
     TableSpec(
+        "audit-facts",
+        "chalicelib.adapters.dynamodb.audit:AuditFactModel",
+        ttl_attribute="expires_at",
+        description="随变更写入的审计事实，经流入链（分片哈希链）",
+    ),
+    TableSpec(
         "notifications",
         "chalicelib.adapters.dynamodb.notifications:NotificationModel",
         description="通知发件箱与站内信",
@@ -243,6 +249,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("reviews", consumer="process_review_changes"),
     StreamSpec("policies", consumer="kb_policy_changed"),
     StreamSpec("applications", consumer="kb_item_changed"),
+    StreamSpec("audit-facts", consumer="chain_audit_facts"),
 )
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
@@ -294,6 +301,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         consumer="run_kb_jobs",
         rate_minutes=5,
         description="为即将生效的政策版本开启答复就绪计时（定时发布与下线在统一到期扫描中）",
+    ),
+    ScheduleSpec(
+        "audit-seal",
+        consumer="seal_audit_chains",
+        rate_minutes=15,
+        description="将各审计链已签名的链头封存到应用不可改写的存储",
     ),
 )
 

@@ -8,6 +8,9 @@ consumer cannot ship with borrowed (or no) permissions.
 Access levels on tables (the topology's logical names):
 - read:   GetItem, BatchGetItem, Query, ConditionCheckItem, DescribeTable
 - append: read + PutItem, UpdateItem (no DeleteItem, no BatchWriteItem: the audit chain)
+Audit: `record_facts` lets a handler write audit facts (PutItem, BatchWriteItem on audit-facts
+only); `audit_key` uses the head-signing KMS key ("sign": GenerateMac, "verify": VerifyMac);
+`audit_seals` the Object-Locked seal bucket ("put": PutObject only, "read": List/GetObject).
 - write:  read + PutItem, UpdateItem, DeleteItem, BatchWriteItem
 No role may Scan: no request or scheduled path scans (DESIGN.md).
 """
@@ -32,15 +35,21 @@ class Access:
     secrets: tuple[str, ...] = ()
     # SSM parameter names under "/<resource prefix>/" it reads.
     parameters: tuple[str, ...] = ()
+    record_facts: bool = False
+    audit_key: tuple[str, ...] = ()
+    audit_seals: tuple[str, ...] = ()
 
     def tables(self) -> set[str]:
-        return set(self.read) | set(self.append) | set(self.write)
+        facts = {"audit-facts"} if self.record_facts else set()
+        return set(self.read) | set(self.append) | set(self.write) | facts
 
 
 ACCESS: dict[str, Access] = {
     API_HANDLER: Access(
-        read=("users", "departments"),
-        append=("audit",),
+        read=("users", "departments", "audit"),
+        audit_key=("verify",),
+        audit_seals=("read",),
+        record_facts=True,
         write=(
             "notifications",
             "idempotency",
@@ -77,7 +86,7 @@ ACCESS: dict[str, Access] = {
     ),
     "deliver_notifications": Access(
         read=("departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("notifications", "idempotency"),
         send=("notification-delivery",),  # the next attempt as a delayed message
         secrets=("webhooks/",),
@@ -88,19 +97,19 @@ ACCESS: dict[str, Access] = {
     ),
     "recompute_deadlines": Access(
         read=("calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("clocks", "escalations", "notifications", "idempotency"),
         send=("calendar-recompute",),  # a long recompute continues in a follow-up job
     ),
     "sweep_deadlines": Access(
         read=("calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("clocks", "escalations", "notifications", "idempotency"),
     ),
     # The one due sweep: every kind's handler (topology.DUE_KINDS) runs in it.
     "sweep_due_items": Access(
         read=("calendar", "departments", "users", "applications", "policies", "tickets"),
-        append=("audit",),
+        record_facts=True,
         write=(
             "due-items",
             "bookings",
@@ -116,7 +125,7 @@ ACCESS: dict[str, Access] = {
     ),
     "prereview_applications": Access(
         read=("calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=(
             "applications",
             "clocks",
@@ -129,62 +138,68 @@ ACCESS: dict[str, Access] = {
     ),
     "terminate_overdue_supplements": Access(
         read=("calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("applications", "clocks", "escalations", "notifications", "idempotency"),
     ),
-    "audit_verifier": Access(read=("audit",)),
+    "audit_verifier": Access(read=("audit",), audit_key=("verify",), audit_seals=("read",)),
+    # Appends facts to the chains (the only writer of the audit table) and signs heads.
+    "chain_audit_facts": Access(read=("audit-facts",), append=("audit",), audit_key=("sign",)),
+    # Seals signed heads into the locked bucket: it may add seals, never replace one.
+    "seal_audit_chains": Access(
+        read=("audit",), audit_key=("verify",), audit_seals=("put", "read")
+    ),
     # Knowledge base: scheduled publish/archive and readiness catch-up (reads policies), and
     # the consumers following policy versions and service-guide versions.
     "run_kb_jobs": Access(
         read=("calendar", "departments", "users", "applications", "policies"),
-        append=("audit",),
+        record_facts=True,
         write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "kb_policy_changed": Access(
         read=("calendar", "departments", "users", "applications", "policies"),
-        append=("audit",),
+        record_facts=True,
         write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "kb_item_changed": Access(
         read=("calendar", "departments", "users", "applications"),
-        append=("audit",),
+        record_facts=True,
         write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "policy_matcher": Access(
         read=("policies", "applications", "calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
         send=("policy-match", "policy-payments"),
     ),
     "pay_policy_grants": Access(
         read=("policies", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("policy-grants", "finance-ledger", "notifications", "idempotency"),
     ),
     "match_changed_profiles": Access(
         read=("policies", "applications", "calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
         send=("policy-payments",),
     ),
     "expire_policy_grants": Access(
         read=("calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "send_policy_digests": Access(
         read=("policies", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("policy-grants", "notifications", "idempotency"),
     ),
     "process_review_changes": Access(
         read=("calendar", "departments", "users"),
-        append=("audit",),
+        record_facts=True,
         write=("reviews", "clocks", "escalations", "notifications", "idempotency"),
     ),
     "run_review_jobs": Access(
         read=("calendar", "departments", "users", "bookings"),
-        append=("audit",),
+        record_facts=True,
         write=("reviews", "notifications", "idempotency"),
     ),
 }

@@ -87,6 +87,8 @@ def configure_environment(config: RunnerConfig, environ: Any = None) -> None:
     env.setdefault("QPHB_AWS_REGION", "us-east-1")
     env["AWS_DEFAULT_REGION"] = env["QPHB_AWS_REGION"]
     env.setdefault("QPHB_RESOURCE_PREFIX", "qphb-local")
+    # The local stand-in for the locked seal bucket, beside the snapshot it seals.
+    env.setdefault("QPHB_AUDIT_SEAL_PATH", str(config.data_dir / "audit-seals.jsonl"))
     # Dummy credentials: nothing here may ever reach a real AWS account.
     env["AWS_ACCESS_KEY_ID"] = "local"
     env["AWS_SECRET_ACCESS_KEY"] = "local"

@@ -3,8 +3,9 @@
     python -m local.verify_audit [--chain ticket] [--endpoint-url URL] [--json]
 
 The endpoint comes from --endpoint-url, else QPHB_AWS_ENDPOINT_URL or AWS_ENDPOINT_URL (the
-embedded AWS of `make run`), else AWS itself. Exit code: 0 all intact, 1 a chain is broken,
-2 the store could not be read.
+embedded AWS of `make run`), else AWS itself. Each chain's links, its head's signature and
+its last seal are checked (the seals of `make run` are in DATA_DIR). Exit code: 0 all intact,
+1 a chain is broken, 2 the store could not be read.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _configure(endpoint_url: str | None) -> None:
+    # The runner's seals are in its data directory (DATA_DIR, as `make run` has it).
+    if not os.environ.get("QPHB_AUDIT_SEAL_PATH"):
+        data_dir = os.environ.get("DATA_DIR") or ".data"
+        os.environ["QPHB_AUDIT_SEAL_PATH"] = os.path.join(data_dir, "audit-seals.jsonl")
     # Before any model is imported: PynamoDB models bind their endpoint at import.
     if endpoint_url:
         os.environ["QPHB_AWS_ENDPOINT_URL"] = endpoint_url

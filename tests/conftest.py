@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.update(
     {
@@ -21,6 +22,10 @@ os.environ.update(
         # botocore routes ARN-carrying DynamoDB Streams calls to an account-id endpoint that
         # in-process moto does not serve.
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        # Audit seals of the tests go to a scratch file, not the checkout's data directory.
+        "QPHB_AUDIT_SEAL_PATH": os.path.join(
+            tempfile.gettempdir(), f"qphb-test-audit-seals-{os.getpid()}.jsonl"
+        ),
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)

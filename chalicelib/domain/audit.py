@@ -1,9 +1,14 @@
 """Audit trail: what every state change records, how records are hash-chained and verified.
 
-Each record holds the hash of the previous record of its chain; the hash covers the previous
-hash and the record's canonical content (chain, seq, timestamp and the entry). A separate head
-pointer (latest seq and hash, kept by the store) lets the verifier see a truncated tail.
-Pure functions only: the store (adapters/dynamodb/audit.py) supplies records and the head.
+A change's audit *fact* (an entry with a fact id and a time) is written with the change; a
+stream consumer later appends facts to sharded chains (`chain_for`: subject type plus a shard
+of the subject id), so no two unrelated subjects wait on one head. Each record holds the hash
+of the previous record of its chain; the hash covers the previous hash and the record's
+canonical content (chain, seq, timestamp and the entry). The head pointer (latest seq and
+hash) is signed with a key the tables do not hold, and heads are periodically sealed into a
+store the application cannot rewrite, so recomputed hashes, a moved head and a removed chain
+are all detected. Pure functions only: the store (adapters/dynamodb/audit.py) supplies
+records, heads and seals.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import json
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -41,6 +47,16 @@ class AuditEntry:
     after: dict[str, Any] | None = None
     correlation_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditFact:
+    """An entry as written with its change, before it has a place in a chain. `fact_id` is what
+    makes chaining idempotent: a fact replayed by the stream is appended once."""
+
+    fact_id: str
+    at: str  # ISO 8601 with offset, from the injected clock
+    entry: AuditEntry
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,18 @@ class AuditRecord:
 @dataclass(frozen=True)
 class AuditHead:
     """The store's pointer to the latest record of a chain. It may lag behind the tail (a writer
-    stopped between the record and the head), never run ahead of it."""
+    stopped between the record and the head), never run ahead of it. `signature` is a MAC over
+    `head_message` with a key the tables do not hold."""
+
+    chain: str
+    last_seq: int
+    last_hash: str
+    signature: str | None = None
+
+
+@dataclass(frozen=True)
+class SealedHead:
+    """A chain's head as a seal recorded it, in a store the application cannot rewrite."""
 
     chain: str
     last_seq: int
@@ -117,6 +144,9 @@ class BreakCode(enum.StrEnum):
     TRUNCATED = "truncated"
     HEAD_MISMATCH = "head_mismatch"
     HEAD_MISSING = "head_missing"
+    HEAD_SIGNATURE_INVALID = "head_signature_invalid"
+    SEAL_MISMATCH = "seal_mismatch"
+    CHAIN_MISSING = "chain_missing"
 
 
 @dataclass(frozen=True)
@@ -137,15 +167,77 @@ class VerificationResult:
     head_seq: int | None = None
 
 
-def chain_for(subject_type: str) -> str:
-    """The chain a subject type's records go to: the subject type itself, normalised.
-
-    One chain per subject type keeps unrelated capabilities off each other's head (appends to a
-    chain are serialised by its (chain, seq) slots) while the number of chains stays as small as
-    the set of subject types the code declares.
-    """
-    name = _CHAIN_CHARS.sub("_", subject_type.strip().lower())[:_CHAIN_MAX]
+def subject_chain_prefix(subject_type: str) -> str:
+    """The subject type, normalised: what every chain of that subject type starts with."""
+    name = _CHAIN_CHARS.sub("_", subject_type.strip().lower())[: _CHAIN_MAX - 4]
     return name or DEFAULT_CHAIN
+
+
+def chain_for(subject_type: str, subject_id: str = "", shards: int = 1) -> str:
+    """The chain a subject's records go to: "<subject type>.<shard>", the shard a stable hash
+    of the subject id.
+
+    Appends to one chain are serialised by its (chain, seq) slots; sharding by subject id keeps
+    the district's tickets (or bookings, ...) off one head while all records of one subject stay
+    in one chain, in order.
+    """
+    shard = zlib.crc32(subject_id.encode("utf-8")) % max(shards, 1)
+    return f"{subject_chain_prefix(subject_type)}.{shard}"
+
+
+def head_message(chain: str, last_seq: int, last_hash: str) -> bytes:
+    """What a head's signature covers."""
+    return f"audit-head\n{chain}\n{int(last_seq)}\n{last_hash}".encode()
+
+
+def check_seal(
+    result: VerificationResult,
+    sealed: SealedHead | None,
+    record_at_sealed_seq: AuditRecord | None,
+) -> VerificationResult:
+    """Hold a chain already verified on its own against its last seal: the record the seal
+    names must still be there with the sealed hash, and the head may not be behind the seal."""
+    if sealed is None or not result.ok:
+        return result
+    head_seq = result.head_seq or 0
+    moved = head_seq < sealed.last_seq
+    rewritten = record_at_sealed_seq is None or record_at_sealed_seq.hash != sealed.last_hash
+    if not (moved or rewritten):
+        return result
+    reason = (
+        f"链头退回到第 {head_seq} 条，早于封存时的第 {sealed.last_seq} 条（链头被移动）"
+        if moved
+        else f"第 {sealed.last_seq} 条记录与封存的哈希不符（记录被改写后重算了哈希）"
+    )
+    return dataclasses.replace(
+        result,
+        ok=False,
+        code=BreakCode.SEAL_MISMATCH,
+        first_broken_seq=sealed.last_seq,
+        reason=reason,
+    )
+
+
+def signature_broken(result: VerificationResult) -> VerificationResult:
+    return dataclasses.replace(
+        result,
+        ok=False,
+        code=BreakCode.HEAD_SIGNATURE_INVALID,
+        first_broken_seq=result.head_seq,
+        reason="链头签名无效（链头或其指向的记录被改写）",
+    )
+
+
+def chain_missing(chain: str, sealed: SealedHead) -> VerificationResult:
+    return VerificationResult(
+        chain=chain,
+        ok=False,
+        records_checked=0,
+        first_broken_seq=1,
+        code=BreakCode.CHAIN_MISSING,
+        reason=f"封存记录中有这条链（{sealed.last_seq} 条），但链目录中已没有它（链被移除）",
+        head_seq=None,
+    )
 
 
 def jsonable(value: Any) -> Any:
@@ -336,3 +428,29 @@ def _reason(
         BreakCode.HEAD_MISSING: f"链头指针缺失（链中有 {checked} 条记录）",
     }
     return reasons[code]
+
+
+def changed_values(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The old and new values of the fields that changed, with personal data (ID numbers,
+    mobile numbers, wherever they appear in text) masked, for the audit of a profile change."""
+    from chalicelib.domain.personal_data import mask_text
+
+    def masked(value: Any) -> Any:
+        value = jsonable(value)
+        if isinstance(value, str):
+            return mask_text(value)
+        if isinstance(value, dict):
+            return {k: masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [masked(v) for v in value]
+        return value
+
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in sorted(set(before) | set(after)):
+        if jsonable(before.get(name)) != jsonable(after.get(name)):
+            old[name] = masked(before.get(name))
+            new[name] = masked(after.get(name))
+    return old, new

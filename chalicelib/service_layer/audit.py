@@ -1,15 +1,20 @@
-"""Recording state changes: the one helper every capability calls after it changes something."""
+"""Recording state changes: the one helper every capability calls after it changes something.
+
+`record_change` writes the change's audit fact (in the request's one batch of facts, see
+`DynamoAuditLog.unit_of_work`); chaining it into the tamper-evident chains happens later, off
+the request path, in the audit-facts stream consumer.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chalicelib.domain.audit import AuditEntry, AuditRecord
+from chalicelib.domain.audit import AuditEntry, AuditFact
 from chalicelib.domain.identity import Principal
 
 
 class AuditLog(Protocol):
-    def append(self, entry: AuditEntry) -> AuditRecord: ...
+    def append(self, entry: AuditEntry) -> AuditFact: ...
 
 
 def record_change(
@@ -23,8 +28,8 @@ def record_change(
     details: dict[str, Any] | None = None,
     *,
     correlation_id: str | None = None,
-) -> AuditRecord:
-    """Append who (the principal's id and role) did `action` to the subject, with before/after.
+) -> AuditFact:
+    """Record who (the principal's id and role) did `action` to the subject, with before/after.
 
     The correlation id defaults to the current request's or message's (the store fills it in).
     """

@@ -836,13 +836,17 @@ def update_profile(
     except TypeError as error:
         raise InvalidInput("档案字段不正确", code="invalid_profile") from error
     deps.profiles.put_profile(profile)
+    from chalicelib.domain.audit import changed_values
+
+    old, new = changed_values(base if current else {}, profile.to_dict())
     record_change(
         deps.audit_log,
         principal,
         "profile.updated",
         "profile",
         subject_id,
-        {"fields": sorted(base)} if current else None,
+        old if current else None,
+        new,
         {"fields": sorted(fields)},
     )
     return profile

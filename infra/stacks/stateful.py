@@ -13,6 +13,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -68,6 +69,8 @@ class StatefulStack(cdk.Stack):
             if stream.table not in self.stream_failure_queues:
                 self._stream_failure_queue(stream)
         self.signing_keys = self._signing_keys()
+        self.audit_signing_key = self._audit_signing_key()
+        self.audit_seal_bucket = self._audit_seal_bucket()
 
     # -- keys, topic, secrets -------------------------------------------------------------
 
@@ -130,6 +133,49 @@ class StatefulStack(cdk.Stack):
             )
         )
         return secret
+
+    # -- audit: the head-signing key and the seal bucket ----------------------------------
+
+    def _audit_signing_key(self) -> kms.Key:
+        """An HMAC key that never leaves KMS: whoever can write the audit table still cannot
+        sign a head."""
+        return kms.Key(
+            self,
+            "AuditHeadKey",
+            alias=f"alias/{self.stage.resource_name('audit-heads')}",
+            description="青浦好办: signs audit chain heads (HMAC, GenerateMac/VerifyMac only)",
+            key_spec=kms.KeySpec.HMAC_256,
+            key_usage=kms.KeyUsage.GENERATE_VERIFY_MAC,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _audit_seal_bucket(self) -> s3.Bucket:
+        """Seals of the chain heads under Object Lock in compliance mode: no one, the
+        application role least of all, can overwrite or delete a seal before it expires."""
+        bucket = s3.Bucket(
+            self,
+            "AuditSeals",
+            bucket_name=self.stage.resource_name("audit-seals"),
+            object_lock_enabled=True,
+            object_lock_default_retention=s3.ObjectLockRetention.compliance(
+                cdk.Duration.days(3 * 365)
+            ),
+            versioned=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        cdk.Validations.of(bucket).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions-S1",
+                reason=(
+                    "Objects are written once by the sealer and locked; CloudTrail data events "
+                    "record the writes, so server access logs would add a second, mutable log."
+                ),
+            )
+        )
+        return bucket
 
     # -- tables -----------------------------------------------------------------------------
 

@@ -162,6 +162,8 @@ class StatelessStack(cdk.Stack):
         )
         # Keys are never environment values: the functions read them at run time (Powertools
         # Parameters, chalicelib/adapters/secrets.py) with the access `declarations` grants.
+        environment["QPHB_AUDIT_KMS_KEY_ID"] = self.stateful.audit_signing_key.key_arn
+        environment["QPHB_AUDIT_SEAL_BUCKET"] = self.stateful.audit_seal_bucket.bucket_name
         return environment
 
     def _consumer_config(self, name: str, spec: topology.QueueSpec) -> FunctionConfig:
@@ -253,9 +255,10 @@ class StatelessStack(cdk.Stack):
             )
         if access.tables():
             kms_actions = ["kms:Decrypt"]
-            if access.append or access.write:
+            if access.append or access.write or access.record_facts:
                 kms_actions += ["kms:Encrypt", "kms:GenerateDataKey"]
             self._grant_data_key(role, kms_actions, "DataKeyForTables")
+        self._grant_audit(role, access)
         if access.send:
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -333,6 +336,49 @@ class StatelessStack(cdk.Stack):
                     reason=(
                         "One secret per department webhook, created by operators when a "
                         "department registers; the name prefix scopes them to this stage."
+                    ),
+                )
+            )
+
+    def _grant_audit(self, role: iam.Role, access: Access) -> None:
+        stateful = self.stateful
+        if access.record_facts:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AuditFacts",
+                    actions=["dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+                    resources=[stateful.tables["audit-facts"].table_arn],
+                )
+            )
+        mac_actions = {"sign": "kms:GenerateMac", "verify": "kms:VerifyMac"}
+        if access.audit_key:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AuditHeadKey",
+                    actions=sorted(mac_actions[use] for use in access.audit_key),
+                    resources=[stateful.audit_signing_key.key_arn],
+                )
+            )
+        seal_actions = {"put": ["s3:PutObject"], "read": ["s3:GetObject", "s3:ListBucket"]}
+        if access.audit_seals:
+            # By name, not by the bucket's token, so the acknowledgment below names it exactly.
+            objects = f"arn:{cdk.Aws.PARTITION}:s3:::{self.stage.resource_name('audit-seals')}"
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="AuditSeals",
+                    actions=sorted(a for use in access.audit_seals for a in seal_actions[use]),
+                    resources=[stateful.audit_seal_bucket.bucket_arn, f"{objects}/seals/*"],
+                )
+            )
+            cdk.Validations.of(role).acknowledge(
+                cdk.Acknowledgment(
+                    id=(
+                        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
+                        f"{self.stage.resource_name('audit-seals')}/seals/*]"
+                    ),
+                    reason=(
+                        "One object per seal, named by its time, under seals/ of the locked "
+                        "seal bucket; Object Lock keeps every written seal from being replaced."
                     ),
                 )
             )

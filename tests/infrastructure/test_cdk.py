@@ -128,7 +128,8 @@ def test_table_is_derived_from_its_model(synth: Synth, spec: topology.TableSpec)
 
 
 def test_tables_use_the_customer_managed_key_with_rotation(synth: Synth) -> None:
-    (key_id, key) = synth.one("AWS::KMS::Key")
+    # The other key is the audit head-signing HMAC key (it cannot encrypt).
+    (key_id, key) = synth.one("AWS::KMS::Key", EnableKeyRotation=True)
     assert key["Properties"]["EnableKeyRotation"] is True
     for table in synth.resources("AWS::DynamoDB::Table").values():
         assert table["Properties"]["SSESpecification"]["KMSMasterKeyId"] == {
@@ -362,6 +363,23 @@ def test_no_iam_statement_grants_a_wildcard_action_or_unscoped_resource(synth: S
         for action in actions:
             assert "*" not in action, statement
         assert "*" not in resources, statement
+
+
+def test_the_audit_seal_bucket_is_object_locked_and_the_sealer_may_only_add_seals(
+    synth: Synth,
+) -> None:
+    (_, bucket) = synth.one("AWS::S3::Bucket", ObjectLockEnabled=True)
+    rule = bucket["Properties"]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert rule["Mode"] == "COMPLIANCE"
+    (_, hmac_key) = synth.one("AWS::KMS::Key", KeyUsage="GENERATE_VERIFY_MAC")
+    assert hmac_key["Properties"]["KeySpec"] == "HMAC_256"
+    s3_actions = set()
+    for policy in synth.resources("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            s3_actions |= {a for a in actions if a.startswith("s3:")}
+    assert s3_actions <= {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}
 
 
 def test_no_role_may_scan_or_delete_audit_records(synth: Synth) -> None:

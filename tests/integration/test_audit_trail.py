@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain.audit import GENESIS_HASH, AuditEntry, BreakCode
-from chalicelib.domain.errors import Conflict
 from chalicelib.domain.identity import Principal, Role
 
 ROOT = Path(__file__).resolve().parents[2]
+# One shard per subject type here, so a test knows which chain its records are in.
+T, C = "ticket.0", "clock.0"
 
 
 def entry(n: int, subject_type: str = "ticket", **changes) -> AuditEntry:
@@ -34,9 +35,38 @@ def entry(n: int, subject_type: str = "ticket", **changes) -> AuditEntry:
     return AuditEntry(**values)
 
 
+class Chained:
+    """The audit log with each fact chained as soon as it is written (the stream consumer's
+    work done at once), answering the chained record."""
+
+    def __init__(self, log) -> None:
+        self.log = log
+
+    def append(self, entry: AuditEntry):
+        fact = self.log.append(entry)
+        self.log.chain_facts([fact])
+        return self.log.chained_record(fact.fact_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.log, name)
+
+
+def new_log(container, **kw):
+    from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+
+    kw.setdefault("shards", 1)
+    return DynamoAuditLog(
+        clock=container.clock, signer=container.audit_signer, seals=container.audit_seals, **kw
+    )
+
+
 @pytest.fixture
-def audit(container):
-    return container.audit_log
+def audit(container, tmp_path):
+    from chalicelib.adapters.audit_integrity import FileSealStore
+
+    container.audit_seals = FileSealStore(str(tmp_path / "seals.jsonl"))
+    container.audit_log = new_log(container)
+    return Chained(container.audit_log)
 
 
 @pytest.fixture
@@ -61,7 +91,7 @@ def get_item(ddb, table, chain, seq) -> dict:
     return ddb.get_item(TableName=table, Key=key(chain, seq), ConsistentRead=True)["Item"]
 
 
-def only(results, chain="ticket"):
+def only(results, chain=T):
     return next(r for r in results if r.chain == chain)
 
 
@@ -75,16 +105,16 @@ def test_appends_are_numbered_linked_and_move_the_head(audit, clock):
     assert records[1].prev_hash == records[0].hash
     assert records[2].prev_hash == records[1].hash
     assert records[0].at == clock.now().isoformat()
-    head = audit.head("ticket")
+    head = audit.head(T)
     assert (head.last_seq, head.last_hash) == (3, records[2].hash)
-    assert audit.chains() == ["ticket"]
+    assert audit.chains() == [T]
 
 
 def test_stored_records_read_back_exactly(audit):
     written = audit.append(
         entry(1, after={"amount": Decimal("250000.00"), "name": "上海绿境科技有限公司"})
     )
-    records, _ = audit.read_chain("ticket")
+    records, _ = audit.read_chain(T)
     assert records == [written]
     assert records[0].after == {"amount": "250000.00", "name": "上海绿境科技有限公司"}
     assert records[0].computed_hash() == records[0].hash
@@ -103,7 +133,7 @@ def test_subject_types_go_to_their_own_chains(audit):
     audit.append(entry(2, "ticket"))
     clock_record = audit.append(entry(1, "clock"))
     assert clock_record.seq == 1
-    assert audit.chains() == ["clock", "ticket"]
+    assert audit.chains() == [C, T]
     assert [r.ok for r in audit.verify()] == [True, True]
 
 
@@ -129,14 +159,14 @@ def test_record_change_builds_the_entry_from_the_principal(audit):
     )
     assert record.after == {"supervised": True}
     assert record.details == {"reason": "超期"}
-    assert audit.read_chain("ticket")[0] == [record]
+    assert audit.read_chain(T)[0] == [record]
 
 
 def test_read_chain_pages_in_seq_order(audit):
     append_many(audit, 5)
-    first, after = audit.read_chain("ticket", limit=2)
-    second, after2 = audit.read_chain("ticket", after_seq=after, limit=2)
-    third, after3 = audit.read_chain("ticket", after_seq=after2, limit=2)
+    first, after = audit.read_chain(T, limit=2)
+    second, after2 = audit.read_chain(T, after_seq=after, limit=2)
+    third, after3 = audit.read_chain(T, after_seq=after2, limit=2)
     assert [r.seq for r in first + second + third] == [1, 2, 3, 4, 5]
     assert after3 is None
 
@@ -155,7 +185,7 @@ def test_modified_record_is_caught(audit, ddb, table):
     append_many(audit, 5)
     ddb.update_item(
         TableName=table,
-        Key=key("ticket", 3),
+        Key=key(T, 3),
         UpdateExpression="SET #after = :v",
         ExpressionAttributeNames={"#after": "after"},
         ExpressionAttributeValues={":v": {"S": '{"status":"已办结"}'}},
@@ -170,7 +200,7 @@ def test_modified_actor_is_caught(audit, ddb, table):
     append_many(audit, 3)
     ddb.update_item(
         TableName=table,
-        Key=key("ticket", 1),
+        Key=key(T, 1),
         UpdateExpression="SET actor_id = :v",
         ExpressionAttributeValues={":v": {"S": "u-admin"}},
     )
@@ -179,15 +209,15 @@ def test_modified_actor_is_caught(audit, ddb, table):
 
 def test_deleted_record_is_caught(audit, ddb, table):
     append_many(audit, 5)
-    ddb.delete_item(TableName=table, Key=key("ticket", 3))
+    ddb.delete_item(TableName=table, Key=key(T, 3))
     result = only(audit.verify())
     assert (result.first_broken_seq, result.code) == (3, BreakCode.RECORD_MISSING)
 
 
 def test_deleted_tail_is_caught_by_the_head(audit, ddb, table):
     append_many(audit, 5)
-    ddb.delete_item(TableName=table, Key=key("ticket", 5))
-    ddb.delete_item(TableName=table, Key=key("ticket", 4))
+    ddb.delete_item(TableName=table, Key=key(T, 5))
+    ddb.delete_item(TableName=table, Key=key(T, 4))
     result = only(audit.verify())
     assert (result.first_broken_seq, result.code) == (4, BreakCode.TRUNCATED)
     assert result.records_checked == 3
@@ -195,7 +225,7 @@ def test_deleted_tail_is_caught_by_the_head(audit, ddb, table):
 
 def test_deleted_head_pointer_is_caught(audit, ddb, table):
     append_many(audit, 2)
-    ddb.delete_item(TableName=table, Key=key("ticket", -1))
+    ddb.delete_item(TableName=table, Key=key(T, -1))
     result = only(audit.verify())
     assert (result.ok, result.code) == (False, BreakCode.HEAD_MISSING)
 
@@ -203,10 +233,10 @@ def test_deleted_head_pointer_is_caught(audit, ddb, table):
 def test_inserted_record_with_renumbered_successors_is_caught(audit, ddb, table):
     append_many(audit, 5)
     for seq in (5, 4, 3):  # make room at 3: move 3..5 up by one
-        item = get_item(ddb, table, "ticket", seq)
+        item = get_item(ddb, table, T, seq)
         item["seq"] = {"N": str(seq + 1)}
         ddb.put_item(TableName=table, Item=item)
-    forged = get_item(ddb, table, "ticket", 2)
+    forged = get_item(ddb, table, T, 2)
     forged.update(
         seq={"N": "3"}, subject_id={"S": "t-forged"}, prev_hash={"S": forged["hash"]["S"]}
     )
@@ -219,7 +249,7 @@ def test_inserted_record_with_renumbered_successors_is_caught(audit, ddb, table)
 
 def test_record_inserted_between_two_seqs_is_caught(audit, ddb, table):
     append_many(audit, 4)
-    intruder = get_item(ddb, table, "ticket", 2)
+    intruder = get_item(ddb, table, T, 2)
     intruder.update(seq={"N": "2.5"}, subject_id={"S": "t-forged"})
     ddb.put_item(TableName=table, Item=intruder)
     result = only(audit.verify())
@@ -229,7 +259,7 @@ def test_record_inserted_between_two_seqs_is_caught(audit, ddb, table):
 
 def test_record_appended_behind_the_writers_back_is_caught(audit, ddb, table):
     append_many(audit, 3)
-    forged = get_item(ddb, table, "ticket", 3)
+    forged = get_item(ddb, table, T, 3)
     forged.update(seq={"N": "4"}, subject_id={"S": "t-forged"})
     ddb.put_item(TableName=table, Item=forged)
     result = only(audit.verify())
@@ -238,8 +268,8 @@ def test_record_appended_behind_the_writers_back_is_caught(audit, ddb, table):
 
 def test_swapped_records_are_caught(audit, ddb, table):
     append_many(audit, 5)
-    second = get_item(ddb, table, "ticket", 2)
-    third = get_item(ddb, table, "ticket", 3)
+    second = get_item(ddb, table, T, 2)
+    third = get_item(ddb, table, T, 3)
     second["seq"], third["seq"] = third["seq"], second["seq"]
     ddb.put_item(TableName=table, Item=second)  # now at seq 3
     ddb.put_item(TableName=table, Item=third)  # now at seq 2
@@ -251,102 +281,220 @@ def test_swapped_records_are_caught(audit, ddb, table):
 def test_tampering_one_chain_leaves_the_others_intact(audit, ddb, table):
     append_many(audit, 3, "ticket")
     append_many(audit, 3, "clock")
-    ddb.delete_item(TableName=table, Key=key("clock", 2))
+    ddb.delete_item(TableName=table, Key=key(C, 2))
     results = {r.chain: r for r in audit.verify()}
-    assert results["ticket"].ok
-    assert results["clock"].first_broken_seq == 2
+    assert results[T].ok
+    assert results[C].first_broken_seq == 2
 
 
 # -- concurrent appenders ---------------------------------------------------------------------
 
 
-def test_two_threads_appending_never_fork_the_chain(container):
-    from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
-
-    per_writer = 20
-    written: list = []
+def test_sixteen_concurrent_chainers_never_fork_a_chain(container, audit):
+    writers, per_writer = 16, 5
+    logs = [new_log(container, backoff=lambda _: None) for _ in range(writers)]
+    facts = [
+        [logs[w].append(entry(n, actor_id=f"w{w}")) for n in range(per_writer)]
+        for w in range(writers)
+    ]
     errors: list = []
-    start = threading.Barrier(2)
-    lock = threading.Lock()
+    start = threading.Barrier(writers)
 
-    def writer(name: str) -> None:
-        log = DynamoAuditLog(clock=container.clock, max_attempts=50, backoff=lambda _: None)
+    def chainer(w: int) -> None:
         start.wait()
         try:
-            for n in range(per_writer):
-                record = log.append(entry(n, actor_id=name))
-                with lock:
-                    written.append(record)
+            logs[w].chain_facts(facts[w])
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
-    threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(2)]
+    threads = [threading.Thread(target=chainer, args=(w,)) for w in range(writers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
     assert errors == []
-    stored = list(container.audit_log.iter_chain("ticket"))
-    assert [r.seq for r in stored] == list(range(1, 2 * per_writer + 1))
-    # Every record a writer was told it wrote is the one stored in its slot (none overwritten).
-    assert {r.hash for r in written} == {r.hash for r in stored}
-    assert only(container.audit_log.verify()).ok
+    stored = list(audit.iter_chain(T))
+    assert [r.seq for r in stored] == list(range(1, writers * per_writer + 1))
+    # Every fact is in the chain exactly once, at the place its marker names.
+    chained = [audit.chained_record(f.fact_id) for group in facts for f in group]
+    assert sorted(r.seq for r in chained) == [r.seq for r in stored]
+    assert {r.hash for r in chained} == {r.hash for r in stored}
+    assert only(audit.verify()).ok
+    assert audit.head(T).last_seq == writers * per_writer
 
 
-def test_a_writer_with_a_stale_tail_retries_on_the_new_tail(container):
-    from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+def test_a_fact_whose_marker_was_lost_is_not_chained_again(audit, ddb, table):
+    fact = audit.log.append(entry(1))
+    audit.log.chain_facts([fact])
+    audit.log.chain_facts([audit.log.append(entry(2))])
+    ddb.delete_item(TableName=table, Key=key("#fact:" + fact.fact_id, 0))
+    assert audit.log.chain_facts([fact]) == 0
+    assert [r.subject_id for r in audit.iter_chain(T)] == ["t-1", "t-2"]
 
-    first = DynamoAuditLog(clock=container.clock)
-    first.append(entry(1))
+
+def test_a_replayed_fact_is_chained_once(audit):
+    fact = audit.log.append(entry(1))
+    assert audit.log.chain_facts([fact]) == 1
+    assert audit.log.chain_facts([fact]) == 0  # the stream delivered the record again
+    assert audit.log.chain_facts([audit.log.append(entry(2)), fact]) == 1
+    assert [r.subject_id for r in audit.iter_chain(T)] == ["t-1", "t-2"]
+
+
+def test_a_chainer_with_a_stale_tail_retries_on_the_new_tail(container, audit):
     backoffs: list[int] = []
-    late = DynamoAuditLog(clock=container.clock, backoff=backoffs.append)
-    other = DynamoAuditLog(clock=container.clock)
+    late = new_log(container, backoff=backoffs.append)
+    audit.append(entry(1))
     read_tail = late._read_tail
     raced: list = []
 
     def read_then_lose_the_race(chain):
         tail = read_tail(chain)
-        if not raced:  # the other writer takes seq 2 after `late` has read seq 1 as the tail
-            raced.append(other.append(entry(2)))
+        if not raced:  # another chainer takes seq 2 after `late` has read seq 1 as the tail
+            raced.append(audit.append(entry(2)))
         return tail
 
     late._read_tail = read_then_lose_the_race
-    record = late.append(entry(3))
+    fact = late.append(entry(3))
+    late.chain_facts([fact])
+    record = audit.chained_record(fact.fact_id)
 
     assert raced[0].seq == 2
     assert record.seq == 3
     assert record.prev_hash == raced[0].hash
     assert backoffs == [0]  # exactly one conditional put failed
-    assert only(container.audit_log.verify()).ok
-    assert container.audit_log.head("ticket").last_seq == 3
+    assert only(audit.verify()).ok
+    assert audit.head(T).last_seq == 3
 
 
-def test_a_writer_that_keeps_losing_gives_up_with_conflict(container):
-    from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+def test_a_chainer_that_keeps_losing_fails_the_record_for_a_retry(container, audit):
+    audit.append(entry(1))
+    stuck = new_log(container, max_attempts=3, backoff=lambda _: None)
+    stuck._read_tail = lambda chain: (None, set())  # always believes the chain is empty
+    fact = stuck.append(entry(2))
+    with pytest.raises(RuntimeError):
+        stuck.chain_facts([fact])
+    assert [r.seq for r in audit.iter_chain(T)] == [1]
+    assert audit.log.chain_facts([fact]) == 1  # the stream's retry appends it
 
-    container.audit_log.append(entry(1))
-    stuck = DynamoAuditLog(clock=container.clock, max_attempts=3, backoff=lambda _: None)
-    stuck._read_tail = lambda chain: None  # always believes the chain is empty
-    with pytest.raises(Conflict) as raised:
-        stuck.append(entry(2))
-    assert raised.value.code == "audit_append_conflict"
-    assert [r.seq for r in container.audit_log.iter_chain("ticket")] == [1]
+
+def test_the_head_never_moves_back(container, audit):
+    records = append_many(audit, 3)
+    new_log(container)._advance_head(records[0])  # a late head update
+    assert audit.head(T).last_seq == 3
 
 
-def test_the_head_never_moves_back(container):
-    from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
+def test_facts_of_one_unit_of_work_are_written_in_one_call(container, audit):
+    calls: list[str] = []
+    from botocore.client import BaseClient
 
-    log = container.audit_log
-    records = append_many(log, 3)
-    DynamoAuditLog(clock=container.clock)._advance_head(records[0])  # a late head update
-    assert log.head("ticket").last_seq == 3
+    original = BaseClient._make_api_call
+
+    def counting(client, operation, params):
+        calls.append(operation)
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = counting
+    try:
+        with audit.log.unit_of_work() as pending:
+            for n in range(1, 6):
+                audit.log.append(entry(n))
+            assert len(pending) == 5 and calls == []
+    finally:
+        BaseClient._make_api_call = original
+    assert calls == ["BatchWriteItem"]
+
+
+# -- tampering that rewrites the hashes -------------------------------------------------------
+
+
+def rewrite_from(ddb, table, audit, seq: int, **changes: str) -> None:
+    """What someone with write access to the table can do: change a record, recompute its hash
+    and every later one, and point the head at the new last hash (the signature they cannot)."""
+    from dataclasses import replace
+
+    from chalicelib.adapters.dynamodb.audit import _to_model
+
+    records = list(audit.iter_chain(T))
+    prev = records[seq - 2].hash if seq > 1 else GENESIS_HASH
+    for record in records[seq - 1 :]:
+        changed = replace(record, prev_hash=prev, **(changes if record.seq == seq else {}))
+        changed = replace(changed, hash=changed.computed_hash())
+        _to_model(changed, None).save()
+        prev = changed.hash
+    ddb.update_item(
+        TableName=table,
+        Key=key(T, -1),
+        UpdateExpression="SET last_hash = :h",
+        ExpressionAttributeValues={":h": {"S": prev}},
+    )
+
+
+def test_an_edit_with_every_later_hash_and_the_head_recomputed_is_caught(audit, ddb, table):
+    append_many(audit, 5)
+    rewrite_from(ddb, table, audit, 3, subject_id="t-forged")
+    result = only(audit.verify())
+    assert not result.ok
+    assert result.code is BreakCode.HEAD_SIGNATURE_INVALID
+
+
+def test_a_moved_head_is_caught(audit, ddb, table):
+    append_many(audit, 3)
+    old_head = get_item(ddb, table, T, -1)  # validly signed for seq 3
+    append_many(audit, 2)
+    audit.seal_heads()
+    # Drop the last two records and put back the old (genuinely signed) head.
+    ddb.delete_item(TableName=table, Key=key(T, 5))
+    ddb.delete_item(TableName=table, Key=key(T, 4))
+    ddb.put_item(TableName=table, Item=old_head)
+    result = only(audit.verify())
+    assert not result.ok
+    assert result.code is BreakCode.SEAL_MISMATCH
+    assert "移动" in result.reason
+
+
+def test_a_head_moved_to_another_record_without_the_key_is_caught(audit, ddb, table):
+    append_many(audit, 4)
+    ddb.update_item(
+        TableName=table,
+        Key=key(T, -1),
+        UpdateExpression="SET last_seq = :s, last_hash = :h",
+        ExpressionAttributeValues={":s": {"N": "2"}, ":h": get_item(ddb, table, T, 2)["hash"]},
+    )
+    result = only(audit.verify())
+    assert (result.ok, result.code) == (False, BreakCode.HEAD_SIGNATURE_INVALID)
+
+
+def test_a_chain_removed_from_the_registry_is_caught(audit, ddb, table):
+    append_many(audit, 3, "ticket")
+    append_many(audit, 2, "clock")
+    audit.seal_heads()
+    ddb.update_item(
+        TableName=table,
+        Key=key("#registry", 0),
+        UpdateExpression="DELETE chains :c",
+        ExpressionAttributeValues={":c": {"SS": [T]}},
+    )
+    results = {r.chain: r for r in audit.verify()}
+    assert results[C].ok
+    assert (results[T].ok, results[T].code) == (False, BreakCode.CHAIN_MISSING)
+
+
+def test_the_sealer_does_not_seal_a_forged_head(audit, ddb, table):
+    append_many(audit, 2)
+    ddb.update_item(
+        TableName=table,
+        Key=key(T, -1),
+        UpdateExpression="SET signature = :g",
+        ExpressionAttributeValues={":g": {"S": "0" * 64}},
+    )
+    assert T not in audit.seal_heads()["chains"]
 
 
 # -- HTTP ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/admin/audit/verify", "/admin/audit/records?chain=ticket"])
+@pytest.mark.parametrize("path", ["/admin/audit/verify", "/admin/audit/records?chain=ticket.0"])
 @pytest.mark.parametrize("user", ["u-citizen-zhang", "u-enterprise-lvjing", "u-dept-scjgj"])
 def test_audit_routes_are_forbidden_to_citizens_and_departments(api, audit, path, user):
     audit.append(entry(1))
@@ -366,14 +514,14 @@ def test_supervisor_verifies_all_chains(api, audit):
     assert result.status == 200, result
     assert result.json["ok"] is True
     chains = {c["chain"]: c for c in result.json["chains"]}
-    assert chains["ticket"]["records_checked"] == 3
-    assert chains["clock"]["code"] == "ok"
+    assert chains[T]["records_checked"] == 3
+    assert chains[C]["code"] == "ok"
 
 
 def test_verify_route_reports_the_first_broken_link(api, audit, ddb, table):
     append_many(audit, 4)
-    ddb.delete_item(TableName=table, Key=key("ticket", 2))
-    result = api.get("/admin/audit/verify?chain=ticket", user="u-admin")
+    ddb.delete_item(TableName=table, Key=key(T, 2))
+    result = api.get("/admin/audit/verify?chain=ticket.0", user="u-admin")
     assert result.status == 200, result
     assert result.json["ok"] is False
     [chain] = result.json["chains"]
@@ -395,7 +543,9 @@ def test_records_route_pages_with_a_cursor_and_masks_personal_data(api, audit):
     seen: list[int] = []
     cursor = None
     for _ in range(5):
-        path = "/admin/audit/records?chain=ticket&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        path = "/admin/audit/records?chain=ticket.0&limit=2" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
         page = api.get(path, user="u-supervisor-zhao")
         assert page.status == 200, page
         seen += [item["seq"] for item in page.json["items"]]
@@ -403,7 +553,7 @@ def test_records_route_pages_with_a_cursor_and_masks_personal_data(api, audit):
         if not cursor:
             break
     assert seen == [1, 2, 3, 4, 5]
-    first = api.get("/admin/audit/records?chain=ticket&limit=1", user="u-admin").json["items"][0]
+    first = api.get("/admin/audit/records?chain=ticket.0&limit=1", user="u-admin").json["items"][0]
     assert first["after"] == {"applicant_id": "310118********1233", "mobile": "138****5678"}
     assert first["hash"] and first["prev_hash"] == GENESIS_HASH
 
@@ -411,9 +561,9 @@ def test_records_route_pages_with_a_cursor_and_masks_personal_data(api, audit):
 def test_records_cursor_of_another_chain_is_rejected(api, audit):
     append_many(audit, 3, "ticket")
     append_many(audit, 3, "clock")
-    page = api.get("/admin/audit/records?chain=ticket&limit=1", user="u-admin")
+    page = api.get("/admin/audit/records?chain=ticket.0&limit=1", user="u-admin")
     cursor = page.json["next_cursor"]
-    result = api.get(f"/admin/audit/records?chain=clock&cursor={cursor}", user="u-admin")
+    result = api.get(f"/admin/audit/records?chain=clock.0&cursor={cursor}", user="u-admin")
     assert result.status == 400
     assert result.json["code"] == "invalid_cursor"
 
@@ -441,12 +591,12 @@ def test_verifier_function_reports_the_first_broken_link_per_chain(audit, ddb, t
 
     append_many(audit, 4, "ticket")
     append_many(audit, 2, "clock")
-    ddb.delete_item(TableName=table, Key=key("ticket", 4))
+    ddb.delete_item(TableName=table, Key=key(T, 4))
     report = handler(load_event(), None)
     assert report["ok"] is False
     assert report["broken"] == [
         {
-            "chain": "ticket",
+            "chain": T,
             "first_broken_seq": 4,
             "code": "truncated",
             "reason": only(audit.verify()).reason,
@@ -459,8 +609,8 @@ def test_verifier_function_can_check_one_chain(audit):
 
     audit.append(entry(1, "ticket"))
     audit.append(entry(1, "clock"))
-    event = {**load_event(), "detail": {"chain": "clock"}}
-    assert [c["chain"] for c in handler(event, None)["chains"]] == ["clock"]
+    event = {**load_event(), "detail": {"chain": C}}
+    assert [c["chain"] for c in handler(event, None)["chains"]] == [C]
 
 
 def test_command_exits_0_when_intact_and_1_when_broken(audit, ddb, table):
@@ -469,16 +619,16 @@ def test_command_exits_0_when_intact_and_1_when_broken(audit, ddb, table):
     append_many(audit, 3)
     out = io.StringIO()
     assert main([], out) == 0
-    assert "ticket" in out.getvalue() and "完整" in out.getvalue()
+    assert T in out.getvalue() and "完整" in out.getvalue()
 
     ddb.update_item(
         TableName=table,
-        Key=key("ticket", 2),
+        Key=key(T, 2),
         UpdateExpression="SET subject_id = :v",
         ExpressionAttributeValues={":v": {"S": "t-forged"}},
     )
     out = io.StringIO()
-    assert main(["--chain", "ticket"], out) == 1
+    assert main(["--chain", T], out) == 1
     assert "hash_mismatch" in out.getvalue()
     assert "断裂" in out.getvalue()
     out = io.StringIO()

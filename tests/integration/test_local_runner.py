@@ -807,7 +807,9 @@ def test_dev_clock_moves_the_shared_clock_forward_and_audits_it(container, clock
     assert clock.now() == before + timedelta(minutes=90)
     assert body["now"] == clock.now().isoformat()
     assert body["previous"] == before.isoformat()
-    (record,) = container.audit_log.read_chain("demo_clock")[0]
+    from tests.integration.audit_helpers import audit_records
+
+    (record,) = audit_records(container, "demo_clock")
     assert record.action == "demo_clock.advanced"
     assert record.after == {"now": clock.now().isoformat()}
     assert call_dev_clock("GET") == (200, {"now": clock.now().isoformat()})

@@ -39,7 +39,7 @@ class FakeAuditLog:
     def __init__(self) -> None:
         self.entries: list[Any] = []
 
-    def append(self, entry: Any) -> Any:
+    def append(self, entry: Any, fact_id: str | None = None) -> Any:
         self.entries.append(entry)
         return entry
 
@@ -276,11 +276,12 @@ def test_notify_twice_with_one_business_key_writes_one_item_and_delivers_once(
     table = container.aws.client("dynamodb").scan(TableName="qphb-test-notifications")
     assert table["Count"] == 1
     assert container.notifier.get(notification_id).title == "新派单：办不成事工单 T1"
-    assert audit.actions() == ["notification.created"]
 
     event = pipeline.stream_event()
     assert [r["eventName"] for r in event["Records"]].count("INSERT") == 1
     assert pipeline.invoke("enqueue_notifications", event) == {"batchItemFailures": []}
+    # The creation is audited from the outbox's stream record, once.
+    assert audit.actions() == ["notification.created"]
     pipeline.deliver()
 
     assert len(receiver.received) == 1
@@ -292,6 +293,8 @@ def test_stream_handler_enqueues_each_inserted_notification_from_the_real_stream
 ):
     department_id, _ = container.notifier.notify(department_request())
     user_id, _ = container.notifier.notify(user_request("u-citizen-zhang", "app:A1:accepted"))
+    # A delivery lease: bookkeeping that modifies the item (a MODIFY record, not a new one).
+    assert container.notifier.claim(department_id, container.clock.now(), 60)
 
     event = pipeline.stream_event()
     names = [r["eventName"] for r in event["Records"]]

@@ -311,8 +311,28 @@ def test_verifier_stops_reading_at_the_first_break():
     assert consumed == [1, 2]
 
 
-def test_chain_is_the_normalised_subject_type():
-    assert chain_for("ticket") == "ticket"
-    assert chain_for("Calendar Year") == "calendar_year"
-    assert chain_for("#registry") == "_registry"
-    assert chain_for("") == "general"
+def test_chain_is_the_normalised_subject_type_and_a_shard():
+    # Chains are sharded by subject id now; with one shard the subject type's chain is ".0".
+    assert chain_for("ticket") == "ticket.0"
+    assert chain_for("Calendar Year") == "calendar_year.0"
+    assert chain_for("#registry") == "_registry.0"
+    assert chain_for("") == "general.0"
+
+
+def test_a_profile_change_keeps_old_and_new_values_masked():
+    from chalicelib.domain.audit import changed_values
+
+    before = {"name": "张三", "mobile": "13812345678", "employees": 9, "tags": ["a"]}
+    after = {"name": "张三", "mobile": "13987654321", "employees": 12, "tags": ["a"], "x": 1}
+    old, new = changed_values(before, after)
+    assert old == {"mobile": "138****5678", "employees": 9, "x": None}
+    assert new == {"mobile": "139****4321", "employees": 12, "x": 1}
+
+
+def test_a_subject_always_goes_to_the_same_shard_of_its_type():
+    from chalicelib.domain.audit import chain_for
+
+    chains = {chain_for("ticket", f"QP20261126-{n:08d}", 8) for n in range(200)}
+    assert chains == {f"ticket.{n}" for n in range(8)}
+    assert chain_for("ticket", "t-1", 8) == chain_for("ticket", "t-1", 8)
+    assert chain_for("Calendar Year", "2026", 1) == "calendar_year.0"

@@ -18,6 +18,7 @@ One table ("applications"), keys (pk, sk); each record's body is an explicit dom
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
@@ -141,11 +142,19 @@ class PageOf:
 
 
 class DynamoApplicationStore:
+    @cached_property
+    def _read_cache(self) -> Any:
+        # Replaced by the container with one on the injected clock.
+        from chalicelib.adapters.cache import ReadCache
+
+        return ReadCache()
+
     # ---- the guide ----------------------------------------------------------------------
 
     def put_item_version(self, item: ServiceItem) -> bool:
         """A new version (conditional: a version number is written once). The catalogue
         pointer moves to it."""
+        self._read_cache.invalidate()
         record = PlainRecord(f"item#{item.code}", f"v#{item.version:06d}", data=item.to_dict())
         try:
             record.save(condition=PlainRecord.pk.does_not_exist())
@@ -160,6 +169,10 @@ class DynamoApplicationStore:
         return True
 
     def latest_item(self, code: str) -> ServiceItem | None:
+        """The guide of an item, cached for a short age (read by prefill, submit, review)."""
+        return self._read_cache.get(("latest", code), lambda: self._latest_item(code))
+
+    def _latest_item(self, code: str) -> ServiceItem | None:
         try:
             record = PlainRecord.get(f"item#{code}", "latest")
         except PlainRecord.DoesNotExist:
@@ -167,6 +180,11 @@ class DynamoApplicationStore:
         return ServiceItem.from_dict(record.data)
 
     def item_version(self, code: str, version: int) -> ServiceItem | None:
+        return self._read_cache.get(
+            ("version", code, version), lambda: self._item_version(code, version)
+        )
+
+    def _item_version(self, code: str, version: int) -> ServiceItem | None:
         try:
             record = PlainRecord.get(f"item#{code}", f"v#{version:06d}")
         except PlainRecord.DoesNotExist:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from pynamodb.attributes import (
     ListAttribute,
@@ -38,6 +39,13 @@ class LoadedYear:
 
 
 class DynamoCalendarStore:
+    """Official years are read by every deadline computation: cached for a short age."""
+
+    def __init__(self, cache: Any = None):
+        from chalicelib.adapters.cache import ReadCache
+
+        self._cache = cache or ReadCache()
+
     def get(self, year: int) -> LoadedYear | None:
         try:
             item = CalendarYearModel.get(year, consistent_read=True)
@@ -53,11 +61,12 @@ class DynamoCalendarStore:
         return LoadedYear(schedule, int(item.version or 0), item.loaded_at, item.loaded_by)
 
     def official_schedule(self, year: int) -> YearSchedule | None:
-        loaded = self.get(year)
+        loaded = self._cache.get(("year", year), lambda: self.get(year))
         return loaded.schedule if loaded else None
 
     def put(self, schedule: YearSchedule, by: str, now: datetime) -> int:
         """Store (or replace) a year's official schedule; answers its new version."""
+        self._cache.invalidate(("year", schedule.year))
         try:
             current = CalendarYearModel.get(schedule.year, consistent_read=True)
         except CalendarYearModel.DoesNotExist:

@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import (
@@ -363,6 +364,13 @@ class DynamoClockStore:
 class DynamoEscalationStore:
     """Ladder steps (each once per clock), counters, the sweep cursor and ladder overrides."""
 
+    @cached_property
+    def _read_cache(self) -> Any:
+        # Replaced by the container with one on the injected clock.
+        from chalicelib.adapters.cache import ReadCache
+
+        return ReadCache()
+
     def __init__(self, lease: timedelta = timedelta(minutes=2)):
         # A step left "started" longer than this (its sweep died) may be taken over.
         self._lease = lease
@@ -445,6 +453,9 @@ class DynamoEscalationStore:
         SweepCursorModel(_CURSOR_KEY, name, bucket_day=day.isoformat(), swept_at=iso(now)).save()
 
     def get_ladder(self, kind: str) -> Ladder | None:
+        return self._read_cache.get(("ladder", kind), lambda: self._ladder(kind))
+
+    def _ladder(self, kind: str) -> Ladder | None:
         try:
             item = LadderOverrideModel.get(_LADDER_KEY, kind, consistent_read=True)
         except LadderOverrideModel.DoesNotExist:
@@ -452,6 +463,7 @@ class DynamoEscalationStore:
         return Ladder.from_dict(item.ladder)
 
     def put_ladder(self, kind: str, ladder: Ladder, by: str, now: datetime) -> None:
+        self._read_cache.invalidate(("ladder", kind))
         LadderOverrideModel(
             _LADDER_KEY, kind, ladder=ladder.to_dict(), updated_at=iso(now), updated_by=by
         ).save()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.models import Model
 
@@ -47,7 +49,13 @@ def _to_profile(item: UserModel) -> UserProfile:
 
 
 class DynamoDirectory:
-    """Users and departments. Reads are by key; `list_users` is a bounded page for the dev list."""
+    """Users and departments. Reads are by key; `list_users` is a bounded page for the dev list.
+    Departments are read on most requests and rarely change: cached for a short age."""
+
+    def __init__(self, cache: Any = None):
+        from chalicelib.adapters.cache import ReadCache
+
+        self._cache = cache or ReadCache()
 
     def get_user(self, user_id: str) -> UserProfile | None:
         try:
@@ -73,6 +81,11 @@ class DynamoDirectory:
         return [by_id[uid] for uid in user_ids if uid in by_id]
 
     def get_department(self, department_id: str) -> Department | None:
+        return self._cache.get(
+            ("department", department_id), lambda: self._department(department_id)
+        )
+
+    def _department(self, department_id: str) -> Department | None:
         try:
             item = DepartmentModel.get(department_id, consistent_read=True)
         except DepartmentModel.DoesNotExist:
@@ -85,6 +98,7 @@ class DynamoDirectory:
         )
 
     def put_department(self, department: Department) -> None:
+        self._cache.invalidate(("department", department.department_id))
         DepartmentModel(
             department.department_id,
             name=department.name,

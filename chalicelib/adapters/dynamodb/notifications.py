@@ -257,45 +257,10 @@ class DynamoNotificationOutbox:
         except PutError as exc:
             if not condition_failed(exc):
                 raise
-            self._finish_audit(notification.notification_id)
             return notification.notification_id, False
-        self._audit_created(notification)
+        # Its "created" audit fact is derived from the item's INSERT stream record
+        # (created_fact), so the put is the only call here.
         return notification.notification_id, True
-
-    def _finish_audit(self, notification_id: str) -> None:
-        """A caller retrying after a crash between the put and the audit append still gets
-        its notification audited."""
-        existing = self._load(notification_id)
-        if existing is not None and not existing.audited:
-            self._audit_created(to_domain(existing))
-
-    def _audit_created(self, notification: Notification) -> None:
-        self._audit().append(
-            AuditEntry(
-                actor_id=SYSTEM.user_id,
-                actor_role=SYSTEM.role.value,
-                action="notification.created",
-                subject_type="notification",
-                subject_id=notification.notification_id,
-                after={
-                    "recipient_kind": notification.recipient_kind.value,
-                    "recipient_id": notification.recipient_id,
-                    "category": notification.category,
-                    "business_key": notification.business_key,
-                },
-                correlation_id=notification.correlation_id,
-            )
-        )
-        NotificationModel(notification.notification_id).update(
-            actions=[NotificationModel.audited.set(True)]
-        )
-
-    def _audit(self) -> Any:
-        if self._audit_log is not None:
-            return self._audit_log
-        from chalicelib.bootstrap import container
-
-        return container().audit_log
 
     # -- reading --------------------------------------------------------------------------
 
@@ -585,3 +550,23 @@ class DynamoNotificationOutbox:
                 raise
             return False
         return True
+
+
+def created_fact(notification_id: str, image: dict[str, Any]) -> tuple[AuditEntry, str]:
+    """The audit fact of a notification's creation, from its stream image, with a fact id
+    derived from the notification (a replayed stream record is the same fact)."""
+    entry = AuditEntry(
+        actor_id=SYSTEM.user_id,
+        actor_role=SYSTEM.role.value,
+        action="notification.created",
+        subject_type="notification",
+        subject_id=notification_id,
+        after={
+            "recipient_kind": image.get("recipient_kind"),
+            "recipient_id": image.get("recipient_id"),
+            "category": image.get("category"),
+            "business_key": image.get("business_key"),
+        },
+        correlation_id=image.get("correlation_id"),
+    )
+    return entry, f"notification.created:{notification_id}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import (
@@ -358,6 +359,13 @@ class DynamoTicketStore:
 
     Reads by key or index query only."""
 
+    @cached_property
+    def _read_cache(self) -> Any:
+        # Replaced by the container with one on the injected clock.
+        from chalicelib.adapters.cache import ReadCache
+
+        return ReadCache()
+
     def __init__(self) -> None:
         self._connection: Any = None  # for transactions; a client is costly to build
 
@@ -453,6 +461,10 @@ class DynamoTicketStore:
     # -- routing rules ----------------------------------------------------------------------
 
     def current_rule_set(self) -> RuleSet:
+        """The routing rules, cached for a short age (every intake reads them)."""
+        return self._read_cache.get("rule_set", self._current_rule_set)
+
+    def _current_rule_set(self) -> RuleSet:
         result = RuleSetModel.query(
             _ROUTING_PK,
             RuleSetModel.sk.startswith("v#"),
@@ -465,6 +477,7 @@ class DynamoTicketStore:
 
     def put_rule_set(self, rules: RuleSet) -> bool:
         """Store a new version; False when that version exists already (a concurrent edit)."""
+        self._read_cache.invalidate("rule_set")
         item = RuleSetModel(
             _ROUTING_PK,
             f"v#{rules.version:08d}",

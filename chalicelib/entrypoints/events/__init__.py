@@ -21,4 +21,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import knowledge
 
     registered.append(knowledge.bp)
+    from chalicelib.entrypoints.events import audit
+
+    registered.append(audit.bp)
     return registered

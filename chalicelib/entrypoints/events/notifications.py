@@ -56,6 +56,10 @@ def _enqueue_record(record: Any) -> None:
         # Retrying cannot fix it, and a failing stream record would hold up its whole shard.
         logger.error("stream record without a notification id", extra={"event_id": record.event_id})
         return
+    from chalicelib.adapters.dynamodb.notifications import created_fact
+
+    entry, fact_id = created_fact(notification_id, image)
+    container().audit_log.append(entry, fact_id=fact_id)
     aws = container().aws
     aws.client("sqs").send_message(
         QueueUrl=aws.queue_url(QUEUE),
