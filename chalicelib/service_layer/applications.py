@@ -720,7 +720,7 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Ap
     item = deps.store.item_version(app.item_code, app.item_version)
     if not item.issues_licence:
         return app
-    from chalicelib.domain.applications import ELicence
+    from chalicelib.domain.applications import LICENCE_YEARS, ELicence, licence_expiry
 
     number = f"QP{now:%Y%m%d}{app.application_id[:8].upper()}"
     licence = ELicence(
@@ -729,7 +729,7 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Ap
         holder_id=app.subject_id,
         holder_name=app.applicant_name,
         valid_from=now.date().isoformat(),
-        valid_until=now.date().replace(year=now.year + 5).isoformat(),
+        valid_until=licence_expiry(now.date(), LICENCE_YEARS).isoformat(),
         issued_for=app.application_id,
     )
     deps.store.put_licence(licence)  # keyed by type and number: re-issuing overwrites

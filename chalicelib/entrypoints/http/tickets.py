@@ -37,10 +37,17 @@ def _subject_id(value: str) -> str:
     """An ID number (checked) or a credit code (shape only: early codes fail their check)."""
     import re
 
-    from chalicelib.domain.personal_data import is_credit_code_shape, is_valid_id_number
+    from chalicelib.bootstrap import container
+    from chalicelib.domain.personal_data import (
+        is_credit_code_shape,
+        is_future_birth_date,
+        is_valid_id_number,
+    )
 
     value = value.strip().upper()
     if re.fullmatch(r"\d{6}(18|19|20)\d{2}(0[1-9]|1[0-2])\d{5}[\dX]", value):
+        if is_future_birth_date(value, container().clock.now().date()):
+            raise ValueError("身份证号码中的出生日期晚于今天")
         if not is_valid_id_number(value):
             raise ValueError("身份证号码校验位不正确")
         return value

@@ -93,6 +93,7 @@ Day = Annotated[
 ]
 """A real calendar day given as YYYY-MM-DD, between 1900 and 2199 ("2026-02-30" is refused)."""
 
+
 def _moment(value: Any) -> Any:
     if isinstance(value, datetime):
         parsed = value
