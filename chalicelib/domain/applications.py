@@ -44,12 +44,20 @@ class State(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     TERMINATED = "terminated"  # 容缺 supplement deadline missed
+    # Machine pre-review could not process it (a stored value it cannot read): a person decides.
+    NEEDS_MANUAL_REVIEW = "needs_manual_review"
 
 
 OPEN_STATES = frozenset(
-    {State.SUBMITTED, State.SUPPLEMENT_REQUESTED, State.ACCEPTED, State.TOLERATED}
+    {
+        State.SUBMITTED,
+        State.SUPPLEMENT_REQUESTED,
+        State.ACCEPTED,
+        State.TOLERATED,
+        State.NEEDS_MANUAL_REVIEW,
+    }
 )
-DECIDABLE = frozenset({State.ACCEPTED, State.TOLERATED})
+DECIDABLE = frozenset({State.ACCEPTED, State.TOLERATED, State.NEEDS_MANUAL_REVIEW})
 
 
 @dataclass(frozen=True)

@@ -494,6 +494,53 @@ def prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Applic
     return _complete_effects(deps, updated, round_, review.outcome, now, (item, profile))
 
 
+def hold_for_manual_review(
+    deps: ApplicationDeps, application_id: str, reason: str
+) -> Application | None:
+    """Pre-review failed on this application for a data reason: instead of failing on every
+    redelivery it waits, visibly, for the department, which is told once per round."""
+    from chalicelib.domain.applications import Finding, Reason
+
+    def apply(current: Application) -> Application | None:
+        if current.state is not State.SUBMITTED:
+            return None
+        current.state = State.NEEDS_MANUAL_REVIEW
+        current.findings = [
+            Finding("application", Reason.INCORRECT, "needs_manual_review", reason[:300])
+        ]
+        return current
+
+    before = _summary(_load(deps, application_id)[0])
+    updated = _change(deps, application_id, apply)
+    if updated is None:
+        return None
+    _audit(
+        deps,
+        SYSTEM,
+        "application.needs_manual_review",
+        "application",
+        application_id,
+        before,
+        _summary(updated),
+    )
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=(
+                f"application:{application_id}:manual_review:{updated.review_round}:"
+                f"{updated.department_id}"
+            ),
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=updated.department_id,
+            category="application.needs_manual_review",
+            title=f"办件需人工预审：{updated.item_name}",
+            body=f"办件 {application_id} 无法自动预审（{reason[:200]}），请人工核查。",
+            data={"application_id": application_id, "state": updated.state.value},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    return updated
+
+
 def _complete_effects(
     deps: ApplicationDeps,
     app: Application,
