@@ -172,9 +172,7 @@ class RoutingRuleIn(_Body):
     kinds: list[Kind] = Field(default_factory=list, max_length=5)
     service_item_ids: list[Ref] = Field(default_factory=list, max_length=200)
     item_department_ids: list[Ref] = Field(default_factory=list, max_length=50)
-    keywords: list[Text(30, min_length=1)] = Field(
-        default_factory=list, max_length=50
-    )
+    keywords: list[Text(30, min_length=1)] = Field(default_factory=list, max_length=50)
     centre_ids: list[Ref] = Field(default_factory=list, max_length=50)
     enabled: bool = True
 
