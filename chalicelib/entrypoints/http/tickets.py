@@ -805,8 +805,14 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
 
     owner = ticket.owner
     subject = owner.subject_id
+    mobile = ticket.contact.mobile
     if subject and not public and len(subject) == 18 and subject[:17].isdigit():
         subject = mask_id_number(subject)
+    if public and subject and viewer.subject_id and subject != viewer.subject_id:
+        # A ticket linked to an account before identities were checked on intake: the
+        # account reads it, but another person's ID number and mobile stay masked.
+        subject = mask_id_number(subject) if subject[:17].isdigit() else subject
+        mobile = mask_mobile(mobile) if mobile else mobile
     details = ticket.details
     timeline = [
         TicketTimelineView(
@@ -859,7 +865,7 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
         )
         if ticket.routing
         else None,
-        owner=TicketOwnerView(name=owner.name, subject_id=subject, mobile=ticket.contact.mobile),
+        owner=TicketOwnerView(name=owner.name, subject_id=subject, mobile=mobile),
         contact_method=ticket.contact.method.value,
         first_contact=staff_record(details.get("first_contact")),
         reply=staff_record(details.get("reply")),
