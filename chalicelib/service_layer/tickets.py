@@ -186,9 +186,7 @@ def _is_that_account(deps: TicketDeps, user_id: str, request: IntakeRequest) -> 
     if given_subject and given_subject != (profile.subject_id or "").strip().upper():
         return False
     mobile = request.contact_mobile
-    if mobile and normalise_mobile(mobile) != normalise_mobile(profile.mobile or ""):
-        return False
-    return True
+    return not mobile or normalise_mobile(mobile) == normalise_mobile(profile.mobile or "")
 
 
 def _contact(deps: TicketDeps, principal: Principal, request: IntakeRequest) -> ContactPreference:
