@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -41,6 +41,8 @@ class RouteSpec:
     public: bool
     local_only: bool
     description: str = ""
+    # Domain errors the view may raise beyond those every route of its kind can (OpenAPI).
+    errors: tuple[type[e.DomainError], ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -95,10 +97,13 @@ def api_route(
     public: bool = False,
     local_only: bool = False,
     description: str = "",
+    errors: tuple[type[e.DomainError], ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     spec = RouteSpec(
         path, method, summary, tags, body, query, response, status, public, local_only, description
     )
+    if errors:
+        spec = replace(spec, errors=tuple(errors))
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(spec)
