@@ -11,6 +11,8 @@ handler can leak them by accident.
 from __future__ import annotations
 
 import contextvars
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -40,6 +42,51 @@ logger = Logger(
     logger_formatter=MaskingFormatter(),
 )
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
+
+
+class _RawStdout(logging.Handler):
+    """Writes the line as is (CloudWatch parses an EMF line only when it is the whole log
+    event), to the stdout of the moment (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class _MaskedRaw(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(record.getMessage())
+
+
+metric_log = logging.getLogger(f"{_settings.service_name}.emf")
+metric_log.propagate = False
+metric_log.setLevel(logging.INFO)
+if not metric_log.handlers:
+    _handler = _RawStdout()
+    _handler.setFormatter(_MaskedRaw())
+    metric_log.addHandler(_handler)
+
+
+def _print_metric_line(*values: Any, **_: Any) -> None:
+    metric_log.info(" ".join(str(v) for v in values))
+
+
+def _route_metric_lines_through_masking() -> None:
+    """Powertools Metrics prints its EMF lines with the builtin print (flush, single_metric,
+    the cold-start metric), past every logging formatter: a dimension or metadata value with
+    an ID or mobile number would reach the logs unmasked. Its modules' print is pointed at the
+    metric logger, whose formatter masks like every other line's."""
+    from aws_lambda_powertools.metrics import base
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
+
+    for module in (base, cloudwatch):
+        module.print = _print_metric_line  # type: ignore[attr-defined]
+
+
+_route_metric_lines_through_masking()
 
 
 _Answer = TypeVar("_Answer")
@@ -84,7 +131,8 @@ def set_correlation_id(value: str | None) -> str:
     _correlation_id.set(value)
     # Thread-safe keys: the local server handles requests on several threads.
     logger.thread_safe_append_keys(correlation_id=value)
-    metrics.add_metadata(key="correlation_id", value=value)
+    # Not in the metrics' metadata: one Metrics object serves every thread, so a request's id
+    # would be flushed with another request's metrics. Log lines carry it; metrics are counts.
     return value
 
 

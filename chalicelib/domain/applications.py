@@ -10,7 +10,11 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.errors import InvalidInput, RuleViolation
-from chalicelib.domain.personal_data import credit_code_check_digit_ok, is_valid_id_number
+from chalicelib.domain.personal_data import (
+    credit_code_check_digit_ok,
+    is_future_birth_date,
+    is_valid_id_number,
+)
 
 # District targets (seed 二(一)); configurable data, shown beside each KPI.
 TARGETS = {
@@ -40,12 +44,20 @@ class State(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     TERMINATED = "terminated"  # 容缺 supplement deadline missed
+    # Machine pre-review could not process it (a stored value it cannot read): a person decides.
+    NEEDS_MANUAL_REVIEW = "needs_manual_review"
 
 
 OPEN_STATES = frozenset(
-    {State.SUBMITTED, State.SUPPLEMENT_REQUESTED, State.ACCEPTED, State.TOLERATED}
+    {
+        State.SUBMITTED,
+        State.SUPPLEMENT_REQUESTED,
+        State.ACCEPTED,
+        State.TOLERATED,
+        State.NEEDS_MANUAL_REVIEW,
+    }
 )
-DECIDABLE = frozenset({State.ACCEPTED, State.TOLERATED})
+DECIDABLE = frozenset({State.ACCEPTED, State.TOLERATED, State.NEEDS_MANUAL_REVIEW})
 
 
 @dataclass(frozen=True)
@@ -205,7 +217,11 @@ class ELicence:
     issued_for: str | None = None  # application that issued it
 
     def is_valid_on(self, day: date) -> bool:
+        """In force on `day`: not revoked, already in effect and not expired. A licence that
+        takes effect later neither pre-fills nor replaces a material today."""
         if self.status != "valid":
+            return False
+        if self.valid_from and date.fromisoformat(self.valid_from) > day:
             return False
         return self.valid_until is None or date.fromisoformat(self.valid_until) >= day
 
@@ -218,6 +234,20 @@ class ELicence:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ELicence:
         return cls(**d)
+
+
+LICENCE_YEARS = 5
+
+
+def licence_expiry(issued: date, years: int) -> date:
+    """The day a licence issued on `issued` for `years` years expires: the same day `years`
+    later; a licence issued on 29 February expires on 28 February of a common year, because a
+    period counted in years ends on the last day of the month when the month has no
+    corresponding day (民法典 art. 202), rather than spilling over into March."""
+    try:
+        return issued.replace(year=issued.year + years)
+    except ValueError:
+        return issued.replace(year=issued.year + years, day=28)
 
 
 def best_licence(licences: list[ELicence], type_: str, day: date) -> ELicence | None:
@@ -458,7 +488,7 @@ def pre_review(
         finding = Finding("applicant", Reason.INCORRECT, "subject_mismatch", f"本事项仅限{who}申请")
         return Review(Outcome.REJECTED, (finding,))
     findings += check_locked(app.locked, app.fields)
-    findings += _field_findings(item, app.fields)
+    findings += _field_findings(item, app.fields, today)
     findings += _material_findings(item, app, profile, licences, today)
     credit_bad = profile.credit_status in ("bad", "serious_bad")
     if app.commitment and (not item.commitment_allowed or profile.credit_status == "serious_bad"):
@@ -495,7 +525,7 @@ def _tolerable(item: ServiceItem, finding: Finding) -> bool:
     return spec is not None and not spec.key
 
 
-def _field_findings(item: ServiceItem, values: dict[str, Any]) -> list[Finding]:
+def _field_findings(item: ServiceItem, values: dict[str, Any], today: date) -> list[Finding]:
     findings = []
     for spec in item.fields:
         value = values.get(spec.name)
@@ -507,7 +537,16 @@ def _field_findings(item: ServiceItem, values: dict[str, Any]) -> list[Finding]:
                 )
             continue
         text = str(value).strip().upper()
-        if spec.kind == "id_number" and not is_valid_id_number(text):
+        if spec.kind == "id_number" and is_future_birth_date(text, today):
+            findings.append(
+                Finding(
+                    target,
+                    Reason.INCORRECT,
+                    "id_number_invalid",
+                    f"“{spec.label}”中的出生日期晚于今天，请核对身份证号码",
+                )
+            )
+        elif spec.kind == "id_number" and not is_valid_id_number(text):
             findings.append(
                 Finding(
                     target,

@@ -252,6 +252,13 @@ class WorkingCalendar:
             raise InvalidInput("超出可计算的日期范围", code="date_out_of_range") from exc
         return due, self.provisional_between(start + ONE_DAY if days else start, due)
 
+    def window_open_on(self, start: date, working_days: int, day: date) -> bool:
+        """Whether a window of `working_days` counted from `start` (not counted) is still open
+        on `day`. It ends with its last working day: asked on the weekend or holiday after
+        that day it is closed, although no further working day has been used."""
+        last, _ = self.add_working_days(start, working_days)
+        return day <= last
+
     def next_working_day(self, day: date) -> date:
         """`day` if it is a working day, else the first working day after it."""
         while not self.is_working_day(day):

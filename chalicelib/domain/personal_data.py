@@ -51,13 +51,27 @@ def _birth_date_ok(value: str) -> bool:
     return 1800 <= born.year <= 2099
 
 
-def is_valid_id_number(value: str) -> bool:
+def id_birth_date(value: str) -> date | None:
+    """The birth date an ID number carries, or None if it carries no real date."""
+    try:
+        return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def is_valid_id_number(value: str, *, as_of: date | None = None) -> bool:
+    """Shape, a real birth date (not after `as_of`, when given) and the check digit."""
     value = value.strip().upper()
-    return (
-        bool(_ID_SHAPE.match(value))
-        and _birth_date_ok(value)
-        and id_number_check_char(value[:17]) == value[17]
-    )
+    if not (_ID_SHAPE.match(value) and _birth_date_ok(value)):
+        return False
+    if as_of is not None and id_birth_date(value) > as_of:  # type: ignore[operator]
+        return False
+    return id_number_check_char(value[:17]) == value[17]
+
+
+def is_future_birth_date(value: str, as_of: date) -> bool:
+    born = id_birth_date(value.strip().upper())
+    return born is not None and born > as_of
 
 
 def credit_code_check_char(first17: str) -> str:

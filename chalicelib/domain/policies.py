@@ -137,6 +137,9 @@ def validate_version(version: PolicyVersion) -> PolicyVersion:
         problems.append({"field": "service_item_code", "message": "快申政策须指明办事事项"})
     if version.mode is not Mode.APPLY and version.amount is None and not version.benefit:
         problems.append({"field": "benefit", "message": "请填写兑现内容或金额"})
+    if not (version.legal_ref or "").strip():
+        # Rules carry a legal reference (DOMAIN.md): a benefit paid must say on what basis.
+        problems.append({"field": "legal_ref", "message": "请填写政策依据（文号）"})
     if version.subject_kind not in SUBJECT_KINDS:
         problems.append({"field": "subject_kind", "message": "适用对象应为企业或个人"})
     if not version.benefit_key.strip():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -29,13 +29,7 @@ from chalicelib.domain.identity import PUBLIC_ROLES, SYSTEM, Principal, Role
 
 SUBJECT_TYPE = "ticket"
 
-# "1、5、15" (DOMAIN.md, configurable defaults): contact 1 working day, simple 5, complex 15;
-# the district office calls back within 3 working days of the reply.
-CONTACT_DAYS = 1
-RESOLVE_DAYS = {"simple": 5, "complex": 15}
-CALL_BACK_DAYS = 3
-REOPEN_WINDOW_DAYS = 15
-MAX_EXTENSION_DAYS = 15
+
 # A ticket item must stay far below DynamoDB's 400 KB: old entries whose effects are applied
 # are dropped beyond this many (the first entry, the intake, is always kept).
 MAX_TIMELINE = 200
@@ -605,8 +599,53 @@ class Ticket:
         return min(dues) if dues else None
 
 
-def resolve_days(complexity: Complexity) -> int:
-    return RESOLVE_DAYS[complexity.value]
+@dataclass(frozen=True)
+class TicketLimits:
+    """The ticket limits, in working days, as data (DOMAIN.md: configurable defaults, the
+    configuration in data): "1、5、15" (contact 1, simple 5, complex 15), the district office's
+    call-back (3), the person's reopen window after a reply (15), the longest extension (15)."""
+
+    contact_days: int = 1
+    resolve_simple_days: int = 5
+    resolve_complex_days: int = 15
+    call_back_days: int = 3
+    reopen_window_days: int = 15
+    max_extension_days: int = 15
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 60:
+                raise InvalidInput(f"时限 {name} 应为1到60个工作日", code="invalid_ticket_limits")
+
+    def resolve_days(self, complexity: Complexity) -> int:
+        if complexity is Complexity.COMPLEX:
+            return self.resolve_complex_days
+        return self.resolve_simple_days
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TicketLimits:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidInput(
+                f"未知的时限项：{'、'.join(sorted(unknown))}", code="invalid_ticket_limits"
+            )
+        return cls(**data)
+
+
+DEFAULT_TICKET_LIMITS = TicketLimits()
+# Read by other modules and documents; the values live in DEFAULT_TICKET_LIMITS.
+CONTACT_DAYS = DEFAULT_TICKET_LIMITS.contact_days
+CALL_BACK_DAYS = DEFAULT_TICKET_LIMITS.call_back_days
+REOPEN_WINDOW_DAYS = DEFAULT_TICKET_LIMITS.reopen_window_days
+MAX_EXTENSION_DAYS = DEFAULT_TICKET_LIMITS.max_extension_days
+
+
+def resolve_days(complexity: Complexity, limits: TicketLimits | None = None) -> int:
+    return (limits or DEFAULT_TICKET_LIMITS).resolve_days(complexity)
 
 
 # ---- intake -----------------------------------------------------------------------------
@@ -1059,19 +1098,21 @@ def reopen(
     *,
     reason: str,
     calendar: WorkingCalendar,
+    limits: TicketLimits | None = None,
 ) -> Ticket:
     """The person is not satisfied: within 15 working days of the reply the same department
     handles it again."""
     check(ticket, Event.REOPEN, actor)
+    limits = limits or DEFAULT_TICKET_LIMITS
     reason = _required(reason, "重新打开的理由", "reason_required")
     replied = ticket.last_replied_at
     if replied is not None:
-        used = calendar.working_days_between(
-            replied.astimezone(CHINA_TZ).date(), now.astimezone(CHINA_TZ).date()
-        )
-        if used > REOPEN_WINDOW_DAYS:
+        window = limits.reopen_window_days
+        if not calendar.window_open_on(
+            replied.astimezone(CHINA_TZ).date(), window, now.astimezone(CHINA_TZ).date()
+        ):
             raise RuleViolation(
-                f"答复已超过{REOPEN_WINDOW_DAYS}个工作日，不能重新打开，请提交新的反映",
+                f"答复已超过{window}个工作日，不能重新打开，请提交新的反映",
                 code="reopen_window_passed",
             )
     department = ticket.department_id or ""

@@ -503,6 +503,53 @@ def prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Applic
     return _complete_effects(deps, updated, round_, review.outcome, now, (item, profile))
 
 
+def hold_for_manual_review(
+    deps: ApplicationDeps, application_id: str, reason: str
+) -> Application | None:
+    """Pre-review failed on this application for a data reason: instead of failing on every
+    redelivery it waits, visibly, for the department, which is told once per round."""
+    from chalicelib.domain.applications import Finding, Reason
+
+    def apply(current: Application) -> Application | None:
+        if current.state is not State.SUBMITTED:
+            return None
+        current.state = State.NEEDS_MANUAL_REVIEW
+        current.findings = [
+            Finding("application", Reason.INCORRECT, "needs_manual_review", reason[:300])
+        ]
+        return current
+
+    before = _summary(_load(deps, application_id)[0])
+    updated = _change(deps, application_id, apply)
+    if updated is None:
+        return None
+    _audit(
+        deps,
+        SYSTEM,
+        "application.needs_manual_review",
+        "application",
+        application_id,
+        before,
+        _summary(updated),
+    )
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=(
+                f"application:{application_id}:manual_review:{updated.review_round}:"
+                f"{updated.department_id}"
+            ),
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=updated.department_id,
+            category="application.needs_manual_review",
+            title=f"办件需人工预审：{updated.item_name}",
+            body=f"办件 {application_id} 无法自动预审（{reason[:200]}），请人工核查。",
+            data={"application_id": application_id, "state": updated.state.value},
+            correlation_id=get_correlation_id(),
+        )
+    )
+    return updated
+
+
 def _complete_effects(
     deps: ApplicationDeps,
     app: Application,
@@ -729,7 +776,7 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Ap
     item = deps.store.item_version(app.item_code, app.item_version)
     if not item.issues_licence:
         return app
-    from chalicelib.domain.applications import ELicence
+    from chalicelib.domain.applications import LICENCE_YEARS, ELicence, licence_expiry
 
     number = f"QP{now:%Y%m%d}{app.application_id[:8].upper()}"
     licence = ELicence(
@@ -738,7 +785,7 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Ap
         holder_id=app.subject_id,
         holder_name=app.applicant_name,
         valid_from=now.date().isoformat(),
-        valid_until=now.date().replace(year=now.year + 5).isoformat(),
+        valid_until=licence_expiry(now.date(), LICENCE_YEARS).isoformat(),
         issued_for=app.application_id,
     )
     deps.store.put_licence(licence)  # keyed by type and number: re-issuing overwrites

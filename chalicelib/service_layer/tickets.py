@@ -166,7 +166,28 @@ def _owner(deps: TicketDeps, principal: Principal, request: IntakeRequest) -> Ow
         raise InvalidInput(
             "工作人员代为提交时须填写办事人姓名及证件号码或账号", code="on_behalf_required"
         )
-    return Owner(request.on_behalf_user_id, request.on_behalf_subject_id, request.on_behalf_name)
+    user_id = request.on_behalf_user_id
+    if user_id is not None and not _is_that_account(deps, user_id, request):
+        # The account would read the ticket, with the ID number and mobile given for it: when
+        # they are not the account's own, the ticket stays with the staff and the centre, and
+        # the person is reached through the mobile given.
+        user_id = None
+    return Owner(user_id, request.on_behalf_subject_id, request.on_behalf_name)
+
+
+def _is_that_account(deps: TicketDeps, user_id: str, request: IntakeRequest) -> bool:
+    """Whether the identity data given for the person are the account's own: an ID number
+    (or credit code) and a contact mobile, each if given, equal to the account's profile."""
+    from chalicelib.domain.personal_data import normalise_mobile
+
+    profile = deps.directory.get_user(user_id)
+    if profile is None:
+        return False
+    given_subject = (request.on_behalf_subject_id or "").strip().upper()
+    if given_subject and given_subject != (profile.subject_id or "").strip().upper():
+        return False
+    mobile = request.contact_mobile
+    return not mobile or normalise_mobile(mobile) == normalise_mobile(profile.mobile or "")
 
 
 def _contact(deps: TicketDeps, principal: Principal, request: IntakeRequest) -> ContactPreference:

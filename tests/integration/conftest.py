@@ -151,13 +151,14 @@ class LogCapture(logging.Handler):
         self.lines: list[str] = []
         self.checked = 0  # lines already asserted on by a test
         self._seen: weakref.WeakSet[logging.LogRecord] = weakref.WeakSet()
+        self.formatters: dict[str, logging.Formatter] = {}  # by logger name, when not the default
 
     def emit(self, record: logging.LogRecord) -> None:
         if record in self._seen:
             return
         self._seen.add(record)
         try:
-            self.lines.append(self.format(record))
+            self.lines.append(self.formatters.get(record.name, self.formatter).format(record))
         except Exception:
             self.handleError(record)
 
@@ -165,17 +166,21 @@ class LogCapture(logging.Handler):
 @pytest.fixture(scope="session", autouse=True)
 def log_capture() -> Iterator[LogCapture]:
     import app as app_module  # noqa: F401  (the app's import configures its loggers)
-    from chalicelib.observability import logger
+    from chalicelib.observability import logger, metric_log
     from chalicelib.settings import get_settings
 
     capture = LogCapture(logger.registered_formatter)
+    # Metric (EMF) lines have their own logger and formatter: captured as they are written.
+    capture.formatters[metric_log.name] = metric_log.handlers[0].formatter
     service = logging.getLogger(get_settings().service_name)
     root = logging.getLogger()
     service.addHandler(capture)
     root.addHandler(capture)
+    metric_log.addHandler(capture)
     yield capture
     service.removeHandler(capture)
     root.removeHandler(capture)
+    metric_log.removeHandler(capture)
     # Lines logged after the final masking test ran (if any) are checked here too.
     checks = importlib.import_module("tests.integration.test_zz_log_masking")
     checks.assert_no_personal_data(capture.lines[capture.checked :])

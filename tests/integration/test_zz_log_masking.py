@@ -1,8 +1,9 @@
 """No log line carries an unmasked ID number or mobile number.
 
 `log_capture` (tests/integration/conftest.py) keeps every line the integration suite logs,
-formatted by the service's own formatter. This file is named to run last in its directory; the
-capture fixture re-checks, at the end of the session, any line logged after it.
+metric (EMF) lines included, each formatted by its own logger's formatter, from the session's
+start. Whatever order the tests run in, every line is checked: the tests here check the lines
+so far, and the capture fixture checks, at the end of the session, every line not yet checked.
 """
 
 from __future__ import annotations
@@ -203,11 +204,52 @@ def test_requests_carrying_personal_data_log_it_masked(api, log_capture):
     assert_no_personal_data(new)
 
 
+def test_metric_lines_are_masked_like_every_other_line(log_capture, capsys):
+    from chalicelib.observability import emit_metric, metrics
+
+    start = len(log_capture.lines)
+    emit_metric("ZzProbe", consumer=f"probe {MOBILE}")
+    metrics.add_metric(name="ZzProbeFlushed", unit="Count", value=1)
+    metrics.add_metadata(key="subject", value=ID_NUMBER)
+    metrics.flush_metrics()
+    written = [line for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    captured = [line for line in log_capture.lines[start:] if '"_aws"' in line]
+    assert len(written) == 2 and captured == written
+    single, flushed = (json.loads(line) for line in written)
+    assert single["consumer"] == "probe 138****5678" and single["ZzProbe"] == [1.0]
+    assert flushed["subject"] == "310118********1233"
+    assert_no_personal_data(written)
+
+
+def test_metric_lines_carry_no_correlation_id_of_any_request(log_capture, capsys):
+    """One Metrics object serves every thread: a request's id must not ride on the metrics
+    another request flushes."""
+    import threading
+
+    from chalicelib.observability import metrics, set_correlation_id
+
+    def request(correlation_id: str) -> None:
+        set_correlation_id(correlation_id)
+        metrics.add_metric(name="ZzRequest", unit="Count", value=1)
+
+    threads = [threading.Thread(target=request, args=(f"corr-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    metrics.flush_metrics()
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert "corr-" not in line and "correlation_id" not in json.loads(line)
+
+
 def test_zz_no_unmasked_personal_data_in_any_captured_log_line(log_capture):
-    from chalicelib.observability import MaskingFormatter
+    """Every line captured so far, whatever ran before; later lines are checked at the end of
+    the session by the capture fixture."""
+    from chalicelib.observability import MaskingFormatter, logger
 
     assert isinstance(log_capture.formatter, MaskingFormatter)
+    logger.info(f"self-check {ID_NUMBER} {MOBILE}")  # this test's own line: never zero lines
     lines = list(log_capture.lines)
-    assert len(lines) >= MIN_LINES
+    assert any("310118********1233 138****5678" in line for line in lines)
     log_capture.checked = len(lines)
     assert_no_personal_data(lines)

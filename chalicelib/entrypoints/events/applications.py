@@ -3,8 +3,9 @@
 The consumer: each message names an application and its submission round.
 
 Idempotent per application and round: a redelivered message finds the round already reviewed
-and does nothing. A failing record is reported as a batch item failure and retried; after the
-queue's last receive it lands in the DLQ.
+and does nothing. A transient failure is reported as a batch item failure and retried; after the
+queue's last receive it lands in the DLQ. A message that cannot be processed for a data reason
+is not retried: its application moves to needs_manual_review and its department is told.
 """
 
 from __future__ import annotations
@@ -31,11 +32,26 @@ _APPLICATION_ID = re.compile(r"^[0-9a-f]{32}$")
     name="prereview_applications",
 )
 def prereview_applications(event: Any) -> dict[str, Any]:
-    return process_batch(event, _review_record)
+    return process_batch(
+        event, _review_record, consumer="prereview_applications", on_data_error=_hold
+    )
+
+
+def _hold(record: Any, error: BaseException) -> None:
+    """Pre-review cannot process this application: it waits for a person, visibly."""
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.applications import ApplicationDeps, hold_for_manual_review
+
+    try:
+        application_id, _, _ = parse_message(record.body)
+    except ValueError:
+        return  # no application named: the office's alert is all there is to do
+    reason = getattr(error, "message", None) or "预审时读取办件数据出错"
+    hold_for_manual_review(ApplicationDeps.from_container(container()), application_id, reason)
 
 
 def parse_message(body: str) -> tuple[str, int, str | None]:
-    """A malformed message cannot succeed: it fails until the redrive parks it in the DLQ."""
+    """A malformed message cannot succeed: it is parked, not retried (see batch.py)."""
     message = json.loads(body)
     if not isinstance(message, dict):
         raise ValueError("pre-review message is not an object")

@@ -61,7 +61,7 @@ def sweep_due_items(event: Any) -> dict[str, Any]:
     name=_RECOMPUTE.consumer,
 )
 def recompute_deadlines(event: Any) -> dict[str, Any]:
-    return process_batch(event, _recompute_record)
+    return process_batch(event, _recompute_record, consumer="recompute_deadlines")
 
 
 def _recompute_record(record: Any) -> dict[str, Any]:

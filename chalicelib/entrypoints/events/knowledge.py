@@ -98,7 +98,7 @@ def item_version(record: Any) -> tuple[str, int] | None:
     batch_size=_POLICIES.batch_size,
 )
 def kb_policy_changed(event: Any) -> dict[str, Any]:
-    return process_batch(event, _policy_record, stream=True)
+    return process_batch(event, _policy_record, stream=True, consumer="kb_policy_changed")
 
 
 def _policy_record(record: Any) -> None:
@@ -123,7 +123,7 @@ def _policy_record(record: Any) -> None:
     batch_size=_ITEMS.batch_size,
 )
 def kb_item_changed(event: Any) -> dict[str, Any]:
-    return process_batch(event, _item_record, stream=True)
+    return process_batch(event, _item_record, stream=True, consumer="kb_item_changed")
 
 
 def _item_record(record: Any) -> None:

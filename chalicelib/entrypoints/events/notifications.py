@@ -38,7 +38,9 @@ class RetryLater(Exception):
     starting_position="TRIM_HORIZON",
 )
 def enqueue_notifications(event: Any) -> dict[str, Any]:
-    return process_batch(event, _enqueue_record, stream=True)
+    return process_batch(
+        event, _enqueue_record, stream=True, consumer="enqueue_notifications", alert_office=False
+    )
 
 
 def _enqueue_record(record: Any) -> None:
@@ -83,7 +85,9 @@ def _enqueue_record(record: Any) -> None:
     name="deliver_notifications",
 )
 def deliver_notifications(event: Any) -> dict[str, Any]:
-    return process_batch(event, _deliver_record)
+    return process_batch(
+        event, _deliver_record, consumer="deliver_notifications", alert_office=False
+    )
 
 
 def _deliver_record(record: Any) -> None:

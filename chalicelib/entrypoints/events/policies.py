@@ -38,11 +38,11 @@ def _deps() -> Any:
     name="pay_policy_grants",
 )
 def pay_policy_grants(event: Any) -> dict[str, Any]:
-    return process_batch(event, _pay_record)
+    return process_batch(event, _pay_record, consumer="pay_policy_grants")
 
 
 def parse_payment(body: str) -> tuple[str, str | None]:
-    """A malformed message cannot succeed: it fails until the redrive parks it in the DLQ."""
+    """A malformed message cannot succeed: it is parked, not retried (see batch.py)."""
     message = json.loads(body)
     grant_id = message.get("grant_id") if isinstance(message, dict) else None
     if not isinstance(grant_id, str) or not _GRANT_ID.match(grant_id):
@@ -67,7 +67,7 @@ def _pay_record(record: Any) -> None:
     batch_size=_STREAM.batch_size,
 )
 def match_changed_profiles(event: Any) -> dict[str, Any]:
-    return process_batch(event, _profile_record, stream=True)
+    return process_batch(event, _profile_record, stream=True, consumer="match_changed_profiles")
 
 
 def changed_subject(record: Any) -> str | None:

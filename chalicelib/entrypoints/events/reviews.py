@@ -32,7 +32,7 @@ def _deps() -> Any:
     starting_position="TRIM_HORIZON",
 )
 def process_review_changes(event: Any) -> dict[str, Any]:
-    return process_batch(event, _review_record, stream=True)
+    return process_batch(event, _review_record, stream=True, consumer="process_review_changes")
 
 
 def _review_record(record: Any) -> None:

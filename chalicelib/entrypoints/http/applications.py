@@ -3,7 +3,7 @@ queue), status, supplements, department decisions and the monthly KPIs."""
 
 import re
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
 from pydantic import Field
@@ -11,6 +11,7 @@ from pydantic import Field
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
+from chalicelib.entrypoints.http.types import Day, Finite, Tag, Text, Whole
 
 bp = Blueprint(__name__)
 
@@ -18,48 +19,53 @@ _TAGS = ("applications",)
 _CODE = r"^[A-Za-z0-9_\-]{1,64}$"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 FieldValue = str | int | float | bool | None
+# What a form field may carry on the way in: bounded text, bounded and finite numbers.
+FieldName = Annotated[str, Field(pattern=_CODE)]
+FieldInput = bool | Whole | Finite | Text(1000, multiline=True) | None
 
 
 class MaterialSpecBody(ApiModel):
     code: str = Field(pattern=_CODE)
-    name: str = Field(min_length=1, max_length=100)
+    name: Text(100, min_length=1)
     key: bool = True
     forms: list[Literal["electronic", "paper"]] = Field(default=["electronic"], min_length=1)
-    file_types: list[str] = Field(default=["pdf", "jpg", "png"], min_length=1, max_length=10)
+    file_types: list[Annotated[str, Field(pattern=r"^[a-z0-9]{1,10}$")]] = Field(
+        default=["pdf", "jpg", "png"], min_length=1, max_length=10
+    )
     max_kb: int = Field(default=10240, ge=1, le=102400)
-    elicence_type: str | None = Field(default=None, max_length=64)
+    elicence_type: Text(64) | None = None
 
 
 class FieldSpecBody(ApiModel):
     name: str = Field(pattern=_CODE)
-    label: str = Field(min_length=1, max_length=100)
-    source: str | None = Field(default=None, max_length=128)
+    label: Text(100, min_length=1)
+    source: Text(128) | None = None
     required: bool = True
     kind: Literal["text", "id_number", "credit_code", "number", "date"] = "text"
 
 
 class AutoRuleBody(ApiModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text(100, min_length=1)
     check: str = Field(pattern=_CODE)
     value: Any = None
 
 
 class ItemBody(ApiModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text(100, min_length=1)
     department_id: str = Field(pattern=_CODE)
     kind: Literal["immediate", "promised"]
     statutory_days: int = Field(ge=0, le=60)
     promised_days: int = Field(ge=0, le=60)
     subject_kind: Literal["person", "enterprise"]
-    conditions: list[str] = Field(default=[], max_length=20)
+    conditions: list[Text(200, min_length=1)] = Field(default=[], max_length=20)
     materials: list[MaterialSpecBody] = Field(default=[], max_length=50)
     fields: list[FieldSpecBody] = Field(default=[], max_length=100)
     tolerance_allowed: bool = False
     supplement_days: int = Field(default=5, ge=1, le=60)
     commitment_allowed: bool = False
     auto_rules: list[AutoRuleBody] = Field(default=[], max_length=20)
-    issues_licence: str | None = Field(default=None, max_length=64)
-    bundle: list[str] = Field(default=[], max_length=20)
+    issues_licence: Text(64) | None = None
+    bundle: list[Tag] = Field(default=[], max_length=20)
 
 
 class ItemView(ItemBody):
@@ -93,29 +99,29 @@ class PrefillView(ApiModel):
 
 class MaterialBody(ApiModel):
     code: str = Field(pattern=_CODE)
-    file_name: str = Field(min_length=1, max_length=200)
+    file_name: Text(200, min_length=1)
     file_type: str = Field(pattern=r"^[a-z0-9]{1,10}$")
     size_kb: int = Field(ge=1, le=1024 * 1024)
-    holder_name: str | None = Field(default=None, max_length=200)
-    valid_until: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    holder_name: Text(200) | None = None
+    valid_until: Day | None = None
 
 
 class ApplicationBody(ApiModel):
     item_code: str = Field(pattern=_CODE)
     prefill_token: str = Field(min_length=16, max_length=8192)
-    fields: dict[str, FieldValue] = Field(max_length=100)
+    fields: dict[FieldName, FieldInput] = Field(max_length=100)
     materials: list[MaterialBody] = Field(default=[], max_length=50)
     commitment: bool = Field(default=False, description="以告知承诺代替非关键材料")
 
 
 class SupplementBody(ApiModel):
-    fields: dict[str, FieldValue] = Field(default={}, max_length=100)
+    fields: dict[FieldName, FieldInput] = Field(default={}, max_length=100)
     materials: list[MaterialBody] = Field(default=[], max_length=50)
 
 
 class DecisionBody(ApiModel):
     outcome: Literal["approve", "reject"]
-    reasons: list[str] = Field(default=[], max_length=20)
+    reasons: list[Text(500, min_length=1)] = Field(default=[], max_length=20)
 
 
 class FindingView(ApiModel):
@@ -287,7 +293,7 @@ def prefill(call: Call, code: str):
 def _materials(bodies: list[MaterialBody]) -> list[Any]:
     from chalicelib.domain.applications import Material
 
-    return [Material(**m.model_dump()) for m in bodies]
+    return [Material(**m.model_dump(mode="json")) for m in bodies]
 
 
 @api_route(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.types import Day, Tag, Text
 
 bp = Blueprint(__name__)
 
@@ -89,7 +90,7 @@ class CentersQuery(PageQuery):
 
 class SlotsQuery(_Model):
     item: str = Field(pattern=_ID, description="事项编号")
-    date: dt.date = Field(description="日期（YYYY-MM-DD）")
+    date: Day = Field(description="日期（YYYY-MM-DD）")
     channel: ChannelName | None = Field(default=None, description="counter、video 或 home_visit")
 
 
@@ -119,21 +120,21 @@ class DaySlotsView(_Model):
 
 
 class AddressIn(_Input):
-    town: str = Field(min_length=2, max_length=20, description="街道或镇，如 夏阳街道")
-    detail: str = Field(min_length=2, max_length=200, description="详细地址")
+    town: Text(20, min_length=2) = Field(description="街道或镇，如 夏阳街道")
+    detail: Text(200, min_length=2) = Field(description="详细地址")
 
 
 class BookingCreate(_Input):
     center_id: str = Field(pattern=_ID)
     item_id: str = Field(pattern=_ID)
     channel: ChannelName = "counter"
-    date: dt.date
+    date: Day
     start: str = Field(pattern=_HHMM, description="时段开始时间 HH:MM")
     address: AddressIn | None = Field(default=None, description="上门办必填")
 
 
 class RescheduleRequest(_Input):
-    date: dt.date
+    date: Day
     start: str = Field(pattern=_HHMM)
 
 
@@ -243,7 +244,7 @@ class RulesUpdate(_Input):
     no_show_limit: int | None = None
     no_show_window_days: int | None = None
     suspension_days: int | None = None
-    priority_tags: list[str] | None = Field(default=None, max_length=10)
+    priority_tags: list[Tag] | None = Field(default=None, max_length=10)
     priority_release_minutes_before: int | None = None
     check_in_opens_minutes_before: int | None = None
     remind_day_before_minutes: int | None = None
@@ -262,7 +263,7 @@ class RulesUpdate(_Input):
 
 
 class HelpCreate(_Input):
-    topic: str = Field(min_length=2, max_length=200, description="需要帮助的问题")
+    topic: Text(200, min_length=2, multiline=True) = Field(description="需要帮助的问题")
     item_id: str | None = Field(default=None, pattern=_ID)
 
 

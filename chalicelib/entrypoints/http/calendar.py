@@ -10,6 +10,7 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
+from chalicelib.entrypoints.http.types import Day, Text
 
 bp = Blueprint(__name__)
 
@@ -34,7 +35,7 @@ def _year(value: str) -> int:
 
 
 class DueDateQuery(ApiModel):
-    start: date = Field(description="起算日（YYYY-MM-DD），当日不计入")
+    start: Day = Field(description="起算日（YYYY-MM-DD），当日不计入")
     working_days: int = Field(ge=0, le=1000, description="工作日数")
 
 
@@ -45,8 +46,8 @@ class DueDateView(ApiModel):
 
 class WorkingDaysQuery(ApiModel):
     model_config = ConfigDict(populate_by_name=True)
-    start: date = Field(alias="from", description="起始日（YYYY-MM-DD），当日不计入")
-    end: date = Field(alias="to", description="截止日（YYYY-MM-DD），当日计入")
+    start: Day = Field(alias="from", description="起始日（YYYY-MM-DD），当日不计入")
+    end: Day = Field(alias="to", description="截止日（YYYY-MM-DD），当日计入")
 
 
 class WorkingDaysView(ApiModel):
@@ -62,7 +63,7 @@ class CalendarYearView(ApiModel):
     source: str = Field(description="official（已载入官方安排）、package（已公布）或 estimate")
     provisional: bool
     holidays: list[date]
-    makeup_workdays: list[date] = Field(description="调休上班的周六、周日")
+    makeup_workdays: list[Day] = Field(description="调休上班的周六、周日")
     reference: str = ""
 
 
@@ -130,13 +131,12 @@ def _year_view(schedule: Any) -> CalendarYearView:
 
 class OfficialYearRequest(ApiModel):
     model_config = ConfigDict(extra="forbid")
-    holidays: list[date] = Field(min_length=1, max_length=60, description="放假日期（含周末）")
+    holidays: list[Day] = Field(min_length=1, max_length=60, description="放假日期（含周末）")
     makeup_workdays: list[date] = Field(
         default_factory=list, max_length=20, description="调休上班日（周六或周日）"
     )
-    reference: str = Field(
+    reference: Text(200) = Field(
         default="",
-        max_length=200,
         description="发布文件，如“国务院办公厅关于2027年部分节假日安排的通知”",
     )
 
@@ -398,9 +398,9 @@ class LadderStepBody(ApiModel):
     trigger: str = Field(pattern=r"^(share_used|at_due|overdue_working_days)$")
     value: float = Field(default=0, ge=0, le=60)
     recipient: str = Field(default="responsible", pattern=r"^(responsible|owner|supervisor)$")
-    category: str = Field(default="", max_length=64)
-    title: str = Field(min_length=1, max_length=100)
-    body: str = Field(min_length=1, max_length=500)
+    category: Text(64) = ""
+    title: Text(100, min_length=1)
+    body: Text(500, min_length=1, multiline=True)
 
 
 class LadderBody(ApiModel):

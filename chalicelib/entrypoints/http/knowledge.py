@@ -2,7 +2,6 @@
 readiness of answers before policy versions take effect."""
 
 import re
-from datetime import date, datetime
 from typing import Any, Literal
 
 from chalice import Blueprint
@@ -12,6 +11,7 @@ from chalicelib.domain.errors import NotFound
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route, authenticate
 from chalicelib.entrypoints.http.schema import ApiModel
+from chalicelib.entrypoints.http.types import Day, Moment, Tag, Text
 
 bp = Blueprint(__name__)
 
@@ -31,14 +31,14 @@ class PolicyLinkBody(ApiModel):
 
 
 class ArticleBody(ApiModel):
-    question: str = Field(min_length=1, max_length=200)
-    answer: str = Field(min_length=1, max_length=5000)
+    question: Text(200, min_length=1)
+    answer: Text(5000, min_length=1, multiline=True)
     department_id: str = Field(pattern=_CODE)
-    tags: list[str] = Field(default=[], max_length=10)
+    tags: list[Tag] = Field(default=[], max_length=10)
     item_links: list[ItemLinkBody] = Field(default=[], max_length=20)
     policy_links: list[PolicyLinkBody] = Field(default=[], max_length=20)
-    effective_from: date | None = None
-    expires_on: date | None = None
+    effective_from: Day | None = None
+    expires_on: Day | None = None
 
 
 class ArticleUpdateBody(ArticleBody):
@@ -47,8 +47,8 @@ class ArticleUpdateBody(ArticleBody):
 
 class ActionBody(ApiModel):
     action: Literal["submit", "approve", "reject", "publish", "archive", "cancel_schedule"]
-    at: datetime | None = Field(default=None, description="定时发布或下线的时间（带时区）")
-    comment: str = Field(default="", max_length=500)
+    at: Moment | None = Field(default=None, description="定时发布或下线的时间（带时区）")
+    comment: Text(500, multiline=True) = ""
 
 
 class ArticleView(ApiModel):
@@ -99,20 +99,20 @@ class SearchView(ApiModel):
 
 
 class QuestionBody(ApiModel):
-    text: str = Field(min_length=1, max_length=500)
+    text: Text(500, min_length=1, multiline=True)
     channel: Literal["mini_program", "window", "hotline"] | None = None
     asker_user_id: str | None = Field(
         default=None, max_length=64, description="窗口或热线代为登记时：提问人的账号（如有）"
     )
     item_code: str | None = Field(default=None, pattern=_CODE)
     policy_id: str | None = Field(default=None, pattern=_CODE)
-    tags: list[str] = Field(default=[], max_length=10)
+    tags: list[Tag] = Field(default=[], max_length=10)
 
 
 class AnswerBody(ApiModel):
-    answer: str = Field(min_length=1, max_length=5000)
-    question: str | None = Field(default=None, max_length=200, description="整理后的问题表述")
-    tags: list[str] = Field(default=[], max_length=10)
+    answer: Text(5000, min_length=1, multiline=True)
+    question: Text(200) | None = Field(default=None, description="整理后的问题表述")
+    tags: list[Tag] = Field(default=[], max_length=10)
     item_links: list[ItemLinkBody] = Field(default=[], max_length=20)
     policy_links: list[PolicyLinkBody] = Field(default=[], max_length=20)
 
@@ -150,7 +150,7 @@ class AnsweredView(ApiModel):
 
 
 class ReadinessQuery(PageQuery):
-    from_date: date | None = Field(default=None, alias="from", description="生效日期起（含）")
+    from_date: Day | None = Field(default=None, alias="from", description="生效日期起（含）")
 
 
 class ReadinessView(ApiModel):

@@ -109,9 +109,14 @@ def _operation_id(spec: RouteSpec) -> str:
     return f"{spec.method.lower()}_{words or 'root'}".replace(".", "_")
 
 
+# Every identifier in a path is one URL segment of these characters; anything else (a "/", a
+# "%") never reaches the route: the gateway answers it before the application.
+_PATH_SEGMENT = {"type": "string", "pattern": "^[A-Za-z0-9_.\\-]{1,128}$"}
+
+
 def _path_parameters(path: str) -> list[dict[str, Any]]:
     return [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _PATH_SEGMENT}
         for name in re.findall(r"{(\w+)}", path)
     ]
 
@@ -133,18 +138,59 @@ def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
     ]
 
 
+_DESCRIPTIONS = {
+    400: "请求有误",
+    401: "未登录或登录凭证无效",
+    403: "无权操作",
+    404: "未找到相关记录",
+    409: "与当前记录状态冲突（已被修改或重复提交）",
+    413: "请求内容过大",
+    415: "请求内容格式不受支持",
+    422: "不符合办理规则",
+    500: "系统错误",
+    503: "服务暂时不可用",
+}
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def error_statuses(spec: RouteSpec) -> set[int]:
+    """Every error status the route can answer, derived from what the routing layer checks
+    and what its kind of view can raise, plus what the route declares (`api_route(errors=)`)."""
+    from chalicelib.entrypoints.http.errors import STATUS_BY_ERROR, status_for
+
+    # Validation; a record named in the path or the query that does not exist (or is someone
+    # else's, which answers the same); unhandled; a dependency down.
+    # 401 on public routes too: some read an optional token, and refuse a bad one.
+    statuses = {400, 401, 404, 500, 503}
+    if not spec.public:
+        statuses.add(403)
+    if spec.method in _WRITE_METHODS:
+        statuses.add(413)  # the size limit applies to every body method
+        # A change can meet a concurrent writer or a state that refuses it.
+        statuses |= {404, 409, 422}
+    if spec.body is not None:
+        statuses.add(415)
+    for error in spec.errors:
+        statuses.add(STATUS_BY_ERROR.get(error) or status_for(error()))
+    return statuses
+
+
 def _responses(spec: RouteSpec, refs: dict[Any, Any]) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}
     ok: dict[str, Any] = {"description": "成功"}
     if spec.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}
+    if _offers_csv(spec):
+        ok.setdefault("content", {})["text/csv"] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {str(spec.status): ok}
-    responses["400"] = {"description": "请求有误", **error}
-    if not spec.public:
-        responses["401"] = {"description": "未登录或登录凭证无效", **error}
-        responses["403"] = {"description": "无权操作", **error}
-    if spec.body is not None:
-        responses["413"] = {"description": "请求内容过大", **error}
-        responses["415"] = {"description": "请求内容格式不受支持", **error}
-    responses["500"] = {"description": "系统错误", **error}
+    for status in sorted(error_statuses(spec)):
+        responses[str(status)] = {"description": _DESCRIPTIONS.get(status, "错误"), **error}
     return responses
+
+
+def _offers_csv(spec: RouteSpec) -> bool:
+    """A `format` query parameter that allows "csv" (reports): the body is then CSV."""
+    if spec.query is None:
+        return False
+    prop = spec.query.model_json_schema().get("properties", {}).get("format", {})
+    return "csv" in prop.get("enum", []) or "csv" in str(prop)

@@ -2,7 +2,6 @@
 免申即享 grants (confirm / decline), push preferences and the shared-data profile update."""
 
 import re
-from datetime import date
 from typing import Any, Literal
 
 from chalice import Blueprint
@@ -11,6 +10,7 @@ from pydantic import ConfigDict, Field
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
+from chalicelib.entrypoints.http.types import Count, Day, DayOrNever, Money, Tag, Text
 
 bp = Blueprint(__name__)
 
@@ -18,16 +18,15 @@ _TAGS = ("policies",)
 _SLUG = r"^[A-Za-z0-9_\-]{1,64}$"
 _GRANT_ID = re.compile(r"^g[0-9a-f]{24}$")
 _SUBJECT = r"^[0-9A-Z]{18}$"
-_DATE_OR_NEVER = r"^(\d{4}-\d{2}-\d{2}|never)$"
 
 
 class PolicyBody(ApiModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: Text(200, min_length=1)
     department_id: str = Field(pattern=_SLUG)
-    effective_from: date
-    effective_to: date | None = None
-    legal_ref: str = Field(min_length=1, max_length=300, description="政策依据（文号）")
-    benefit: str = Field(default="", max_length=300, description="兑现内容")
+    effective_from: Day
+    effective_to: Day | None = None
+    legal_ref: Text(300, min_length=1) = Field(description="政策依据（文号）")
+    benefit: Text(300) = Field(default="", description="兑现内容")
     amount: int | None = Field(default=None, ge=0, le=100_000_000, description="金额（元）")
     benefit_key: str | None = Field(
         default=None, pattern=_SLUG, description="同一待遇标识：同一主体只兑现一次"
@@ -38,8 +37,8 @@ class PolicyBody(ApiModel):
     conditions: dict[str, Any] = Field(description="适用条件（声明式规则，保存时校验）")
     subject_kind: Literal["enterprise", "person"] = "enterprise"
     service_item_code: str | None = Field(default=None, pattern=_SLUG)
-    tags: list[str] = Field(default=[], max_length=20)
-    summary: str = Field(default="", max_length=2000)
+    tags: list[Tag] = Field(default=[], max_length=20)
+    summary: Text(2000, multiline=True) = ""
 
 
 class NewPolicyBody(PolicyBody):
@@ -47,20 +46,20 @@ class NewPolicyBody(PolicyBody):
 
 
 class PolicyPatch(ApiModel):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Text(200, min_length=1) | None = None
     department_id: str | None = Field(default=None, pattern=_SLUG)
-    effective_from: date | None = None
-    effective_to: date | None = None
-    legal_ref: str | None = Field(default=None, min_length=1, max_length=300)
-    benefit: str | None = Field(default=None, max_length=300)
+    effective_from: Day | None = None
+    effective_to: Day | None = None
+    legal_ref: Text(300, min_length=1) | None = None
+    benefit: Text(300) | None = None
     amount: int | None = Field(default=None, ge=0, le=100_000_000)
     benefit_key: str | None = Field(default=None, pattern=_SLUG)
     mode: Literal["direct", "confirm", "apply"] | None = None
     conditions: dict[str, Any] | None = None
     subject_kind: Literal["enterprise", "person"] | None = None
     service_item_code: str | None = Field(default=None, pattern=_SLUG)
-    tags: list[str] | None = Field(default=None, max_length=20)
-    summary: str | None = Field(default=None, max_length=2000)
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    summary: Text(2000, multiline=True) | None = None
 
 
 class VersionView(ApiModel):
@@ -106,7 +105,7 @@ class PolicyDetail(PolicySummary):
 
 
 class CheckupQuery(ApiModel):
-    as_of: date | None = Field(default=None, description="体检日期，默认今天")
+    as_of: Day | None = Field(default=None, description="体检日期，默认今天")
     subject: str | None = Field(default=None, pattern=_SUBJECT, description="主体（工作人员代查）")
 
 
@@ -143,7 +142,7 @@ class GrantPage(ApiModel):
 
 class PreferencesBody(ApiModel):
     default: bool = Field(default=True, description="未单独设置的标签是否推送")
-    tags: dict[str, bool] = Field(default={}, max_length=50, description="按标签订阅（true）或退订")
+    tags: dict[Tag, bool] = Field(default={}, max_length=50, description="按标签订阅（true）或退订")
 
 
 class PreferencesView(PreferencesBody):
@@ -156,25 +155,25 @@ class ProfileBody(ApiModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     kind: Literal["person", "enterprise"] | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    industry: str | None = Field(default=None, max_length=100)
-    registered_capital: float | None = Field(default=None, ge=0)
-    founded_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    tax_status: str | None = Field(default=None, max_length=32)
+    name: Text(200, min_length=1) | None = None
+    industry: Text(100) | None = None
+    registered_capital: Money | None = None
+    founded_on: Day | None = None
+    tax_status: Text(32) | None = None
     credit_status: Literal["good", "bad", "serious_bad"] | None = None
-    address: str | None = Field(default=None, max_length=300)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    address: Text(300) | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=50)
     registered_in_qingpu: bool | None = None
     tax_in_qingpu: bool | None = None
     tax_credit_rating: Literal["A", "B", "M", "C", "D"] | None = None
-    last_major_violation_on: str | None = Field(default=None, pattern=_DATE_OR_NEVER)
-    serious_dishonesty_listed_on: str | None = Field(default=None, pattern=_DATE_OR_NEVER)
-    abnormal_operation_listed_on: str | None = Field(default=None, pattern=_DATE_OR_NEVER)
-    duplicate_subsidy_found_on: str | None = Field(default=None, pattern=_DATE_OR_NEVER)
-    employees: int | None = Field(default=None, ge=0)
-    annual_revenue: float | None = Field(default=None, ge=0)
+    last_major_violation_on: DayOrNever | None = None
+    serious_dishonesty_listed_on: DayOrNever | None = None
+    abnormal_operation_listed_on: DayOrNever | None = None
+    duplicate_subsidy_found_on: DayOrNever | None = None
+    employees: Count | None = None
+    annual_revenue: Money | None = None
     household_in_qingpu: bool | None = None
-    talent_level: str | None = Field(default=None, max_length=16)
+    talent_level: Text(16) | None = None
     disabled: bool | None = None
 
 

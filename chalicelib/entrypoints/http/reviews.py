@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
+from chalicelib.entrypoints.http.types import Text
 
 bp = Blueprint(__name__)
 
@@ -16,7 +17,7 @@ _TAGS = ("reviews",)
 Level = Annotated[int, Field(ge=1, le=5)]
 Ref = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,128}$")]
 EvidenceRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,199}$")]
-Note = Annotated[str, Field(min_length=1, max_length=1000)]
+Note = Text(1000, min_length=1, multiline=True)
 
 
 class _Body(BaseModel):
@@ -28,12 +29,12 @@ class ReviewBody(_Body):
     handling_id: Ref
     kind: Literal["initial", "follow_up"] = "initial"
     rating: Level = Field(description="5 非常满意 4 满意 3 基本满意 2 不满意 1 非常不满意")
-    dimensions: dict[str, Level] = Field(
+    dimensions: dict[Text(20, min_length=1), Level] = Field(
         description="线上：整体满意度、办事效率、办事指南精确度、办事便捷度、平台操作性；"
         "线下：整体满意度、服务效率、服务水平、服务态度"
     )
-    tags: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=10)
-    comment: str = Field(default="", max_length=500, description="差评（1、2）必填")
+    tags: list[Text(20)] = Field(default_factory=list, max_length=10)
+    comment: Text(500, multiline=True) = Field(default="", description="差评（1、2）必填")
     anonymous: bool = False
 
 
@@ -120,7 +121,7 @@ class NoteBody(_Body):
 
 
 class OptionalNoteBody(_Body):
-    note: str = Field(default="", max_length=1000)
+    note: Text(1000, multiline=True) = ""
 
 
 class AppealBody(_Body):

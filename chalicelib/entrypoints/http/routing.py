@@ -8,9 +8,10 @@ answered here with the shared error shape, before the view runs and before anyth
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -42,6 +43,8 @@ class RouteSpec:
     description: str = ""
     # None, or "optional" / "required": an Idempotency-Key makes repeats answer the first response.
     idempotency: str | None = None
+    # Domain errors the view may raise beyond those every route of its kind can (OpenAPI).
+    errors: tuple[type[e.DomainError], ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -97,6 +100,7 @@ def api_route(
     local_only: bool = False,
     description: str = "",
     idempotency: str | None = None,
+    errors: tuple[type[e.DomainError], ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     spec = RouteSpec(
         path,
@@ -112,6 +116,8 @@ def api_route(
         description,
         idempotency,
     )
+    if errors:
+        spec = replace(spec, errors=tuple(errors))
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(spec)
@@ -227,13 +233,82 @@ def _parse_body(spec: RouteSpec, request: Any) -> BaseModel | None:
     content_type = (request.headers or {}).get("content-type", "application/json")
     if not content_type.lower().startswith("application/json"):
         raise e.UnsupportedMediaType()
+    _check_charset(content_type)
     if not raw.strip():
         raise e.InvalidInput("请求内容不能为空", code="empty_body")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise e.InvalidInput("请求内容不是有效的 UTF-8 编码", code="invalid_encoding") from exc
+    try:
+        data = json.loads(
+            text, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_float=_finite
+        )
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, _DuplicateKey):
+            raise e.InvalidInput(
+                f"请求内容中字段“{exc.key[:64]}”重复出现", code="duplicate_json_key"
+            ) from None
         raise e.InvalidInput("请求内容不是有效的 JSON", code="invalid_json") from exc
+    _refuse_control_characters(data)
     return _validate(spec.body, data)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Last-wins would let a second "user_id" override the one a proxy or log looked at.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: Python extensions, not JSON
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")  # 1e400 would reach storage as infinity
+    return value
+
+
+def _check_charset(content_type: str) -> None:
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise e.InvalidInput(
+                "请求内容只支持 UTF-8 编码（charset=utf-8）", code="unsupported_charset"
+            )
+
+
+def _refuse_control_characters(data: Any) -> None:
+    """No control character (or lone surrogate) anywhere in a body, keys included, whatever the
+    model declares: free-form fields (rule conditions, form values) are stored too."""
+    from chalicelib.entrypoints.http.types import CONTROL_CHARACTERS
+
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if CONTROL_CHARACTERS.search(item):
+                raise e.InvalidInput("请求内容含有不允许的控制字符", code="control_characters")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _parse_query(spec: RouteSpec, request: Any) -> BaseModel | None:
@@ -241,6 +316,7 @@ def _parse_query(spec: RouteSpec, request: Any) -> BaseModel | None:
         return None
     params = request.query_params or {}
     data = {name: params.get(name) for name in params}
+    _refuse_control_characters(data)
     return _validate(spec.query, data)
 
 
@@ -282,6 +358,11 @@ _REASONS = {
     "model_type": "应为对象",
     "list_type": "应为数组",
     "dict_type": "应为对象",
+    "finite_number": "应为有限数值",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "too_long": "项目过多",
+    "too_short": "项目过少",
 }
 
 

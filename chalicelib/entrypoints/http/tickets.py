@@ -1,6 +1,6 @@
 """办不成事 tickets over HTTP: intake, views, handling transitions, routing rules, reports."""
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
+from chalicelib.entrypoints.http.types import Day, Moment, Text
 
 bp = Blueprint(__name__)
 
@@ -29,17 +30,24 @@ State = Literal[
 _REF = r"^[A-Za-z0-9_\-]{1,64}$"
 Ref = Annotated[str, Field(pattern=_REF)]
 AttachmentRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,199}$")]
-Reason = Annotated[str, Field(min_length=1, max_length=1000)]
+Reason = Text(1000, min_length=1, multiline=True)
 
 
 def _subject_id(value: str) -> str:
     """An ID number (checked) or a credit code (shape only: early codes fail their check)."""
     import re
 
-    from chalicelib.domain.personal_data import is_credit_code_shape, is_valid_id_number
+    from chalicelib.bootstrap import container
+    from chalicelib.domain.personal_data import (
+        is_credit_code_shape,
+        is_future_birth_date,
+        is_valid_id_number,
+    )
 
     value = value.strip().upper()
     if re.fullmatch(r"\d{6}(18|19|20)\d{2}(0[1-9]|1[0-2])\d{5}[\dX]", value):
+        if is_future_birth_date(value, container().clock.now().date()):
+            raise ValueError("身份证号码中的出生日期晚于今天")
         if not is_valid_id_number(value):
             raise ValueError("身份证号码校验位不正确")
         return value
@@ -75,11 +83,11 @@ class _Body(_Model):
 class TicketContactIn(_Body):
     method: Literal["phone", "sms", "mini_program"] = Field(description="希望的联系方式")
     mobile: Mobile | None = Field(default=None, description="联系手机；本人提交时缺省取档案")
-    note: str = Field(default="", max_length=200, description="方便联系的时间等")
+    note: Text(200) = Field(default="", description="方便联系的时间等")
 
 
 class TicketOnBehalfOf(_Body):
-    name: str = Field(min_length=1, max_length=50, description="办事人姓名或单位名称")
+    name: Text(50, min_length=1) = Field(description="办事人姓名或单位名称")
     subject_id: SubjectId | None = Field(default=None, description="身份证号或统一社会信用代码")
     user_id: Ref | None = Field(default=None, description="办事人的平台账号（如有）")
 
@@ -87,10 +95,10 @@ class TicketOnBehalfOf(_Body):
 class TicketIntakeBody(_Body):
     kind: Kind = Field(description="类型")
     channel: ChannelName = Field(description="渠道")
-    description: str = Field(min_length=5, max_length=2000, description="遇到的问题")
+    description: Text(2000, min_length=5, multiline=True) = Field(description="遇到的问题")
     contact: TicketContactIn
     service_item_id: Ref | None = None
-    service_item_name: str | None = Field(default=None, max_length=100)
+    service_item_name: Text(100) | None = None
     application_id: Ref | None = None
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
     centre_id: Ref | None = Field(default=None, description="发生问题的服务中心")
@@ -102,13 +110,13 @@ class TicketIntakeBody(_Body):
 class TicketDispatchBody(_Body):
     department_id: Ref
     complexity: ComplexityName | None = None
-    note: str = Field(default="", max_length=500)
+    note: Text(500, multiline=True) = ""
 
 
 class TicketAcceptBody(_Body):
     contact_method: Literal["phone", "sms", "mini_program", "visit"]
     note: Reason = Field(description="首次联系办事人的情况")
-    contacted_at: datetime | None = Field(default=None, description="联系时间，缺省为现在")
+    contacted_at: Moment | None = Field(default=None, description="联系时间，缺省为现在")
     staff_phone: str | None = Field(default=None, pattern=r"^[0-9\-]{5,20}$")
 
 
@@ -117,12 +125,12 @@ class TicketReasonBody(_Body):
 
 
 class TicketNoteBody(_Body):
-    note: str = Field(default="", max_length=1000)
+    note: Text(1000, multiline=True) = ""
 
 
 class TicketReplyBody(_Body):
-    answer: str = Field(min_length=1, max_length=4000, description="答复内容")
-    rectification: str = Field(default="", max_length=4000, description="整改情况")
+    answer: Text(4000, min_length=1, multiline=True) = Field(description="答复内容")
+    rectification: Text(4000, multiline=True) = Field(default="", description="整改情况")
     evidence: list[AttachmentRef] = Field(min_length=1, max_length=20, description="佐证材料")
 
 
@@ -158,15 +166,13 @@ class TicketExtensionDecisionBody(_Body):
 
 class RoutingRuleIn(_Body):
     rule_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
-    name: str = Field(min_length=1, max_length=100)
+    name: Text(100, min_length=1)
     department_id: Ref
     complexity: ComplexityName = "simple"
     kinds: list[Kind] = Field(default_factory=list, max_length=5)
     service_item_ids: list[Ref] = Field(default_factory=list, max_length=200)
     item_department_ids: list[Ref] = Field(default_factory=list, max_length=50)
-    keywords: list[Annotated[str, Field(min_length=1, max_length=30)]] = Field(
-        default_factory=list, max_length=50
-    )
+    keywords: list[Text(30, min_length=1)] = Field(default_factory=list, max_length=50)
     centre_ids: list[Ref] = Field(default_factory=list, max_length=50)
     enabled: bool = True
 
@@ -187,7 +193,7 @@ class DepartmentTicketsQuery(PageQuery):
 
     state: State | None = None
     overdue: bool = Field(default=False, description="只看已超时限的")
-    due_before: date | None = Field(default=None, description="时限早于该日（YYYY-MM-DD）")
+    due_before: Day | None = Field(default=None, description="时限早于该日（YYYY-MM-DD）")
 
 
 class TicketQueueQuery(PageQuery):
@@ -796,8 +802,14 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
 
     owner = ticket.owner
     subject = owner.subject_id
+    mobile = ticket.contact.mobile
     if subject and not public and len(subject) == 18 and subject[:17].isdigit():
         subject = mask_id_number(subject)
+    if public and subject and viewer.subject_id and subject != viewer.subject_id:
+        # A ticket linked to an account before identities were checked on intake: the
+        # account reads it, but another person's ID number and mobile stay masked.
+        subject = mask_id_number(subject) if subject[:17].isdigit() else subject
+        mobile = mask_mobile(mobile) if mobile else mobile
     details = ticket.details
     timeline = [
         TicketTimelineView(
@@ -850,7 +862,7 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
         )
         if ticket.routing
         else None,
-        owner=TicketOwnerView(name=owner.name, subject_id=subject, mobile=ticket.contact.mobile),
+        owner=TicketOwnerView(name=owner.name, subject_id=subject, mobile=mobile),
         contact_method=ticket.contact.method.value,
         first_contact=staff_record(details.get("first_contact")),
         reply=staff_record(details.get("reply")),
