@@ -110,6 +110,7 @@ class BookingDeps:
     video: VideoRoomProvider
     clock: TimeSource
     secret: str
+    completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     links_base_url: str = "https://haoban.qingpu.example"
     metric: Callable[..., None] = emit_metric
 
@@ -125,6 +126,7 @@ class BookingDeps:
             video=c.video_rooms,
             clock=c.clock,
             secret=link_secret(c.settings),
+            completed=c.handling_completed,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -941,9 +943,7 @@ def serve(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
         "Seconds",
         complexity=served.complexity.value,
     )
-    from chalicelib.service_layer import reviews  # late: reviews resolves bookings
-
-    reviews.invite("booking", booking_id)
+    deps.completed("booking", booking_id)
     return served
 
 

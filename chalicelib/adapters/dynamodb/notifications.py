@@ -8,6 +8,7 @@ and "queued"), the delivery log (attempts are stored on the item) and, through t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -173,9 +174,17 @@ def _check_start_key(user_id: str, start_key: dict[str, Any] | None) -> None:
 class DynamoNotificationOutbox:
     """The notifier every capability uses, and the store the delivery and inbox use cases use."""
 
-    def __init__(self, clock: Clock, audit_log: Any | None = None):
+    def __init__(
+        self,
+        clock: Clock,
+        audit_log: Any | None = None,
+        *,
+        audit_log_from: Callable[[], Any] | None = None,
+    ):
         self._clock = clock
         self._audit_log = audit_log
+        # Looked up on use: a test may replace the container's audit log after this is built.
+        self._audit_log_from = audit_log_from
 
     # -- writing a notification -------------------------------------------------------------
 
@@ -230,9 +239,9 @@ class DynamoNotificationOutbox:
     def _audit(self) -> Any:
         if self._audit_log is not None:
             return self._audit_log
-        from chalicelib.bootstrap import container
-
-        return container().audit_log
+        if self._audit_log_from is None:
+            raise RuntimeError("DynamoNotificationOutbox needs audit_log or audit_log_from")
+        return self._audit_log_from()
 
     # -- reading --------------------------------------------------------------------------
 
