@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.clock import Clock, SystemClock
 from chalicelib.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.service_layer.ports import Directory, Finance
 
 
 class Container:
@@ -56,7 +59,7 @@ class Container:
         return DevTokenIssuer(self.settings, self.secrets)
 
     @cached_property
-    def directory(self) -> Any:
+    def directory(self) -> Directory:
         from chalicelib.adapters.dynamodb.directory import DynamoDirectory
 
         return DynamoDirectory(cache=self._read_cache())
@@ -197,7 +200,7 @@ class Container:
         return DynamoPolicyStore()
 
     @cached_property
-    def finance(self) -> Any:
+    def finance(self) -> Finance:
         from chalicelib.adapters.finance import LocalLedgerFinance
 
         return LocalLedgerFinance()
@@ -214,6 +217,29 @@ class Container:
         from chalicelib.adapters.search_index import SearchIndex
 
         return SearchIndex(store=self.knowledge_store, now=self.clock.now)
+
+    @property
+    def article_tokens(self) -> Any:
+        from chalicelib.adapters.search_index import article_tokens
+
+        return article_tokens
+
+    @cached_property
+    def policy_catalog(self) -> Any:
+        try:
+            from chalicelib.adapters.policy_catalog import ServicePolicyCatalog
+        except ImportError:  # a package built without the policy capability
+            from chalicelib.service_layer.knowledge import NoPolicies
+
+            return NoPolicies()
+        return ServicePolicyCatalog(self)
+
+    def handling_completed(self, handling_type: str, handling_id: str) -> None:
+        """An application, booking or ticket is done: invite the person to rate it. Capabilities
+        call this through their deps rather than importing the reviews use cases."""
+        from chalicelib.service_layer import reviews
+
+        reviews.invite(reviews.ReviewDeps.from_container(self), handling_type, handling_id)
 
 
 _lock = threading.Lock()

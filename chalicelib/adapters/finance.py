@@ -8,23 +8,11 @@ by a conditional put, so a payment delivered three times is booked once.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.service_layer.ports import Disbursement, Receipt
 
-@dataclass(frozen=True)
-class Disbursement:
-    payment_id: str  # the business key: one payment per grant
-    subject_id: str
-    amount: int | None  # 元
-    memo: str
-    at: str
-
-
-@dataclass(frozen=True)
-class Receipt:
-    payment_ref: str
-    booked_now: bool  # False: the payment had been booked by an earlier delivery
+__all__ = ["Disbursement", "LocalLedgerFinance", "Receipt"]
 
 
 class LocalLedgerFinance:

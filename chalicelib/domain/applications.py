@@ -24,6 +24,10 @@ TARGETS = {
     "online_completion_rate": 0.88,
 }
 
+# People's profiles are spread over this many partitions; the population match of a policy runs
+# one segment per partition.
+PROFILE_SHARDS = 8
+
 
 class ItemKind(StrEnum):
     IMMEDIATE = "immediate"  # 即办件

@@ -626,3 +626,15 @@ def needs_alert(policy: AlertPolicy, reviews: int, bad: int) -> tuple[bool, floa
         return False, None
     rate = round((reviews - bad) / reviews, 4)
     return rate < policy.good_rate_threshold, rate
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A person asked to rate a completed handling, and when to remind them."""
+
+    handling_type: str
+    handling_id: str
+    user_id: str
+    title: str
+    invited_at: datetime
+    remind_at: datetime

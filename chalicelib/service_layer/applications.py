@@ -57,6 +57,7 @@ class ApplicationDeps:
     deadlines: Any  # DeadlineDeps
     enqueue: Callable[[dict[str, Any]], None]
     signer: Any  # adapters.signing.Signer
+    completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -75,6 +76,7 @@ class ApplicationDeps:
             deadlines=DeadlineDeps.from_container(c),
             enqueue=enqueue,
             signer=c.signer,
+            completed=c.handling_completed,
         )
 
 
@@ -766,9 +768,7 @@ def _finish(
         "您的申请已获批准。" if approved else f"您的申请未获批准：{'；'.join(decision.reasons)}",
     )
     _record_facts(deps, updated)
-    from chalicelib.service_layer import reviews  # late: reviews resolves applications
-
-    reviews.invite("application", application_id)
+    deps.completed("application", application_id)
     return updated
 
 

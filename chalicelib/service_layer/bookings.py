@@ -100,6 +100,7 @@ class BookingDeps:
     video: VideoRoomProvider
     clock: TimeSource
     signer: Any  # adapters.signing.Signer: cancel links and check-in codes
+    completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     links_base_url: str = "https://haoban.qingpu.example"
     metric: Callable[..., None] = emit_metric
 
@@ -115,6 +116,7 @@ class BookingDeps:
             video=c.video_rooms,
             clock=c.clock,
             signer=c.signer,
+            completed=c.handling_completed,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -927,9 +929,7 @@ def serve(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
         "Seconds",
         complexity=served.complexity.value,
     )
-    from chalicelib.service_layer import reviews  # late: reviews resolves bookings
-
-    reviews.invite("booking", booking_id)
+    deps.completed("booking", booking_id)
     return served
 
 

@@ -28,8 +28,8 @@ def check_dependencies(aws: Any, settings: Settings) -> list[Check]:
         except Exception:
             checks.append(Check(f"table:{spec.name}", False))
     sqs = aws.client("sqs")
-    for spec in topology.QUEUES:
-        for name in (spec.name, spec.dlq_name):
+    for queue in topology.QUEUES:
+        for name in (queue.name, queue.dlq_name):
             try:
                 sqs.get_queue_url(QueueName=settings.resource_name(name))
                 checks.append(Check(f"queue:{name}", True))

@@ -107,47 +107,10 @@ def policy_info(version: Any) -> PolicyInfo:
     )
 
 
-class ServicePolicies:
-    """The policy capability's service functions, seen through `PolicyCatalog`."""
-
-    available = True
-
-    def __init__(self, container: Any):
-        self._container = container
-
-    def _deps(self) -> Any:
-        from chalicelib.service_layer.policies import PolicyDeps
-
-        return PolicyDeps.from_container(self._container)
-
-    def get(self, policy_id: str, version: int) -> PolicyInfo | None:
-        from chalicelib.service_layer import policies
-
-        found = policies.get_version(policy_id, version, self._deps())
-        return policy_info(found) if found else None
-
-    def latest(self, policy_id: str) -> PolicyInfo | None:
-        store = self._deps().store
-        head = store.head(policy_id)
-        number = (head or {}).get("published_version") or (head or {}).get("latest_version")
-        return self.get(policy_id, int(number)) if number else None
-
-    def effective_between(self, start: date, end: date) -> list[PolicyInfo]:
-        from chalicelib.service_layer import policies
-
-        return [
-            policy_info(v) for v in policies.versions_effective_between(start, end, self._deps())
-        ]
-
-    def names(self) -> list[str]:
-        """Titles of every policy in the catalogue (index Query, paged)."""
-        store, titles, key = self._deps().store, [], None
-        while True:
-            page = store.list_policies(100, key)
-            titles += [str(head.get("title")) for head in page.items if head.get("title")]
-            key = page.last_key
-            if not key:
-                return titles
+def ServicePolicies(container: Any) -> Any:
+    """The policy capability's use cases as a `PolicyCatalog`: the container wires them in, so
+    this capability does not import that one's. (Named as the class it replaces: tests swap it.)"""
+    return container.policy_catalog
 
 
 @dataclass
@@ -167,12 +130,7 @@ class KnowledgeDeps:
     def from_container(cls, c: Any) -> KnowledgeDeps:
         from chalicelib.service_layer.deadlines import DeadlineDeps
 
-        try:
-            import chalicelib.service_layer.policies  # noqa: F401
-
-            catalog: Any = ServicePolicies(c)
-        except ImportError:
-            catalog = NoPolicies()
+        catalog: Any = ServicePolicies(c)
         search = c.knowledge_search
         if search.vocabulary is None:
             search.vocabulary = lambda: vocabulary(c.application_store, catalog)
@@ -186,6 +144,7 @@ class KnowledgeDeps:
             items=c.application_store.latest_item,
             policies=catalog,
             due=c.due_store,
+            tokenize=c.article_tokens,
         )
 
     def catalog(self) -> Any:
@@ -196,11 +155,9 @@ class KnowledgeDeps:
         names = [
             item.name for link in article.content.item_links if (item := self.items(link.code))
         ]
-        if self.tokenize is not None:
-            return self.tokenize(article, names)
-        from chalicelib.adapters.search_index import article_tokens
-
-        return article_tokens(article, names)
+        if self.tokenize is None:
+            raise RuntimeError("KnowledgeDeps needs a tokenizer (the container has the index's)")
+        return self.tokenize(article, names)
 
 
 def vocabulary(items: Any, catalog: Any) -> list[str]:

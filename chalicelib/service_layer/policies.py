@@ -13,10 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-from chalicelib.adapters.clock import CHINA_TZ
 from chalicelib.domain import policies as domain
 from chalicelib.domain import policy_rules as rules
 from chalicelib.domain.applications import ELicence, Profile
+from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import RecipientKind
@@ -71,14 +71,6 @@ class PolicyDeps:
 
     def today(self) -> date:
         return self.clock.now().astimezone(CHINA_TZ).date()
-
-
-def _deps(deps: PolicyDeps | None) -> PolicyDeps:
-    if deps is not None:
-        return deps
-    from chalicelib.bootstrap import container
-
-    return PolicyDeps.from_container(container())
 
 
 def _version_summary(v: PolicyVersion) -> dict[str, Any]:
@@ -224,18 +216,14 @@ def _approve(
     return changed
 
 
-def get_version(
-    policy_id: str, version: int, deps: PolicyDeps | None = None
-) -> PolicyVersion | None:
+def get_version(policy_id: str, version: int, deps: PolicyDeps) -> PolicyVersion | None:
     """One version as stored (any state); None if there is none."""
-    return _deps(deps).store.get_version(policy_id, version)
+    return deps.store.get_version(policy_id, version)
 
 
-def versions_effective_between(
-    start: date, end: date, deps: PolicyDeps | None = None
-) -> list[PolicyVersion]:
+def versions_effective_between(start: date, end: date, deps: PolicyDeps) -> list[PolicyVersion]:
     """Published versions whose effective period overlaps [start, end] (index Query)."""
-    return _deps(deps).store.effective_between(start, end)
+    return deps.store.effective_between(start, end)
 
 
 def active_versions(deps: PolicyDeps, as_of: date) -> list[PolicyVersion]:
@@ -586,7 +574,7 @@ def expire_grant(deps: PolicyDeps, grant_id: str) -> Grant:
 def pay_grant(deps: PolicyDeps, grant_id: str) -> Grant:
     """The payment consumer: disburse once (the finance adapter is idempotent on the grant id),
     then mark the grant paid. A redelivered message finds it paid and does nothing."""
-    from chalicelib.adapters.finance import Disbursement
+    from chalicelib.service_layer.ports import Disbursement
 
     grant, _ = _load_grant(deps, grant_id)
     if grant.state is GrantState.PAID:
@@ -678,7 +666,7 @@ def _notify_subject(deps: PolicyDeps, grant: Grant, event: str, title: str, body
 
 
 def match_shards() -> int:
-    from chalicelib.adapters.dynamodb.applications import PROFILE_SHARDS
+    from chalicelib.domain.applications import PROFILE_SHARDS
 
     return PROFILE_SHARDS
 

@@ -31,6 +31,7 @@ from chalicelib.domain.reviews import (
     Channel,
     Handling,
     HandlingType,
+    Invitation,
     Rater,
     Rating,
     Review,
@@ -307,16 +308,14 @@ def _require_department(principal: Principal, action: Action, department_id: str
 # ---- invitations and reminders ----------------------------------------------------------------
 
 
-def invite(handling_type: str, handling_id: str) -> None:
-    """Called where a handling completes (applications, bookings, tickets): invite the person
-    to rate and file the reminder. Never fails the completion it follows: a failure is logged."""
-    from chalicelib.bootstrap import container
+def invite(deps: ReviewDeps, handling_type: str, handling_id: str) -> None:
+    """Called where a handling completes (applications, bookings, tickets, through the
+    container's `handling_completed`): invite the person to rate and file the reminder. Never
+    fails the completion it follows: a failure is logged."""
     from chalicelib.observability import logger
 
     try:
-        invite_person(
-            ReviewDeps.from_container(container()), HandlingType(handling_type), handling_id
-        )
+        invite_person(deps, HandlingType(handling_type), handling_id)
     except Exception:
         logger.exception(
             "review invitation failed",
@@ -328,7 +327,6 @@ def invite_person(deps: ReviewDeps, handling_type: HandlingType, handling_id: st
     handling = resolve_handling(deps, handling_type, handling_id)
     if not handling.completed or not handling.person_user_id:
         return False  # nobody to invite (a window filing for someone without an account)
-    from chalicelib.adapters.dynamodb.reviews import Invitation
 
     now = deps.clock.now()
     user = handling.person_user_id

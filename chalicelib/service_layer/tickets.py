@@ -74,6 +74,7 @@ class TicketDeps:
     audit_log: Any
     directory: Any
     clock: TimeSource
+    completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     new_id: Callable[[datetime], str] = new_ticket_id
 
     @classmethod
@@ -87,6 +88,7 @@ class TicketDeps:
             audit_log=c.audit_log,
             directory=c.directory,
             clock=c.clock,
+            completed=c.handling_completed,
         )
 
 
@@ -549,9 +551,7 @@ def _apply_entry(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry, run: _R
     for notice in entry.effects.notices:
         _notify(deps, ticket, entry, notice, run)
     if entry.to_state is TicketState.CLOSED:
-        from chalicelib.service_layer import reviews  # late: reviews resolves tickets
-
-        reviews.invite("ticket", ticket.ticket_id)
+        deps.completed("ticket", ticket.ticket_id)
 
 
 def _ref(key: str, clock: Clock) -> ClockRef:

@@ -1,5 +1,12 @@
-"""Integration fixtures: a fresh in-process moto per test, provisioned from the topology and
-seeded with the demo data; the Chalice app driven through its test client."""
+"""Integration fixtures: one in-process moto for the whole session, provisioned once from the
+topology and seeded with the demo data; the Chalice app driven through its test client.
+
+Isolation is by truncation, not by fresh resources: a write hook on botocore's event system
+records which tables and queues a test touched, and its teardown recreates exactly those (a
+recreated table also starts a new stream, so a test reading from TRIM_HORIZON sees only its own
+records). Per-test resource prefixes would have to provision every table again (the cost this
+avoids) and rebind every PynamoDB model's table name per test.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,12 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from moto import mock_aws
 
 from chalicelib.adapters.clock import CHINA_TZ, ManualClock
+from tests.integration import embedded_aws
+
+# Registered before any botocore session exists: each session copies the handlers on creation.
+embedded_aws.install_hooks()
 
 
 @pytest.fixture
@@ -18,46 +28,49 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ))
 
 
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[embedded_aws.EmbeddedAws]:
+    from chalicelib.settings import get_settings
+
+    with embedded_aws.EmbeddedAws(get_settings()) as running:
+        yield running
+
+
 @pytest.fixture
-def aws(monkeypatch) -> Iterator[None]:
-    """In-process moto, one request at a time. DynamoDB applies a conditional write atomically;
+def aws(embedded) -> Iterator[embedded_aws.EmbeddedAws]:
+    """The session's in-process moto, provisioned; what the test writes is gone after it.
+
+    One request at a time while it runs: DynamoDB applies a conditional write atomically,
     in-process moto checks the condition and writes in separate Python steps, so two threads
-    could both pass the check. One lock around each request gives it DynamoDB's per-request
+    could both pass the check. Serialising each request gives it DynamoDB's per-request
     atomicity, as the single-threaded embedded server does, while callers still interleave
     between their requests."""
-    import threading
-
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    lock = threading.RLock()
-    process = BotocoreStubber.process_request
-
-    def atomically(self, request):
-        with lock:
-            return process(self, request)
-
-    monkeypatch.setattr(BotocoreStubber, "process_request", atomically)
-    with mock_aws():
-        yield
+    with embedded.test():
+        yield embedded
 
 
 @pytest.fixture
 def provisioned(aws):
-    from chalicelib.settings import get_settings
-    from local.provision import provision
-
-    return provision(get_settings())
+    return aws.provisioned()
 
 
 @pytest.fixture
-def container(provisioned, clock):
+def serialised_moto(aws) -> None:
+    """Requests to the embedded AWS are already one at a time (see `aws`)."""
+
+
+@pytest.fixture
+def container(provisioned, aws, clock):
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.settings import get_settings
     from local.seed import seed
 
     c = Container(get_settings(), clock=clock)
     set_container(c)
-    seed(c.directory, webhook_base_url="http://127.0.0.1:9/hooks")
+    aws.keep_seeded(
+        ("users", "departments"),
+        lambda: seed(c.directory, webhook_base_url="http://127.0.0.1:9/hooks"),
+    )
     yield c
     set_container(None)
 

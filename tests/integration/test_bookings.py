@@ -133,22 +133,6 @@ def booker(api, container, clock) -> Booker:
     return Booker(api, container, clock)
 
 
-@pytest.fixture
-def serialised_moto(monkeypatch):
-    """DynamoDB applies each conditional write atomically; in-process moto does not lock, so
-    concurrent threads are serialised per request, as the embedded server does."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def call_action(self):
-        with lock:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
-
-
 # ---- centres and slots ----------------------------------------------------------------------
 
 

@@ -246,9 +246,12 @@ def test_staff_draft_validate_publish_and_the_public_reads_published_versions_on
     listed = flow.api.get("/policies")
     assert "qp-test-policy" in [p["policy_id"] for p in listed.json["items"]]
 
-    found = versions_effective_between(date(2026, 12, 1), date(2026, 12, 31))
+    from chalicelib.service_layer.policies import PolicyDeps
+
+    deps = PolicyDeps.from_container(flow.container)
+    found = versions_effective_between(date(2026, 12, 1), date(2026, 12, 31), deps)
     assert ("qp-test-policy", 1) in {(v.policy_id, v.version) for v in found}
-    assert get_version("qp-test-policy", 1).title == "测试政策"
+    assert get_version("qp-test-policy", 1, deps).title == "测试政策"
 
 
 def test_the_match_queue_is_pumped_into_the_functions_lambda(flow):

@@ -29,6 +29,7 @@ from pynamodb.models import Model
 from chalicelib.adapters.dynamodb.base import condition_failed, meta
 from chalicelib.domain.applications import (
     DECIDABLE,
+    PROFILE_SHARDS,
     Application,
     ELicence,
     KpiFacts,
@@ -84,9 +85,6 @@ class ProfileIndex(GlobalSecondaryIndex["ApplicationRecord"]):
 
     profile_shard = UnicodeAttribute(hash_key=True)
     profile_subject = UnicodeAttribute(range_key=True)
-
-
-PROFILE_SHARDS = 8
 
 
 def profile_shard(kind: str, subject_id: str) -> str:

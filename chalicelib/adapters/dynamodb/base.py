@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
@@ -11,7 +12,7 @@ from chalicelib.settings import get_settings
 from chalicelib.topology import table_name
 
 
-def meta(logical_name: str, **extra: object) -> type:
+def meta(logical_name: str, **extra: object) -> Any:
     """Build a PynamoDB `Meta` class for the table declared under `logical_name` in topology."""
     settings = get_settings()
     attrs: dict[str, object] = {

@@ -236,9 +236,10 @@ def _check_start_key(user_id: str, start_key: dict[str, Any] | None) -> None:
 class DynamoNotificationOutbox:
     """The notifier every capability uses, and the store the delivery and inbox use cases use."""
 
-    def __init__(self, clock: Clock, audit_log: Any | None = None):
+    def __init__(self, clock: Clock):
+        # The "created" audit fact comes from the outbox's own stream record, so the outbox
+        # needs no audit log of its own.
         self._clock = clock
-        self._audit_log = audit_log
 
     # -- writing a notification -------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from chalicelib.domain.reviews import (
     Appeal,
     Channel,
     HandlingType,
+    Invitation,
     Review,
     ReviewKind,
     Task,
@@ -282,16 +283,6 @@ def _task_record(task: Task) -> ReviewRecord:
 class Page:
     items: list[Any]
     last_key: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Invitation:
-    handling_type: str
-    handling_id: str
-    user_id: str
-    title: str
-    invited_at: datetime
-    remind_at: datetime
 
 
 class DynamoReviewStore:

@@ -1,0 +1,239 @@
+"""One in-process moto for the whole test session, provisioned once; each test leaves it as it
+found it.
+
+Two botocore event handlers (botocore's public extension point, the one moto itself uses) do the
+work while a test holds the embedded AWS:
+- `before-parameter-build` notes every table and queue a request writes to or reads from a
+  queue (a receive can move a message to the DLQ), so teardown recreates exactly those;
+- `before-call` / `after-call` / `after-call-error` hold one lock around each request, which
+  gives in-process moto DynamoDB's per-request atomicity.
+
+The mock is started with `reset=False` and stopped with `remove_data=False` around each test, so
+a test that opens its own `mock_aws()` still gets a fresh, empty one; it resets every backend on
+its way out, and the next test here notices the missing tables and provisions again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from chalicelib import topology
+from chalicelib.settings import Settings
+
+_active: EmbeddedAws | None = None
+_tracking = True  # off while the teardown recreates what a test wrote
+_request_lock = threading.RLock()
+_held = threading.local()  # per thread: requests this thread holds the lock for
+
+_DYNAMODB_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "UpdateTable",
+        "DeleteTable",
+        "UpdateTimeToLive",
+    }
+)
+
+
+def _note_dynamodb(params: dict[str, Any], model: Any, **_: Any) -> None:
+    running = _active
+    if running is None or not _tracking or model.name not in _DYNAMODB_WRITES:
+        return
+    if model.name == "BatchWriteItem":
+        names: Iterable[str] = params.get("RequestItems", {})
+    elif model.name == "TransactWriteItems":
+        names = [
+            op["TableName"] for item in params.get("TransactItems", []) for op in item.values()
+        ]
+    else:
+        names = [params.get("TableName", "")]
+    running.dirty_tables.update(names)
+
+
+def _note_sqs(params: dict[str, Any], **_: Any) -> None:
+    running = _active
+    if running is not None and _tracking and params.get("QueueUrl"):
+        running.dirty_queues.add(params["QueueUrl"])
+
+
+def _serialise(**_: Any) -> None:
+    if _active is None:
+        return
+    _request_lock.acquire()
+    _held.depth = getattr(_held, "depth", 0) + 1
+
+
+def _release(**_: Any) -> None:
+    if getattr(_held, "depth", 0):
+        _held.depth -= 1
+        _request_lock.release()
+
+
+_HOOKS = (
+    ("before-parameter-build.dynamodb", _note_dynamodb),
+    ("before-parameter-build.sqs", _note_sqs),
+    ("before-call", _serialise),
+    ("after-call", _release),
+    ("after-call-error", _release),
+)
+
+
+def install_hooks() -> None:
+    """Every botocore session (boto3's, PynamoDB's) registers the built-in handlers when it is
+    created; this adds ours to them."""
+    from botocore import handlers
+
+    for hook in _HOOKS:
+        if hook not in handlers.BUILTIN_HANDLERS:
+            handlers.BUILTIN_HANDLERS.append(hook)
+
+
+class EmbeddedAws:
+    def __init__(self, settings: Settings):
+        from moto import mock_aws
+
+        self.settings = settings
+        self.dirty_tables: set[str] = set()
+        self.dirty_queues: set[str] = set()
+        self._mock = mock_aws()
+        self._provisioned: Any = None
+        self._seeded: set[str] = set()  # logical tables holding the baseline seed
+        self._clients: dict[str, Any] = {}
+
+    def __enter__(self) -> EmbeddedAws:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mock.start(reset=False)
+        self._mock.stop(remove_data=True)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            self._clients[service] = boto3.session.Session().client(
+                service, region_name=self.settings.aws_region
+            )
+        return self._clients[service]
+
+    @contextlib.contextmanager
+    def test(self) -> Iterator[None]:
+        global _active
+        self._mock.start(reset=False)
+        try:
+            self._ensure_provisioned()
+            _active = self
+            try:
+                yield
+            finally:
+                _active = None
+                self._clean()
+        finally:
+            self._mock.stop(remove_data=False)
+
+    def provisioned(self) -> Any:
+        p = self._provisioned
+        return replace(
+            p,
+            tables=dict(p.tables),
+            stream_arns=dict(p.stream_arns),
+            queue_urls=dict(p.queue_urls),
+            dlq_urls=dict(p.dlq_urls),
+        )
+
+    def keep_seeded(self, tables: tuple[str, ...], seed: Callable[[], None]) -> None:
+        """Run `seed` unless its tables still hold what it wrote for an earlier test."""
+        if set(tables) <= self._seeded:
+            return
+        names = {self._provisioned.tables[t] for t in tables}
+        dirty_before = self.dirty_tables & names
+        seed()
+        self.dirty_tables -= names - dirty_before
+        self._seeded |= set(tables)
+
+    # -- provisioning and cleaning up --------------------------------------------------------
+
+    def _ensure_provisioned(self) -> None:
+        if self._provisioned is not None:
+            existing = set(self.client("dynamodb").list_tables()["TableNames"])
+            if set(self._provisioned.tables.values()) <= existing:
+                return
+        from local.provision import provision
+
+        global _tracking
+        _tracking = False
+        try:
+            self._provisioned = provision(self.settings)
+        finally:
+            _tracking = True
+        self._seeded.clear()
+        self.dirty_tables.clear()
+        self.dirty_queues.clear()
+
+    def _clean(self) -> None:
+        global _tracking
+        tables, self.dirty_tables = self.dirty_tables, set()
+        queues, self.dirty_queues = self.dirty_queues, set()
+        by_table = {name: logical for logical, name in self._provisioned.tables.items()}
+        by_queue = {url: logical for logical, url in self._provisioned.queue_urls.items()}
+        by_queue.update({url: logical for logical, url in self._provisioned.dlq_urls.items()})
+        _tracking = False
+        try:
+            for name in sorted(tables):
+                if name in by_table:
+                    self._recreate_table(topology.table(by_table[name]))
+            for logical in sorted({by_queue[u] for u in queues if u in by_queue}):
+                self._recreate_queue(topology.queue(logical))
+        finally:
+            _tracking = True
+        self._seeded -= {by_table[n] for n in tables if n in by_table}
+
+    def _recreate_table(self, spec: topology.TableSpec) -> None:
+        dynamodb = self.client("dynamodb")
+        model = spec.load_model()
+        name = model.Meta.table_name
+        with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
+            dynamodb.delete_table(TableName=name)
+        model.create_table(wait=True)
+        if spec.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
+        arn = dynamodb.describe_table(TableName=name)["Table"].get("LatestStreamArn")
+        if arn:
+            self._provisioned.stream_arns[spec.name] = arn
+
+    def _recreate_queue(self, spec: topology.QueueSpec) -> None:
+        """The queue and its DLQ together: the redrive policy names the DLQ."""
+        sqs = self.client("sqs")
+        url = self._provisioned.queue_urls[spec.name]
+        dlq_url = self._provisioned.dlq_urls[spec.name]
+        for stale in (url, dlq_url):
+            with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+                sqs.delete_queue(QueueUrl=stale)
+        sqs.create_queue(
+            QueueName=self.settings.resource_name(spec.dlq_name),
+            Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
+        )
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sqs.create_queue(
+            QueueName=self.settings.resource_name(spec.name),
+            Attributes={
+                "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+                ),
+            },
+        )
