@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 from chalicelib.adapters.signing import SigningKeys, SigningKeysInvalid
 from chalicelib.settings import Settings
@@ -165,7 +165,7 @@ class SecretStore:
         return self._get_secret(DEV_HS256)
 
 
-def refuse_to_start(message: str, name: str, reason: str) -> Any:
+def refuse_to_start(message: str, name: str, reason: str) -> NoReturn:
     from chalicelib.observability import logger
 
     logger.critical(message, extra={"secret": name, "reason": reason})

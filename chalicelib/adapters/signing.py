@@ -31,17 +31,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.errors import TokenRefused
+
 _MAC_BYTES = 16
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _CONTEXT = b"qphb-token-v1"
-
-
-class TokenRefused(ValueError):
-    """Why a token was not accepted: malformed, unknown_key, signature, kind, expired."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class SigningKeysInvalid(ValueError):

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
+from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import InvalidInput, RuleViolation
 
 
@@ -803,3 +804,15 @@ def _duration(minutes: int) -> str:
     if minutes % 60 == 0:
         return f"{minutes // 60}小时"
     return f"{minutes}分钟"
+
+
+def job_of(item: DueItem) -> Job:
+    """The timed job a due-index item stands for."""
+    return Job(
+        job_id=item.subject_id,
+        subject_type=item.data["subject_type"],
+        subject_id=item.data["subject_id"],
+        kind=item.data["kind"],
+        revision=int(item.data.get("revision", 0)),
+        run_at=item.due_at,
+    )

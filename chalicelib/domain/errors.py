@@ -75,3 +75,12 @@ class RuleViolation(DomainError):
 class DependencyUnavailable(DomainError):
     code = "service_unavailable"
     message = "服务暂时不可用，请稍后再试"
+
+
+class TokenRefused(ValueError):
+    """Why a signed token was not accepted: malformed, unknown_key, signature, kind, expired.
+    Raised by the signer and mapped by the use case that asked for the token to a DomainError."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

@@ -176,7 +176,7 @@ def _sign(deps: ApplicationDeps, principal: Principal, result: Prefill) -> str:
 
 
 def _verify(deps: ApplicationDeps, principal: Principal, token: str) -> dict[str, Any]:
-    from chalicelib.adapters.signing import TokenRefused
+    from chalicelib.domain.errors import TokenRefused
 
     try:
         data = deps.signer.verify(PREFILL_KIND, token, deps.clock.now())

@@ -840,7 +840,7 @@ def check_in(deps: BookingDeps, principal: Principal, booking_id: str, code: str
 
 
 def _signed(deps: BookingDeps, kind: str, token: str, parts: list[str], now: datetime) -> bool:
-    from chalicelib.adapters.signing import TokenRefused
+    from chalicelib.domain.errors import TokenRefused
 
     try:
         deps.signer.verify_detached(kind, token, parts, now)
@@ -1149,10 +1149,8 @@ def _alert_help_missed(
 def run_job_due(c: Any, item: Any, now: datetime) -> str | None:
     """The due sweep's handler for one timed job (reminder, no-show check, help pick-up alert).
     Its side effect happens once, however often or concurrently it runs; None leaves it due."""
-    from chalicelib.adapters.dynamodb.bookings import job_of
-
     deps = BookingDeps.from_container(c)
-    return _run_job(deps, job_of(item), now, deps.rules())
+    return _run_job(deps, domain.job_of(item), now, deps.rules())
 
 
 def _run_job(deps: BookingDeps, job: Any, now: datetime, rules: BookingRules) -> str | None:

@@ -884,17 +884,6 @@ class BookingJobModel(Model):
 JOB_DUE_KIND = "booking.job"
 
 
-def job_of(item: DueItem) -> Job:
-    return Job(
-        job_id=item.subject_id,
-        subject_type=item.data["subject_type"],
-        subject_id=item.data["subject_id"],
-        kind=item.data["kind"],
-        revision=int(item.data.get("revision", 0)),
-        run_at=item.due_at,
-    )
-
-
 class DynamoBookingJobs:
     """Timed jobs on the one due index, and their once-only claims."""
 
