@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -48,9 +47,9 @@ SCHEDULE_SAMPLES = {"audit_verifier": "audit_verify"}
 # What CloudFormation would resolve from SSM and Secrets Manager at deploy time.
 DEPLOY_TIME_VALUES = {
     "QPHB_JWT_ISSUER": "https://auth.qingpu.example/packaged-test",
-    "QPHB_JWT_RS256_PUBLIC_KEYS": "{}",
-    "QPHB_CURSOR_SECRET": secrets.token_hex(32),
 }
+# Made in the embedded AWS by the `embedded_aws` fixture, as the stateful stack makes them.
+AUDIT_RESOURCES = ("QPHB_AUDIT_KMS_KEY_ID", "QPHB_AUDIT_SEAL_BUCKET")
 
 
 # -- what the code imports ------------------------------------------------------------------
@@ -235,7 +234,20 @@ def embedded_aws(tmp_path_factory: pytest.TempPathFactory):
             "from chalicelib.settings import settings_from_env\n"
             "from local.provision import provision\n"
             "done = provision(settings_from_env())\n"
-            "print(json.dumps(done.stream_arns))\n"
+            # What operators and the stateful stack put there in AWS: a real key set (the local
+            # defaults are refused outside the local stage), the login keys' parameter, the
+            # audit heads' HMAC key and the seal bucket.
+            "import boto3, secrets\n"
+            f"prefix = {PROD.resource_prefix!r}\n"
+            "boto3.client('secretsmanager').put_secret_value(SecretId=prefix + '/signing-keys',"
+            " SecretString=json.dumps({'current': 'k1', 'k1': secrets.token_hex(32)}))\n"
+            "boto3.client('ssm').put_parameter(Name='/' + prefix + '/jwt/rs256-public-keys',"
+            " Value='{}', Type='String', Overwrite=True)\n"
+            "key = boto3.client('kms').create_key(KeySpec='HMAC_256',"
+            " KeyUsage='GENERATE_VERIFY_MAC')['KeyMetadata']['Arn']\n"
+            "boto3.client('s3').create_bucket(Bucket=prefix + '-audit-seals')\n"
+            "print(json.dumps({'streams': done.stream_arns, 'audit': {"
+            "'QPHB_AUDIT_KMS_KEY_ID': key, 'QPHB_AUDIT_SEAL_BUCKET': prefix + '-audit-seals'}}))\n"
         )
         provisioned = subprocess.run(
             [sys.executable, "-c", script],
@@ -246,7 +258,8 @@ def embedded_aws(tmp_path_factory: pytest.TempPathFactory):
             timeout=300,
         )
         assert provisioned.returncode == 0, provisioned.stderr[-4000:]
-        yield endpoint, json.loads(provisioned.stdout.strip().splitlines()[-1])
+        made = json.loads(provisioned.stdout.strip().splitlines()[-1])
+        yield endpoint, {**made["streams"], **made["audit"]}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -266,7 +279,9 @@ def lambda_environment(
     env: dict[str, str] = {}
     for key, raw in lam.environment.items():
         value = synth.resolve(raw)
-        if isinstance(value, dict) and value.get("Fn::GetAtt", [None, None])[1] == "StreamArn":
+        if key in AUDIT_RESOURCES:
+            env[key] = stream_arns[key]
+        elif isinstance(value, dict) and value.get("Fn::GetAtt", [None, None])[1] == "StreamArn":
             env[key] = stream_arns[logical_of[tables[value["Fn::GetAtt"][0]]]]
         elif isinstance(value, str) and "{{resolve:" not in value:
             env[key] = value
