@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import CallCounter, short_table, use_in_process_aws
 
 use_in_process_aws(
-    QPHB_JWT_HS256_SECRET="bench-secret-for-hs256-signing-only-000",
     # botocore sends ARN-carrying DynamoDB Streams calls to an endpoint in-process moto lacks.
     AWS_ACCOUNT_ID_ENDPOINT_MODE="disabled",
 )

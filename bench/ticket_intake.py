@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import CallCounter, use_in_process_aws
 
-use_in_process_aws(QPHB_JWT_HS256_SECRET="bench-secret-for-hs256-signing-only-000")
+use_in_process_aws()
 
 INTAKES = 60
 RETRIES = 10

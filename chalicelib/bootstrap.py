@@ -89,6 +89,15 @@ class Container:
             return audit_integrity.KmsHeadSigner(
                 self.aws.client("kms"), self.settings.audit_kms_key_id
             )
+        if not self.settings.is_local:
+            # The local HMAC key is a public default: outside local, heads are signed by KMS only.
+            from chalicelib.adapters.secrets import refuse_to_start
+
+            refuse_to_start(
+                "审计链签名密钥缺失：非本地环境须配置 QPHB_AUDIT_KMS_KEY_ID",
+                "audit-head-key",
+                "missing",
+            )
         return audit_integrity.HmacHeadSigner(self.settings.audit_signing_secret)
 
     @cached_property

@@ -40,7 +40,6 @@ class Settings(BaseModel):
     page_size_max: int = 100
 
     webhook_timeout_seconds: float = 5.0
-    webhook_base_backoff_seconds: int = 5
 
     # Local runner: loopback receiver for department webhooks.
     webhook_receiver_url: str | None = None

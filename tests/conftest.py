@@ -10,7 +10,6 @@ os.environ.update(
         "QPHB_STAGE": "local",
         "QPHB_RESOURCE_PREFIX": "qphb-test",
         "QPHB_AWS_REGION": "us-east-1",
-        "QPHB_JWT_HS256_SECRET": "test-secret-for-hs256-signing-only",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

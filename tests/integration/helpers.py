@@ -3,6 +3,8 @@ runner's pumps, and China-time instants."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -81,3 +83,32 @@ class PumpedApp:
                 or subject_id in (call["body"]["data"].get(k) for k in self.subject_keys)
             )
         ]
+
+
+@contextmanager
+def app_on_fresh_aws() -> Iterator[tuple[Any, Any, str]]:
+    """The app on an in-process AWS of its own, provisioned and seeded, through Chalice's test
+    client; yields (client, container, an admin token)."""
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from app import app
+    from chalicelib.adapters.clock import ManualClock
+    from chalicelib.bootstrap import Container, set_container
+    from chalicelib.settings import get_settings
+    from local.provision import provision
+    from local.seed import seed
+
+    with mock_aws():
+        provision(get_settings())
+        clock = ManualClock(t(2026, 11, 26, 10, 0))
+        container = Container(get_settings(), clock=clock)
+        set_container(container)
+        try:
+            seed(container.directory, webhook_base_url="http://127.0.0.1:9/hooks")
+            admin = container.directory.get_user("u-admin")
+            token = container.dev_token_issuer.issue(admin.principal(), clock.now())
+            with Client(app) as client:
+                yield client, container, token
+        finally:
+            set_container(None)

@@ -8,13 +8,11 @@ no 5xx, every status is one the document lists, every body matches its declared 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from moto import mock_aws
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -23,7 +21,7 @@ from schemathesis.checks import (
 )
 
 from app import app as local_app
-from chalicelib.adapters.clock import CHINA_TZ, ManualClock
+from tests.integration.helpers import app_on_fresh_aws
 
 MAX_EXAMPLES = 3  # per operation: about 100 operations, the whole run well under a minute
 CHECKS = [
@@ -78,28 +76,12 @@ OPERATIONS = [
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """An embedded AWS for the module, the app served to the schema; yields an admin token."""
-    from chalice.test import Client
-
-    from chalicelib.bootstrap import Container, set_container
-    from chalicelib.settings import get_settings
-    from local.provision import provision
-    from local.seed import seed
-
-    with mock_aws():
-        provision(get_settings())
-        clock = ManualClock(datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ))
-        container = Container(get_settings(), clock=clock)
-        set_container(container)
+    with app_on_fresh_aws() as (client, _container, token):
+        SCHEMA.app = ChaliceWSGI(client)
         try:
-            seed(container.directory, webhook_base_url="http://127.0.0.1:9/hooks")
-            admin = container.directory.get_user("u-admin")
-            token = container.dev_token_issuer.issue(admin.principal(), clock.now())
-            with Client(local_app) as client:
-                SCHEMA.app = ChaliceWSGI(client)
-                yield token
+            yield token
         finally:
             SCHEMA.app = None
-            set_container(None)
 
 
 def test_the_document_is_the_one_the_app_serves(served):

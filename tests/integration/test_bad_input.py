@@ -11,19 +11,17 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 from pydantic import BaseModel, ValidationError
 
 from app import app as local_app
-from chalicelib.adapters.clock import CHINA_TZ, ManualClock
 from chalicelib.entrypoints.http.openapi import registered_specs
 from chalicelib.entrypoints.http.routing import RouteSpec
+from tests.integration.helpers import app_on_fresh_aws
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -78,26 +76,8 @@ class Edge:
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[Edge]:
-    from chalice.test import Client
-
-    from chalicelib.bootstrap import Container, set_container
-    from chalicelib.settings import get_settings
-    from local.provision import provision
-    from local.seed import seed
-
-    with mock_aws():
-        provision(get_settings())
-        clock = ManualClock(datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ))
-        container = Container(get_settings(), clock=clock)
-        set_container(container)
-        try:
-            seed(container.directory, webhook_base_url="http://127.0.0.1:9/hooks")
-            admin = container.directory.get_user("u-admin")
-            token = container.dev_token_issuer.issue(admin.principal(), clock.now())
-            with Client(local_app) as client:
-                yield Edge(client, container, token)
-        finally:
-            set_container(None)
+    with app_on_fresh_aws() as (client, container, token):
+        yield Edge(client, container, token)
 
 
 # --- Fixed cases -------------------------------------------------------------------------

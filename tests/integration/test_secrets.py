@@ -64,6 +64,18 @@ def test_a_short_key_stops_the_function_outside_local(aws, caplog):
     stops(stage_container(), caplog, "字节")
 
 
+def test_audit_heads_outside_local_are_signed_by_kms_never_by_the_local_default(aws, caplog):
+    with caplog.at_level(logging.CRITICAL), pytest.raises(SecretsMisconfigured):
+        stage_container().audit_signer  # noqa: B018 (first use builds it)
+    assert any("QPHB_AUDIT_KMS_KEY_ID" in r.getMessage() for r in caplog.records)
+    key = boto3.client("kms", region_name="us-east-1").create_key(
+        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+    )["KeyMetadata"]["Arn"]
+    with_kms = Container(Settings(stage="prod", resource_prefix=PREFIX, audit_kms_key_id=key))
+    assert type(with_kms.audit_signer).__name__ == "KmsHeadSigner"
+    assert type(stage_container("local").audit_signer).__name__ == "HmacHeadSigner"
+
+
 def test_a_real_key_set_signs_outside_local_and_the_local_defaults_serve_locally(aws):
     put("signing-keys", json.dumps({"current": "k1", "k1": GOOD_KEY}))
     assert stage_container().signer.current_key_id == "k1"

@@ -70,7 +70,6 @@ def prod_app() -> dict:
         {
             "QPHB_STAGE": "prod",
             "QPHB_RESOURCE_PREFIX": "qphb-prod",
-            "QPHB_CURSOR_SECRET": "prod-test-cursor-secret",
         }
     )
     probed = sorted(set(DEV_ROUTES) | set(_local_only()))

@@ -105,7 +105,6 @@ class NotificationModel(Model):
     # Epoch seconds until which one consumer holds the delivery (two consumers never send at once).
     lease_until = NumberAttribute(null=True)
     inbox_user_id = UnicodeAttribute(null=True)
-    audited = BooleanAttribute(null=True)
     next_attempt_at = UnicodeAttribute(null=True)
     round_base = NumberAttribute(null=True)
     round_started_at = UnicodeAttribute(null=True)
@@ -208,7 +207,6 @@ def _to_item(notification: Notification) -> NotificationModel:
         created_at=_text(notification.created_at),
         status=notification.status.value,
         attempts=[],
-        audited=False,
         next_attempt_at=_text(notification.created_at),
         work_key=due_key(notification.notification_id),
         # The stream enqueues it at once; the sweep only if that was lost.
