@@ -2,7 +2,6 @@
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
 .PHONY: venv lock run test unit integration lint format bench synth verify-audit clean
 
@@ -11,6 +10,9 @@ STAMP  := $(VENV)/.installed
 # requirements.lock, the venv from requirements-dev.lock (the same pins plus the tools).
 LOCK      := requirements.lock
 DEV_LOCK  := requirements-dev.lock
+# Named by the lock's content, so a checkout that changes the lock reinstalls whatever the
+# file times say.
+STAMP     := $(VENV)/.installed-$(shell sha256sum $(DEV_LOCK) 2>/dev/null | cut -c1-16)
 LOCK_ARGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_17 \
 	--custom-compile-command "make lock" --quiet
 
@@ -18,6 +20,7 @@ $(STAMP): $(DEV_LOCK)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "需要 Python 3.11 ($(PYTHON))"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
 venv: $(STAMP)
