@@ -586,7 +586,9 @@ def route_question(
     return DEFAULT_DEPARTMENT_ID, "default"
 
 
-def answer_question(question: Question, by: str, now: datetime, article_id: str, answer: str):
+def answer_question(
+    question: Question, by: str, now: datetime, article_id: str, answer: str
+) -> Question:
     if question.state is not QuestionState.OPEN:
         raise RuleViolation("该问题已答复", code="question_answered")
     return replace(

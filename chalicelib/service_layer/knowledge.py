@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import knowledge as domain
 from chalicelib.domain.calendar import CHINA_TZ
@@ -41,6 +41,22 @@ from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
 from chalicelib.service_layer.conflicts import retry_on_conflict
 from chalicelib.service_layer.notify import notify
+from chalicelib.service_layer.ports.knowledge import PolicyCatalog as PolicyCatalog
+from chalicelib.service_layer.ports.knowledge import PolicyInfo as PolicyInfo
+
+if TYPE_CHECKING:
+    from chalicelib.domain.applications import ServiceItem
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.deadlines import DeadlineDeps
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import TimeSource
+    from chalicelib.service_layer.ports.due import DueStore
+    from chalicelib.service_layer.ports.knowledge import (
+        KnowledgeSearch,
+        KnowledgeStore,
+        StoredArticle,
+    )
+
 
 ARTICLE_DUE_KIND = "kb.article"
 READINESS_HORIZON_DAYS = 120  # policy versions taking effect this far ahead get a readiness clock
@@ -51,26 +67,6 @@ CLOCK_KIND = "answer"
 
 
 # ---- ports --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PolicyInfo:
-    """What the knowledge base needs of a policy version."""
-
-    policy_id: str
-    version: int
-    title: str
-    department_id: str
-    effective_from: date | None
-    state: str  # draft | published | retired
-    item_code: str | None = None
-    tags: tuple[str, ...] = ()
-
-
-class PolicyCatalog(Protocol):
-    def get(self, policy_id: str, version: int) -> PolicyInfo | None: ...
-    def latest(self, policy_id: str) -> PolicyInfo | None: ...
-    def effective_between(self, start: date, end: date) -> list[PolicyInfo]: ...
 
 
 class NoPolicies:
@@ -115,16 +111,16 @@ def ServicePolicies(container: Any) -> Any:
 
 @dataclass
 class KnowledgeDeps:
-    store: Any  # DynamoKnowledgeStore
-    search: Any  # SearchIndex
-    notifier: Any
-    audit_log: Any
-    clock: Any
-    deadlines: Any  # DeadlineDeps
-    items: Callable[[str], Any]  # code -> latest ServiceItem or None
-    policies: Any = None  # PolicyCatalog
+    store: KnowledgeStore
+    search: KnowledgeSearch
+    notifier: Notifier
+    audit_log: AuditLog
+    clock: TimeSource
+    deadlines: DeadlineDeps
+    items: Callable[[str], ServiceItem | None]  # code -> latest version
+    policies: PolicyCatalog | None = None
     tokenize: Callable[[Article, Iterable[str]], list[str]] | None = None
-    due: Any = None  # DynamoDueStore
+    due: DueStore | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> KnowledgeDeps:
@@ -204,11 +200,11 @@ def _checked_links(deps: KnowledgeDeps, content: ArticleContent) -> ArticleConte
             raise InvalidInput(f"办事事项 {link.code} 不存在", code="item_not_found")
         items.append(ItemLink(link.code, link.version or item.version))
     catalog = deps.catalog()
-    if getattr(catalog, "available", False):
-        for link in content.policy_links:
-            if catalog.get(link.policy_id, link.version) is None:
+    if catalog.available:
+        for cited in content.policy_links:
+            if catalog.get(cited.policy_id, cited.version) is None:
                 raise InvalidInput(
-                    f"政策 {link.policy_id} 第{link.version}版不存在", code="policy_not_found"
+                    f"政策 {cited.policy_id} 第{cited.version}版不存在", code="policy_not_found"
                 )
     return replace(content, item_links=tuple(items))
 
@@ -241,7 +237,7 @@ def create_article(
     return saved
 
 
-def _load(deps: KnowledgeDeps, article_id: str) -> Any:
+def _load(deps: KnowledgeDeps, article_id: str) -> StoredArticle:
     stored = deps.store.get_article(article_id)
     if stored is None:
         raise NotFound("知识条目不存在", code="article_not_found")
@@ -353,12 +349,18 @@ def _file_due(deps: KnowledgeDeps, before: Article, after: Article, now: datetim
     a crash in between leaves an item whose run finds nothing to do, never a lost schedule."""
     due = after.next_due
     if due is not None and due != before.next_due:
-        deps.due.file(DueItem(ARTICLE_DUE_KIND, after.article_id, due), now)
+        _due(deps).file(DueItem(ARTICLE_DUE_KIND, after.article_id, due), now)
 
 
 def _cancel_due(deps: KnowledgeDeps, before: Article, after: Article, now: datetime) -> None:
     if after.next_due is None and before.next_due is not None:
-        deps.due.cancel(ARTICLE_DUE_KIND, after.article_id, now)
+        _due(deps).cancel(ARTICLE_DUE_KIND, after.article_id, now)
+
+
+def _due(deps: KnowledgeDeps) -> DueStore:
+    if deps.due is None:
+        raise RuntimeError("KnowledgeDeps needs the due store to schedule publish and archive")
+    return deps.due
 
 
 def _after_state_change(
@@ -484,8 +486,8 @@ def flag_linked_articles(
     reason = f"{kind}:{key}:v{version}"
     flagged = []
     for article_id, link in deps.store.linked(kind, key):
-        cited = [link.get("version")] if kind == "item" else list(link.get("versions") or [])
-        cited = [v for v in cited if v is not None]
+        raw = [link.get("version")] if kind == "item" else list(link.get("versions") or [])
+        cited = [int(v) for v in raw if v is not None]
         affected = any(v < version for v in cited) if newer else version in cited
         if (cited or not newer) and not affected:
             continue
@@ -601,7 +603,10 @@ def ensure_readiness(deps: KnowledgeDeps, info: PolicyInfo) -> Readiness | None:
     try:
         deps.store.save_readiness(record, version)
     except Conflict:
-        return deps.store.get_readiness(info.policy_id, info.version)[0]
+        stored = deps.store.get_readiness(info.policy_id, info.version)
+        if stored is None:
+            raise
+        return stored[0]
     record_change(
         deps.audit_log,
         SYSTEM,
@@ -633,7 +638,7 @@ def _start_readiness_clock(deps: KnowledgeDeps, info: PolicyInfo, target: date) 
         department_id=info.department_id,
         started_at=started_at,
         key=_readiness_clock_key(info, target),
-        label=f"《{info.title}》第{info.version}版（{info.effective_from.isoformat()}生效）知识库答复",
+        label=f"《{info.title}》第{info.version}版（{info.effective_from}生效）知识库答复",
     )
 
 
@@ -815,6 +820,8 @@ def ask_question(
     )
     if not deps.store.create_question(question):
         found = deps.store.get_question(question_id)
+        if found is None:
+            raise Conflict("问题提交冲突，请重试", code="question_changed")
         return found[0]  # a retried request: the question it filed
     clock = _start_question_clock(deps, question)
     question = replace(question, clock_id=clock.clock_id)
@@ -1005,7 +1012,9 @@ def search(deps: KnowledgeDeps, query: str, limit: int = 10) -> list[dict[str, A
         raise InvalidInput("搜索内容应为1到100个字", code="invalid_query")
     results = []
     for hit in deps.search.search(query, limit):
-        links = [{"kind": "item", "code": c, "href": f"/items/{c}"} for c in hit.item_codes]
+        links: list[dict[str, Any]] = [
+            {"kind": "item", "code": c, "href": f"/items/{c}"} for c in hit.item_codes
+        ]
         for policy_id, version in hit.policy_links:
             links.append(
                 {

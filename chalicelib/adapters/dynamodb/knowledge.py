@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -50,6 +49,8 @@ from chalicelib.domain.knowledge import (
     revision_from_dict,
     revision_to_dict,
 )
+from chalicelib.service_layer.ports import Page
+from chalicelib.service_layer.ports.knowledge import FeedEntry, StoredArticle
 
 FEED = "article"
 
@@ -131,26 +132,6 @@ class PlainKnowledgeRecord(Model):
     data = JSONAttribute(null=True)
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    last_key: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class StoredArticle:
-    article: Article
-    last_seq: int
-    tokens: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    article: Article
-    tokens: list[str] | None
-    changed_at: str
-
-
 def _article_pk(article_id: str) -> str:
     return f"article#{article_id}"
 
@@ -213,7 +194,9 @@ class DynamoKnowledgeStore:
         def keys(a: Article | None) -> dict[str, dict[str, Any]]:
             if a is None:
                 return {}
-            found = {f"link#item#{i.code}": {"version": i.version} for i in a.content.item_links}
+            found: dict[str, dict[str, Any]] = {
+                f"link#item#{i.code}": {"version": i.version} for i in a.content.item_links
+            }
             for p in a.content.policy_links:
                 entry = found.setdefault(f"link#policy#{p.policy_id}", {"versions": []})
                 entry["versions"].append(p.version)
@@ -228,7 +211,9 @@ class DynamoKnowledgeStore:
             with contextlib.suppress(DeleteError):
                 PlainKnowledgeRecord(pk, sk).delete()
 
-    def revisions(self, article_id: str, limit: int, start_key: dict | None) -> Page:
+    def revisions(
+        self, article_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Revision]:
         result = PlainKnowledgeRecord.query(
             _article_pk(article_id),
             PlainKnowledgeRecord.sk.startswith("rev#"),
@@ -238,7 +223,9 @@ class DynamoKnowledgeStore:
         items = [revision_from_dict(r.data) for r in result]
         return Page(items, result.last_evaluated_key)
 
-    def by_state(self, state: ArticleState, limit: int, start_key: dict | None) -> Page:
+    def by_state(
+        self, state: ArticleState, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Article]:
         result = KnowledgeRecord.list_index.query(
             f"article#{state.value}",
             scan_index_forward=False,
@@ -301,14 +288,16 @@ class DynamoKnowledgeStore:
         _save(self._question_item(question, version), conflict)
 
     def questions_of_department(
-        self, department_id: str, state: QuestionState, limit: int, start_key: dict | None
-    ) -> Page:
+        self, department_id: str, state: QuestionState, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Question]:
         result = KnowledgeRecord.list_index.query(
             f"questions#{department_id}#{state.value}", limit=limit, last_evaluated_key=start_key
         )
         return Page([question_from_dict(r.data) for r in result], result.last_evaluated_key)
 
-    def questions_of_asker(self, user_id: str, limit: int, start_key: dict | None) -> Page:
+    def questions_of_asker(
+        self, user_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Question]:
         result = KnowledgeRecord.owner_index.query(
             f"asker#{user_id}",
             scan_index_forward=False,
@@ -338,7 +327,9 @@ class DynamoKnowledgeStore:
             item.version = version
         _save(item, Conflict("就绪记录已被更新，请重试", code="readiness_changed"))
 
-    def readiness_from(self, first: date, limit: int, start_key: dict | None) -> Page:
+    def readiness_from(
+        self, first: date, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Readiness]:
         result = KnowledgeRecord.list_index.query(
             "readiness",
             KnowledgeRecord.list_sort >= first.isoformat(),
