@@ -80,7 +80,7 @@ class ReviewDeps:
     applications: ApplicationStore
     bookings: BookingStore
     tickets: TicketStore
-    due: DueStore | None = None
+    due: DueStore
 
     @classmethod
     def from_container(cls, c: Any) -> ReviewDeps:
