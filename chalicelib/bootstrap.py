@@ -8,13 +8,41 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.adapters.clock import Clock, SystemClock
 from chalicelib.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.audit_integrity import HeadSigner, SealStore
+    from chalicelib.adapters.aws import AwsClients
+    from chalicelib.adapters.cache import ReadCache
+    from chalicelib.adapters.secrets import SecretStore
+    from chalicelib.adapters.tokens import DevTokenIssuer, TokenVerifier
     from chalicelib.service_layer.ports import Directory, Finance
+    from chalicelib.service_layer.ports.applications import ApplicationStore
+    from chalicelib.service_layer.ports.audit import AuditStore
+    from chalicelib.service_layer.ports.bookings import BookingJobs, BookingStore, VideoRooms
+    from chalicelib.service_layer.ports.calendar import CalendarStore, RecomputeQueue
+    from chalicelib.service_layer.ports.deadlines import ClockStore, EscalationStore
+    from chalicelib.service_layer.ports.due import DueStore
+    from chalicelib.service_layer.ports.idempotency import IdempotencyStore
+    from chalicelib.service_layer.ports.knowledge import (
+        KnowledgeSearch,
+        KnowledgeStore,
+        PolicyCatalog,
+    )
+    from chalicelib.service_layer.ports.notifications import (
+        NotificationOutbox,
+        SubscriptionSender,
+        WebhookPoster,
+    )
+    from chalicelib.service_layer.ports.policies import PolicyStore
+    from chalicelib.service_layer.ports.reviews import ReviewStore
+    from chalicelib.service_layer.ports.signing import Signer
+    from chalicelib.service_layer.ports.tickets import TicketStore
+
+S = TypeVar("S")
 
 
 class Container:
@@ -22,24 +50,24 @@ class Container:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
 
-    def _read_cache(self) -> Any:
+    def _read_cache(self) -> ReadCache:
         """A cache of same-for-everyone reads, aged on the injected clock."""
         from chalicelib.adapters.cache import ReadCache
 
         return ReadCache(now=self.clock.now)
 
-    def _cached(self, store: Any) -> Any:
-        store._read_cache = self._read_cache()
+    def _cached(self, store: S) -> S:
+        vars(store)["_read_cache"] = self._read_cache()
         return store
 
     @cached_property
-    def secrets(self) -> Any:
+    def secrets(self) -> SecretStore:
         from chalicelib.adapters.secrets import SecretStore
 
         return SecretStore(self.settings, self.aws)
 
     @cached_property
-    def signer(self) -> Any:
+    def signer(self) -> Signer:
         """Signs and verifies every token; outside the local stage a missing or default key
         set raises here, on first use, so the function fails at start instead of serving."""
         from chalicelib.adapters.signing import Signer
@@ -47,13 +75,13 @@ class Container:
         return Signer(self.secrets.signing_keys())
 
     @cached_property
-    def token_verifier(self) -> Any:
+    def token_verifier(self) -> TokenVerifier:
         from chalicelib.adapters.tokens import TokenVerifier
 
         return TokenVerifier(self.settings, self.clock, self.secrets)
 
     @cached_property
-    def dev_token_issuer(self) -> Any:
+    def dev_token_issuer(self) -> DevTokenIssuer:
         from chalicelib.adapters.tokens import DevTokenIssuer
 
         return DevTokenIssuer(self.settings, self.secrets)
@@ -65,13 +93,13 @@ class Container:
         return DynamoDirectory(cache=self._read_cache())
 
     @cached_property
-    def aws(self) -> Any:
+    def aws(self) -> AwsClients:
         from chalicelib.adapters.aws import AwsClients
 
         return AwsClients(self.settings)
 
     @cached_property
-    def audit_log(self) -> Any:
+    def audit_log(self) -> AuditStore:
         from chalicelib.adapters.dynamodb.audit import DynamoAuditLog
 
         return DynamoAuditLog(
@@ -82,7 +110,7 @@ class Container:
         )
 
     @cached_property
-    def audit_signer(self) -> Any:
+    def audit_signer(self) -> HeadSigner:
         from chalicelib.adapters import audit_integrity
 
         if self.settings.audit_kms_key_id:
@@ -101,7 +129,7 @@ class Container:
         return audit_integrity.HmacHeadSigner(self.settings.audit_signing_secret)
 
     @cached_property
-    def audit_seals(self) -> Any:
+    def audit_seals(self) -> SealStore:
         from chalicelib.adapters import audit_integrity
 
         if self.settings.audit_seal_bucket:
@@ -111,25 +139,25 @@ class Container:
         return audit_integrity.FileSealStore(self.settings.audit_seal_path)
 
     @cached_property
-    def idempotency_store(self) -> Any:
+    def idempotency_store(self) -> IdempotencyStore:
         from chalicelib.adapters.dynamodb.idempotency import DynamoIdempotencyStore
 
         return DynamoIdempotencyStore(self.aws.client("dynamodb"))
 
     @cached_property
-    def due_store(self) -> Any:
+    def due_store(self) -> DueStore:
         from chalicelib.adapters.dynamodb.due import DynamoDueStore
 
         return DynamoDueStore()
 
     @cached_property
-    def notifier(self) -> Any:
+    def notifier(self) -> NotificationOutbox:
         from chalicelib.adapters.dynamodb.notifications import DynamoNotificationOutbox
 
         return DynamoNotificationOutbox(clock=self.clock)
 
     @cached_property
-    def webhook_sender(self) -> Any:
+    def webhook_sender(self) -> WebhookPoster:
         from chalicelib.adapters.webhook import WebhookSender
 
         return WebhookSender(
@@ -137,73 +165,73 @@ class Container:
         )
 
     @cached_property
-    def subscription_sender(self) -> Any:
+    def subscription_sender(self) -> SubscriptionSender:
         from chalicelib.adapters.subscription import InboxSubscriptionSender
 
         return InboxSubscriptionSender(self.notifier)
 
     @cached_property
-    def clock_store(self) -> Any:
+    def clock_store(self) -> ClockStore:
         from chalicelib.adapters.dynamodb.clocks import DynamoClockStore
 
         return DynamoClockStore()
 
     @cached_property
-    def escalation_store(self) -> Any:
+    def escalation_store(self) -> EscalationStore:
         from chalicelib.adapters.dynamodb.clocks import DynamoEscalationStore
 
         return self._cached(DynamoEscalationStore())
 
     @cached_property
-    def calendar_store(self) -> Any:
+    def calendar_store(self) -> CalendarStore:
         from chalicelib.adapters.dynamodb.calendar import DynamoCalendarStore
 
         return DynamoCalendarStore(cache=self._read_cache())
 
     @cached_property
-    def calendar_jobs(self) -> Any:
+    def calendar_jobs(self) -> RecomputeQueue:
         from chalicelib.adapters.calendar_jobs import SqsRecomputeQueue
 
         return SqsRecomputeQueue(self.aws)
 
     @cached_property
-    def ticket_store(self) -> Any:
+    def ticket_store(self) -> TicketStore:
         from chalicelib.adapters.dynamodb.tickets import DynamoTicketStore
 
         return self._cached(DynamoTicketStore())
 
     @cached_property
-    def booking_store(self) -> Any:
+    def booking_store(self) -> BookingStore:
         from chalicelib.adapters.dynamodb.bookings import DynamoBookingStore
 
         return DynamoBookingStore()
 
     @cached_property
-    def booking_jobs(self) -> Any:
+    def booking_jobs(self) -> BookingJobs:
         from chalicelib.adapters.dynamodb.bookings import DynamoBookingJobs
 
         return DynamoBookingJobs()
 
     @cached_property
-    def video_rooms(self) -> Any:
+    def video_rooms(self) -> VideoRooms:
         from chalicelib.adapters.video import LocalVideoRooms
 
         return LocalVideoRooms(self.signer)
 
     @cached_property
-    def application_store(self) -> Any:
+    def application_store(self) -> ApplicationStore:
         from chalicelib.adapters.dynamodb.applications import DynamoApplicationStore
 
         return self._cached(DynamoApplicationStore())
 
     @cached_property
-    def review_store(self) -> Any:
+    def review_store(self) -> ReviewStore:
         from chalicelib.adapters.dynamodb.reviews import DynamoReviewStore
 
         return DynamoReviewStore()
 
     @cached_property
-    def policy_store(self) -> Any:
+    def policy_store(self) -> PolicyStore:
         from chalicelib.adapters.dynamodb.policies import DynamoPolicyStore
 
         return DynamoPolicyStore()
@@ -215,13 +243,13 @@ class Container:
         return LocalLedgerFinance()
 
     @cached_property
-    def knowledge_store(self) -> Any:
+    def knowledge_store(self) -> KnowledgeStore:
         from chalicelib.adapters.dynamodb.knowledge import DynamoKnowledgeStore
 
         return DynamoKnowledgeStore()
 
     @cached_property
-    def knowledge_search(self) -> Any:
+    def knowledge_search(self) -> KnowledgeSearch:
         # jieba, bm25s and numpy load on the first search, not here.
         from chalicelib.adapters.search_index import SearchIndex
 
@@ -234,7 +262,7 @@ class Container:
         return article_tokens
 
     @cached_property
-    def policy_catalog(self) -> Any:
+    def policy_catalog(self) -> PolicyCatalog:
         try:
             from chalicelib.adapters.policy_catalog import ServicePolicyCatalog
         except ImportError:  # a package built without the policy capability

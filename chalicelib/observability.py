@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
 
 from chalicelib.domain.personal_data import mask_text
 from chalicelib.settings import get_settings
@@ -32,7 +33,7 @@ _correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 class MaskingFormatter(LambdaPowertoolsFormatter):
     """JSON formatter whose output never carries an unmasked ID or mobile number."""
 
-    def serialize(self, log: dict) -> str:
+    def serialize(self, log: LogRecord) -> str:
         return mask_text(super().serialize(log))
 
 

@@ -38,6 +38,7 @@ from chalicelib.domain.knowledge import (
     ArticleState,
     canonical_words,
 )
+from chalicelib.service_layer.ports.knowledge import Hit
 
 # Words jieba should keep whole, besides item and policy names and the synonyms.
 DOMAIN_TERMS = (
@@ -164,18 +165,6 @@ def article_tokens(article: Article, extra: Iterable[str] = ()) -> list[str]:
         *tokenize(content.answer),
         *tokenize(" ".join(extra)),
     ]
-
-
-@dataclass(frozen=True)
-class Hit:
-    article_id: str
-    question: str
-    snippet: str
-    score: float
-    tags: tuple[str, ...]
-    item_codes: tuple[str, ...]
-    policy_links: tuple[tuple[str, int], ...]
-    updated_at: str
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from chalicelib.domain.errors import InvalidInput, RuleViolation
 from chalicelib.domain.personal_data import (
@@ -584,7 +584,7 @@ def _credit_code_ok(text: str) -> bool:
         return False
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[str | int | float]:
     try:
         float(value)
     except (TypeError, ValueError):

@@ -99,7 +99,7 @@ def package_schedule(year: int) -> YearSchedule:
         import holidays as holidays_lib
         from holidays.countries.china import ChinaStaticHolidays
 
-        days = holidays_lib.China(years=year)
+        days = holidays_lib.China(years=year)  # type: ignore[no-untyped-call]
         off = frozenset(d for d in days if d.year == year)
         on = frozenset(d for d in days.weekend_workdays if d.year == year)
         published = (

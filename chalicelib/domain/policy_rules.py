@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -264,6 +265,7 @@ class Not:
 
 
 Condition: TypeAlias = Compare | Member | Contains | Since | Holds | NotListed | All | AnyOf | Not
+Leaf: TypeAlias = Compare | Member | Contains | Since | Holds | NotListed
 LEAVES = (Compare, Member, Contains, Since, Holds, NotListed)
 
 # ---- parsing and validation -------------------------------------------------------------
@@ -307,7 +309,7 @@ def _parse(data: Any, path: str, depth: int, errors: _Errors) -> Condition | Non
     return None
 
 
-def _check_keys(data: dict, allowed: set[str], path: str, errors: _Errors) -> bool:
+def _check_keys(data: dict[str, Any], allowed: set[str], path: str, errors: _Errors) -> bool:
     extra = sorted(set(data) - allowed)
     for key in extra:
         errors.add(f"{path}.{key}", f"不支持的键“{key}”", "unexpected_key")
@@ -317,7 +319,7 @@ def _check_keys(data: dict, allowed: set[str], path: str, errors: _Errors) -> bo
     return not extra and not missing
 
 
-def _parse_group(data: dict, path: str, depth: int, errors: _Errors) -> Condition | None:
+def _parse_group(data: dict[str, Any], path: str, depth: int, errors: _Errors) -> Condition | None:
     key = "all" if "all" in data else "any"
     if not _check_keys(data, {key}, path, errors):
         return None
@@ -329,12 +331,13 @@ def _parse_group(data: dict, path: str, depth: int, errors: _Errors) -> Conditio
         errors.add(f"{path}.{key}", f"最多 {MAX_ITEMS} 项", "too_many_items")
         return None
     parsed = [_parse(x, f"{path}.{key}[{i}]", depth + 1, errors) for i, x in enumerate(items)]
-    if any(p is None for p in parsed):
+    conditions = tuple(p for p in parsed if p is not None)
+    if len(conditions) != len(parsed):
         return None
-    return All(tuple(parsed)) if key == "all" else AnyOf(tuple(parsed))
+    return All(conditions) if key == "all" else AnyOf(conditions)
 
 
-def _parse_not(data: dict, path: str, depth: int, errors: _Errors) -> Condition | None:
+def _parse_not(data: dict[str, Any], path: str, depth: int, errors: _Errors) -> Condition | None:
     if not _check_keys(data, {"not"}, path, errors):
         return None
     item = _parse(data["not"], f"{path}.not", depth + 1, errors)
@@ -348,7 +351,7 @@ def _parse_fact_name(name: Any, path: str, errors: _Errors) -> FactSpec | None:
     return spec
 
 
-def _parse_fact(data: dict, path: str, depth: int, errors: _Errors) -> Condition | None:
+def _parse_fact(data: dict[str, Any], path: str, depth: int, errors: _Errors) -> Condition | None:
     if not _check_keys(data, {"fact", "op", "value"}, path, errors):
         return None
     spec = _parse_fact_name(data["fact"], f"{path}.fact", errors)
@@ -404,7 +407,7 @@ def _parse_value(spec: FactSpec, value: Any, path: str, errors: _Errors) -> Any:
 _TYPE_WORDS = {NUMBER: "数字", BOOL: "true 或 false", STRING: "文本", DATE: "日期（YYYY-MM-DD）"}
 
 
-def _parse_since(data: dict, path: str, depth: int, errors: _Errors) -> Condition | None:
+def _parse_since(data: dict[str, Any], path: str, depth: int, errors: _Errors) -> Condition | None:
     key = "years_since" if "years_since" in data else "months_since"
     if not _check_keys(data, {key, "op", "value"}, path, errors):
         return None
@@ -424,7 +427,7 @@ def _parse_since(data: dict, path: str, depth: int, errors: _Errors) -> Conditio
     return Since(spec.name, key.removesuffix("_since"), data["op"], value)
 
 
-def _parse_holds(data: dict, path: str, depth: int, errors: _Errors) -> Condition | None:
+def _parse_holds(data: dict[str, Any], path: str, depth: int, errors: _Errors) -> Condition | None:
     if not _check_keys(data, {"holds"}, path, errors):
         return None
     value = data["holds"]
@@ -436,7 +439,9 @@ def _parse_holds(data: dict, path: str, depth: int, errors: _Errors) -> Conditio
     return Holds(value)
 
 
-def _parse_not_listed(data: dict, path: str, depth: int, errors: _Errors) -> Condition | None:
+def _parse_not_listed(
+    data: dict[str, Any], path: str, depth: int, errors: _Errors
+) -> Condition | None:
     if not _check_keys(data, {"not_listed", "years"}, path, errors):
         return None
     name = data["not_listed"]
@@ -582,7 +587,7 @@ def _valid_on(period: tuple[date, date | None], day: date) -> bool:
     return start <= day and (end is None or end >= day)
 
 
-def first_held(licences: dict[str, tuple], licence_type: str) -> date | None:
+def first_held(licences: dict[str, tuple[Any, ...]], licence_type: str) -> date | None:
     """When a licence type was first held (e.g. first recognised); None: never."""
     return min((p[0] for p in licences.get(licence_type, ())), default=None)
 
@@ -660,7 +665,9 @@ class _Node:
     children: list[_Node] = field(default_factory=list)
 
 
-def evaluate(condition: Condition | dict, facts: dict[str, Any], as_of: date) -> Evaluation:
+def evaluate(
+    condition: Condition | dict[str, Any], facts: dict[str, Any], as_of: date
+) -> Evaluation:
     """Three-valued: all → any false gives false, else any unknown gives unknown; any → the
     dual; not → swaps eligible and not eligible."""
     if isinstance(condition, dict):
@@ -696,7 +703,7 @@ def _reasons(node: _Node, out: list[str]) -> None:
             _reasons(child, out)
 
 
-def _eval(c: Condition, facts: dict[str, Any], as_of: date, path: str, missing: list) -> _Node:
+def _eval(c: Condition, facts: dict[str, Any], as_of: date, path: str, missing: list[str]) -> _Node:
     if isinstance(c, All | AnyOf):
         key = "all" if isinstance(c, All) else "any"
         children = [
@@ -747,7 +754,9 @@ def _outcome(ok: bool) -> Outcome:
     return Outcome.ELIGIBLE if ok else Outcome.NOT_ELIGIBLE
 
 
-def _leaf(c: Condition, facts: dict[str, Any], as_of: date, path: str, missing: list):
+def _leaf(
+    c: Leaf, facts: dict[str, Any], as_of: date, path: str, missing: list[str]
+) -> ConditionResult:
     name = LICENCES if isinstance(c, Holds) else c.fact
     value = coerce_fact(LICENCES, facts) if name == LICENCES else fact_value(name, facts, as_of)
     if value is _MISSING:
@@ -758,7 +767,7 @@ def _leaf(c: Condition, facts: dict[str, Any], as_of: date, path: str, missing: 
     return _LEAF_EVALUATORS[type(c)](c, value, as_of, path)
 
 
-def _req(c: Condition) -> Any:
+def _req(c: Leaf) -> Any:
     if isinstance(c, Compare | Since | Contains):
         return c.value
     if isinstance(c, Member):
@@ -770,16 +779,16 @@ def _req(c: Condition) -> Any:
 
 def compare(op: str, actual: Any, required: Any) -> bool:
     if op == "eq":
-        return actual == required
+        return bool(actual == required)
     if op == "ne":
-        return actual != required
+        return bool(actual != required)
     if op == "lt":
-        return actual < required
+        return bool(actual < required)
     if op == "le":
-        return actual <= required
+        return bool(actual <= required)
     if op == "gt":
-        return actual > required
-    return actual >= required
+        return bool(actual > required)
+    return bool(actual >= required)
 
 
 def _eval_compare(c: Compare, value: Any, as_of: date, path: str) -> ConditionResult:
@@ -847,7 +856,7 @@ def _eval_holds(c: Holds, value: Any, as_of: date, path: str) -> ConditionResult
     return ConditionResult(path, _outcome(bool(valid)), text, LICENCES, shown, c.licence_type)
 
 
-def _invalid_licence_text(periods: tuple, as_of: date) -> str:
+def _invalid_licence_text(periods: tuple[Any, ...], as_of: date) -> str:
     future = [p[0] for p in periods if p[0] > as_of]
     past = [p[1] for p in periods if p[1] is not None and p[1] < as_of]
     if past:
@@ -873,7 +882,7 @@ def _eval_not_listed(c: NotListed, value: Any, as_of: date, path: str) -> Condit
     return ConditionResult(path, _outcome(ok), text, c.fact, value, c.years)
 
 
-_LEAF_EVALUATORS = {
+_LEAF_EVALUATORS: dict[type, Callable[[Any, Any, date, str], ConditionResult]] = {
     Compare: _eval_compare,
     Member: _eval_member,
     Contains: _eval_contains,

@@ -478,7 +478,7 @@ class TimelineEntry:
     def from_dict(cls, data: Mapping[str, Any]) -> TimelineEntry:
         return cls(
             seq=int(data["seq"]),
-            at=_moment(data["at"]),
+            at=datetime.fromisoformat(data["at"]).astimezone(CHINA_TZ),
             event=Event(data["event"]),
             from_state=TicketState(data["from_state"]) if data.get("from_state") else None,
             to_state=TicketState(data["to_state"]),
@@ -843,7 +843,7 @@ def _move(
 ) -> Ticket:
     rule = check(ticket, event, actor)
     if target is None:
-        target = ticket.state if rule.target == SAME else rule.target
+        target = ticket.state if rule.target == SAME else TicketState(rule.target)
     return _append(
         ticket,
         event,
@@ -947,10 +947,11 @@ def accept(
     when = contacted_at or now
     if when > now:
         raise InvalidInput("联系时间不能晚于当前时间", code="contact_in_future")
+    contact_note = _required(note, "联系情况", "contact_note_required")
     first_contact = {
         "at": _iso(when),
         "method": contact_method.value,
-        "note": _required(note, "联系情况", "contact_note_required"),
+        "note": contact_note,
         "by": actor.user_id,
         "by_name": actor.display_name,
         "staff_phone": staff_phone,
@@ -960,7 +961,7 @@ def accept(
         Event.ACCEPT,
         actor,
         now,
-        note=first_contact["note"],
+        note=contact_note,
         data={"contact": first_contact},
         effects=Effects(
             (ClockOp("stop", ticket.contact_key, judge="contact"),),

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from chalicelib.domain import applications as domain
 from chalicelib.domain.applications import (
@@ -38,6 +38,15 @@ from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
 
+if TYPE_CHECKING:
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.deadlines import DeadlineDeps
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import TimeSource
+    from chalicelib.service_layer.ports.applications import ApplicationStore
+    from chalicelib.service_layer.ports.signing import Signer
+
+
 QUEUE = "application-prereview"
 ACCEPTANCE_DAYS = 5
 PREFILL_KIND = "prefill"
@@ -50,13 +59,13 @@ _INTAKE_NAMESPACE = uuid.UUID("6f1c2b0e-1d5a-4c1e-9a53-3b7f2e8d4a10")
 
 @dataclass
 class ApplicationDeps:
-    store: Any  # DynamoApplicationStore
-    notifier: Any
-    audit_log: Any
-    clock: Any
-    deadlines: Any  # DeadlineDeps
+    store: ApplicationStore
+    notifier: Notifier
+    audit_log: AuditLog
+    clock: TimeSource
+    deadlines: DeadlineDeps
     enqueue: Callable[[dict[str, Any]], None]
-    signer: Any  # adapters.signing.Signer
+    signer: Signer
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
 
     @classmethod
@@ -347,6 +356,26 @@ def list_department(
 # ---- changing an application ------------------------------------------------------------
 
 
+def _item_of(deps: ApplicationDeps, app: Application) -> ServiceItem:
+    """The item version an application was filed under: versions are never deleted."""
+    item = deps.store.item_version(app.item_code, app.item_version)
+    if item is None:
+        raise NotFound(
+            f"办事事项 {app.item_code} 第{app.item_version}版不存在", code="item_not_found"
+        )
+    return item
+
+
+@overload
+def _change(
+    deps: ApplicationDeps, application_id: str, change: Callable[[Application], Application]
+) -> Application: ...
+@overload
+def _change(
+    deps: ApplicationDeps,
+    application_id: str,
+    change: Callable[[Application], Application | None],
+) -> Application | None: ...
 def _change(
     deps: ApplicationDeps,
     application_id: str,
@@ -466,7 +495,7 @@ def prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Applic
         return None
     if app.state is not State.SUBMITTED:
         return None
-    item = deps.store.item_version(app.item_code, app.item_version)
+    item = _item_of(deps, app)
     profile = deps.store.get_profile(app.subject_id)
     licences = deps.store.licences(app.subject_id)
     review = domain.pre_review(item, app, profile, licences, today)
@@ -562,7 +591,7 @@ def _complete_effects(
 ) -> Application:
     if outcome is not None:
         item, profile = loaded or (
-            deps.store.item_version(app.item_code, app.item_version),
+            _item_of(deps, app),
             deps.store.get_profile(app.subject_id),
         )
         _after_outcome(deps, app, item, profile, outcome, now)
@@ -773,7 +802,7 @@ def _finish(
 
 
 def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Application:
-    item = deps.store.item_version(app.item_code, app.item_version)
+    item = _item_of(deps, app)
     if not item.issues_licence:
         return app
     from chalicelib.domain.applications import LICENCE_YEARS, ELicence, licence_expiry
@@ -835,7 +864,7 @@ def supplement(
     now = deps.clock.now()
     was = app.state
 
-    def apply(a: Application) -> Application | None:
+    def apply(a: Application) -> Application:
         if a.state is not was:
             raise Conflict("申请状态已变化，请刷新后重试", code="application_conflict")
         a.fields.update(fields)
@@ -877,7 +906,7 @@ def supplement(
 def _complete_tolerance(deps: ApplicationDeps, app: Application, now: datetime) -> Application:
     """容缺: once every missing material is in, the supplement clock stops and the
     department decides as usual."""
-    item = deps.store.item_version(app.item_code, app.item_version)
+    item = _item_of(deps, app)
     profile = deps.store.get_profile(app.subject_id)
     licences = deps.store.licences(app.subject_id)
     review = domain.pre_review(

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import bookings as domain
 from chalicelib.domain.bookings import (
@@ -62,6 +62,15 @@ from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 from chalicelib.service_layer.notify import notify
 
+if TYPE_CHECKING:
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import Directory
+    from chalicelib.service_layer.ports.bookings import BookingJobs, BookingStore
+    from chalicelib.service_layer.ports.calendar import CalendarStore
+    from chalicelib.service_layer.ports.signing import Signer
+
+
 # A guard whose booking was never written is taken over after this long (its request crashed).
 GUARD_GRACE = timedelta(minutes=2)
 DEFAULT_HANDLING_MINUTES = 15.0
@@ -91,15 +100,15 @@ class VideoRoomProvider(Protocol):
 
 @dataclass
 class BookingDeps:
-    store: Any  # DynamoBookingStore
-    jobs: Any  # DynamoBookingJobs
-    calendars: Any  # DynamoCalendarStore
-    directory: Any
-    notifier: Any
-    audit_log: Any
+    store: BookingStore
+    jobs: BookingJobs
+    calendars: CalendarStore
+    directory: Directory
+    notifier: Notifier
+    audit_log: AuditLog
     video: VideoRoomProvider
     clock: TimeSource
-    signer: Any  # adapters.signing.Signer: cancel links and check-in codes
+    signer: Signer  # cancel links and check-in codes
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     links_base_url: str = "https://haoban.qingpu.example"
     metric: Callable[..., None] = emit_metric

@@ -79,7 +79,7 @@ def load_official_year(
         "version": version,
         "requested_by": principal.user_id,
     }
-    deps.jobs.send(job)
+    deps.recompute_queue().send(job)
     return LoadedYearResult(schedule, version, job)
 
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import clocks as domain
 from chalicelib.domain.audit import AuditEntry
@@ -40,6 +40,15 @@ from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
+from chalicelib.service_layer.ports import Page
+
+if TYPE_CHECKING:
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import Directory
+    from chalicelib.service_layer.ports.calendar import CalendarStore, RecomputeQueue
+    from chalicelib.service_layer.ports.deadlines import ClockStore, EscalationStore
+
 
 SWEEP_NAME = "deadline-sweep"
 # The first sweep of a fresh deployment looks this far back for clocks filed before it ran.
@@ -65,15 +74,20 @@ def emit_metric(name: str, kind: str, department_id: str | None, value: float = 
 class DeadlineDeps:
     """What the deadline use cases need. `clock` is the injected time source."""
 
-    clocks: Any  # DynamoClockStore
-    escalations: Any  # DynamoEscalationStore
-    calendars: Any  # DynamoCalendarStore
-    notifier: Any
-    audit_log: Any
+    clocks: ClockStore
+    escalations: EscalationStore
+    calendars: CalendarStore
+    notifier: Notifier
+    audit_log: AuditLog
     clock: TimeSource
-    jobs: Any = None  # calendar-recompute job queue
-    directory: Any = None  # department names for messages
+    jobs: RecomputeQueue | None = None
+    directory: Directory | None = None  # department names for messages
     metric: Callable[..., None] = emit_metric
+
+    def recompute_queue(self) -> RecomputeQueue:
+        if self.jobs is None:
+            raise RuntimeError("DeadlineDeps needs the calendar-recompute queue for this")
+        return self.jobs
 
     @classmethod
     def from_container(cls, c: Any) -> DeadlineDeps:
@@ -307,7 +321,9 @@ def list_clocks(
     return ClockPage(visible, page.last_key)
 
 
-def read_clock(deps: DeadlineDeps, principal: Principal, clock_id: str) -> tuple[Clock, list[dict]]:
+def read_clock(
+    deps: DeadlineDeps, principal: Principal, clock_id: str
+) -> tuple[Clock, list[dict[str, Any]]]:
     require(principal, Action.READ_CLOCKS)
     clock = deps.clocks.get(clock_id)
     if clock is None:
@@ -570,7 +586,7 @@ def escalation_records(
     month: str,
     limit: int,
     start_key: dict[str, Any] | None,
-) -> ClockPage:
+) -> Page[dict[str, Any]]:
     """Steps taken in a month, e.g. the 督办 ("supervise") or 通报 ("report") list."""
     require(principal, Action.READ_CLOCKS)
     page = deps.escalations.steps_in_month(step, month, limit, start_key)
@@ -579,7 +595,7 @@ def escalation_records(
         for r in page.items
         if can(principal, Action.READ_CLOCKS, Resource(department_id=r.get("department_id")))
     ]
-    return ClockPage(visible, page.last_key)
+    return Page(visible, page.last_key)
 
 
 # ---- ladders as data ----------------------------------------------------------------------
@@ -659,7 +675,7 @@ def recompute_year(deps: DeadlineDeps, job: dict[str, Any]) -> RecomputeReport:
                 **job,
                 "cursor": {"phase": phase, "shard": shard, "key": key},
             }
-            deps.jobs.send(report.continuation)
+            deps.recompute_queue().send(report.continuation)
             return report
     deps.audit_log.append(
         AuditEntry(

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.due import BUCKET, DueItem, bucket_of, buckets_between
+from chalicelib.service_layer.ports import TimeSource
+from chalicelib.service_layer.ports.due import DueStore
 
 SWEEP_NAME = "due-sweep"
 FIRST_RUN_LOOKBACK = timedelta(days=7)
@@ -25,11 +27,11 @@ ITEM_BUDGET = 500  # items one run handles at most; the rest wait for the next r
 Handler = Callable[[Any, DueItem, datetime], "str | datetime | None"]
 
 
-def file_due(store: Any, clock: Any, item: DueItem) -> None:
+def file_due(store: DueStore, clock: TimeSource, item: DueItem) -> None:
     store.file(item, clock.now())
 
 
-def cancel_due(store: Any, clock: Any, kind: str, subject_id: str) -> None:
+def cancel_due(store: DueStore, clock: TimeSource, kind: str, subject_id: str) -> None:
     store.cancel(kind, subject_id, clock.now())
 
 
@@ -66,8 +68,8 @@ class SweepReport:
 
 
 def sweep(
-    store: Any,
-    clock: Any,
+    store: DueStore,
+    clock: TimeSource,
     context: Any,
     kinds: dict[str, Handler] | None = None,
     *,

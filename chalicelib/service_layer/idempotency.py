@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from chalicelib.domain import idempotency as domain
 from chalicelib.domain.idempotency import StoredResponse
+from chalicelib.service_layer.ports import TimeSource
+from chalicelib.service_layer.ports.idempotency import IdempotencyStore
 
 # Longer than any API handler runs (the Lambda timeout), so only a dead holder's claim lapses.
 IN_PROGRESS_LOCK = timedelta(seconds=60)
@@ -21,8 +22,8 @@ KEEP_RESPONSES = timedelta(hours=24)
 
 
 def run_once(
-    store: Any,
-    clock: Any,
+    store: IdempotencyStore,
+    clock: TimeSource,
     record_id: str,
     request_fingerprint: str,
     execute: Callable[[], StoredResponse],

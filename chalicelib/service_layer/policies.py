@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain import policies as domain
 from chalicelib.domain import policy_rules as rules
@@ -27,6 +27,15 @@ from chalicelib.service_layer.authorization import Action, Resource, require
 from chalicelib.service_layer.conflicts import retry_on_conflict
 from chalicelib.service_layer.notify import notify
 
+if TYPE_CHECKING:
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.deadlines import DeadlineDeps
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import Finance, TimeSource
+    from chalicelib.service_layer.ports.applications import ApplicationStore
+    from chalicelib.service_layer.ports.policies import PolicyStore
+
+
 MATCH_QUEUE = "policy-match"
 PAYMENT_QUEUE = "policy-payments"
 MATCH_PAGE_SIZE = 200
@@ -40,13 +49,13 @@ Screen = Callable[[Any, Sequence[dict[str, Any]], date], Sequence[bool]]
 
 @dataclass
 class PolicyDeps:
-    store: Any  # DynamoPolicyStore
-    profiles: Any  # DynamoApplicationStore (profiles, e-licences)
-    notifier: Any
-    audit_log: Any
-    clock: Any
-    deadlines: Any  # DeadlineDeps
-    finance: Any  # LocalLedgerFinance
+    store: PolicyStore
+    profiles: ApplicationStore  # profiles, e-licences
+    notifier: Notifier
+    audit_log: AuditLog
+    clock: TimeSource
+    deadlines: DeadlineDeps
+    finance: Finance
     enqueue: Callable[[str, dict[str, Any]], None]
 
     @classmethod
@@ -143,6 +152,8 @@ def new_version(
     if head is None:
         raise NotFound("政策不存在", code="policy_not_found")
     latest = deps.store.get_version(policy_id, head["latest_version"])
+    if latest is None:
+        raise NotFound("政策不存在", code="policy_not_found")
     require(principal, Action.DRAFT_POLICY, Resource(department_id=latest.department_id))
     base = _editable(latest)
     base.update({k: v for k, v in fields.items() if v is not None})

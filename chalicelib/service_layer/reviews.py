@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from chalicelib.domain import reviews as domain
 from chalicelib.domain.calendar import CHINA_TZ
@@ -45,6 +46,18 @@ from chalicelib.service_layer.conflicts import retry_on_conflict
 from chalicelib.service_layer.due import file_due
 from chalicelib.service_layer.notify import notify
 
+if TYPE_CHECKING:
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.deadlines import DeadlineDeps
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import Directory
+    from chalicelib.service_layer.ports.applications import ApplicationStore
+    from chalicelib.service_layer.ports.bookings import BookingStore
+    from chalicelib.service_layer.ports.due import DueStore
+    from chalicelib.service_layer.ports.reviews import ReviewStore
+    from chalicelib.service_layer.ports.tickets import TicketStore
+
+
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _REVIEW_ID = re.compile(r"^rv-[0-9a-f]{20}$")
 REMINDER_KIND = "review.reminder"
@@ -58,16 +71,16 @@ class TimeSource(Protocol):
 
 @dataclass
 class ReviewDeps:
-    store: Any  # DynamoReviewStore
-    directory: Any
-    notifier: Any
-    audit_log: Any
+    store: ReviewStore
+    directory: Directory
+    notifier: Notifier
+    audit_log: AuditLog
     clock: TimeSource
-    deadlines: Any  # DeadlineDeps
-    applications: Any
-    bookings: Any
-    tickets: Any
-    due: Any = None  # DynamoDueStore
+    deadlines: DeadlineDeps
+    applications: ApplicationStore
+    bookings: BookingStore
+    tickets: TicketStore
+    due: DueStore
 
     @classmethod
     def from_container(cls, c: Any) -> ReviewDeps:
@@ -585,7 +598,7 @@ def set_alert_policy(deps: ReviewDeps, principal: Principal, policy: AlertPolicy
 # ---- the rectification task -------------------------------------------------------------------
 
 
-def _save_task(deps: ReviewDeps, review_id: str, change: Any) -> Task:
+def _save_task(deps: ReviewDeps, review_id: str, change: Callable[[Task], Task]) -> Task:
     return retry_on_conflict(lambda: deps.store.save_task(change(_existing_task(deps, review_id))))
 
 
@@ -593,7 +606,10 @@ def _existing_task(deps: ReviewDeps, review_id: str) -> Task:
     return _found(deps.store.get_task(review_id), "该评价没有整改任务", "task_not_found")
 
 
-def _found(item: Any, message: str, code: str) -> Any:
+F = TypeVar("F")
+
+
+def _found(item: F | None, message: str, code: str) -> F:
     if item is None:
         raise NotFound(message, code=code)
     return item
@@ -791,7 +807,7 @@ def send_back(deps: ReviewDeps, principal: Principal, review_id: str, *, note: s
 # ---- appeals ----------------------------------------------------------------------------------
 
 
-def _change_review(deps: ReviewDeps, review_id: str, change: Any) -> Review:
+def _change_review(deps: ReviewDeps, review_id: str, change: Callable[[Review], Review]) -> Review:
     return retry_on_conflict(
         lambda: deps.store.save_review(change(_existing_review(deps, review_id)))
     )

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import tickets as domain
 from chalicelib.domain.audit import AuditEntry
@@ -45,6 +45,14 @@ from chalicelib.domain.tickets import (
 from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 
+if TYPE_CHECKING:
+    from chalicelib.service_layer.audit import AuditLog
+    from chalicelib.service_layer.deadlines import DeadlineDeps
+    from chalicelib.service_layer.notify import Notifier
+    from chalicelib.service_layer.ports import Directory
+    from chalicelib.service_layer.ports.tickets import TicketStore
+
+
 _SAVE_ATTEMPTS = 3
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 TICKET_ID = re.compile(r"^QP\d{8}-[0-9A-Z]{8}$")
@@ -68,11 +76,11 @@ def keyed_ticket_id(now: datetime, intake_key: str) -> str:
 
 @dataclass
 class TicketDeps:
-    tickets: Any  # DynamoTicketStore
-    deadlines: Any  # DeadlineDeps
-    notifier: Any
-    audit_log: Any
-    directory: Any
+    tickets: TicketStore
+    deadlines: DeadlineDeps
+    notifier: Notifier
+    audit_log: AuditLog
+    directory: Directory
     clock: TimeSource
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     new_id: Callable[[datetime], str] = new_ticket_id

@@ -149,8 +149,8 @@ def test_models_sharing_a_table_agree_with_the_declared_model() -> None:
     import chalicelib.adapters.dynamodb as package
 
     declared = {spec.load_model().Meta.table_name: spec.load_model() for spec in topology.TABLES}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
+    for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        module = importlib.import_module(info.name)
         for _, model in inspect.getmembers(module, inspect.isclass):
             if (
                 not issubclass(model, Model)

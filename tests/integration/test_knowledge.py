@@ -289,7 +289,7 @@ class FakeCatalog:
 
 
 @pytest.fixture
-def policy(monkeypatch):
+def policy(container):
     from chalicelib.service_layer import knowledge
 
     info = knowledge.PolicyInfo(
@@ -300,7 +300,7 @@ def policy(monkeypatch):
         date(2026, 10, 8),
         "published",
     )
-    monkeypatch.setattr(knowledge, "ServicePolicies", lambda _c: FakeCatalog(info))
+    container.policy_catalog = FakeCatalog(info)
     return info
 
 

@@ -38,6 +38,7 @@ from chalicelib.domain.applications import (
     State,
 )
 from chalicelib.domain.errors import Conflict
+from chalicelib.service_layer.ports import Page
 
 
 class OwnerIndex(GlobalSecondaryIndex["ApplicationRecord"]):
@@ -133,12 +134,6 @@ class PlainRecord(Model):
     profile_subject = UnicodeAttribute(null=True)
 
 
-class PageOf:
-    def __init__(self, items: list[Any], last_key: dict[str, Any] | None):
-        self.items = items
-        self.last_key = last_key
-
-
 class DynamoApplicationStore:
     @cached_property
     def _read_cache(self) -> Any:
@@ -189,12 +184,12 @@ class DynamoApplicationStore:
             return None
         return ServiceItem.from_dict(record.data)
 
-    def list_items(self, limit: int, start_key: dict[str, Any] | None) -> PageOf:
+    def list_items(self, limit: int, start_key: dict[str, Any] | None) -> Page[ServiceItem]:
         result = ApplicationRecord.catalogue_index.query(
             "item", limit=limit, last_evaluated_key=start_key
         )
         items = [ServiceItem.from_dict(r.data) for r in result]
-        return PageOf(items, result.last_evaluated_key)
+        return Page(items, result.last_evaluated_key)
 
     # ---- profiles and e-licences --------------------------------------------------------
 
@@ -209,12 +204,12 @@ class DynamoApplicationStore:
 
     def profiles_in_shard(
         self, kind: str, shard: int, limit: int, start_key: dict[str, Any] | None
-    ) -> PageOf:
+    ) -> Page[Profile]:
         """One page of a shard's profiles (policy population matching)."""
         result = ApplicationRecord.profile_index.query(
             f"{kind}#{shard}", limit=limit, last_evaluated_key=start_key
         )
-        return PageOf([Profile.from_dict(r.data) for r in result], result.last_evaluated_key)
+        return Page([Profile.from_dict(r.data) for r in result], result.last_evaluated_key)
 
     def get_profile(self, subject_id: str) -> Profile | None:
         try:
@@ -282,19 +277,21 @@ class DynamoApplicationStore:
             record.version = version
         return record
 
-    def by_owner(self, user_id: str, limit: int, start_key: dict[str, Any] | None) -> PageOf:
+    def by_owner(
+        self, user_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Application]:
         result = ApplicationRecord.owner_index.query(
             user_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
         )
-        return PageOf([Application.from_dict(r.data) for r in result], result.last_evaluated_key)
+        return Page([Application.from_dict(r.data) for r in result], result.last_evaluated_key)
 
     def by_department(
         self, department_id: str, limit: int, start_key: dict[str, Any] | None
-    ) -> PageOf:
+    ) -> Page[Application]:
         result = ApplicationRecord.dept_index.query(
             department_id, limit=limit, last_evaluated_key=start_key
         )
-        return PageOf([Application.from_dict(r.data) for r in result], result.last_evaluated_key)
+        return Page([Application.from_dict(r.data) for r in result], result.last_evaluated_key)
 
     def overdue_tolerated(self, now_iso: str, limit: int) -> list[str]:
         """Ids of 容缺-accepted applications whose supplement deadline is before `now_iso`."""

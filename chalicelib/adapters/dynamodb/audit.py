@@ -213,7 +213,7 @@ def _to_model(record: AuditRecord, fact_id: str | None) -> AuditRecordModel:
 def _to_record(item: AuditRecordModel) -> AuditRecord:
     return AuditRecord(
         chain=item.chain,
-        seq=item.seq,
+        seq=int(item.seq),
         at=item.at,
         prev_hash=item.prev_hash,
         hash=item.hash,

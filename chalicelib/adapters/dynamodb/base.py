@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
 
@@ -29,6 +29,15 @@ def meta(logical_name: str, **extra: object) -> Any:
 def iso(moment: datetime) -> str:
     """Fixed-width China-time text: sorts like the instants it names (keys, due indexes)."""
     return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
+
+
+@overload
+def parse_iso(value: str) -> datetime: ...
+@overload
+def parse_iso(value: str | None) -> datetime | None: ...
+def parse_iso(value: str | None) -> datetime | None:
+    """Stored text back to a China-time moment; nothing stored, nothing answered."""
+    return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
 
 
 def condition_failed(error: Exception) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -41,7 +40,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
 from chalicelib.domain.bookings import (
     Booking,
     BookingRules,
@@ -62,24 +61,14 @@ from chalicelib.domain.bookings import (
     hhmm,
     parse_hhmm,
 )
-from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict
+from chalicelib.service_layer.ports import Page
 
 _CENTERS = "catalog#centers"
 _CONFIG = ("config", "booking-rules")
 HELP_QUEUE = "help#waiting"
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    last_key: dict[str, Any] | None
 
 
 # ---- models: the bookings table -------------------------------------------------------------
@@ -537,7 +526,9 @@ class DynamoBookingStore:
 
         return self._cached(("center", center_id), load)
 
-    def list_centers(self, kind: str | None, limit: int, start_key: dict | None) -> Page:
+    def list_centers(
+        self, kind: str | None, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Center]:
         condition = CatalogModel.kind == kind if kind else None
         result = CatalogModel.query(
             _CENTERS, filter_condition=condition, limit=limit, last_evaluated_key=start_key
@@ -719,7 +710,9 @@ class DynamoBookingStore:
             raise
         return _booking_from_model(item)
 
-    def bookings_of_user(self, user_id: str, limit: int, start_key: dict | None) -> Page:
+    def bookings_of_user(
+        self, user_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Booking]:
         result = BookingModel.user_index.query(
             user_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
         )
@@ -847,14 +840,14 @@ class DynamoBookingStore:
             raise
         return _help_from_model(item)
 
-    def waiting_help(self, limit: int, start_key: dict | None) -> Page:
+    def waiting_help(self, limit: int, start_key: dict[str, Any] | None) -> Page[HelpRequest]:
         result = HelpRequestModel.queue_index.query(
             HELP_QUEUE, limit=limit, last_evaluated_key=start_key
         )
         return Page([_help_from_model(i) for i in result], result.last_evaluated_key)
 
 
-def _delete_if_held(item: Model, booking_id: str) -> None:
+def _delete_if_held(item: SeatModel | KeyItemModel, booking_id: str) -> None:
     """Delete a seat or guard only while this booking holds it."""
     try:
         item.delete(condition=type(item).booking_id == booking_id)

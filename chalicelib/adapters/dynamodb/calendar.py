@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -16,26 +15,20 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import meta
 from chalicelib.domain.calendar import CHINA_TZ, ScheduleSource, WorkingCalendar, YearSchedule
+from chalicelib.service_layer.ports.calendar import LoadedYear
 
 
 class CalendarYearModel(Model):
     Meta = meta("calendar")
 
     year = NumberAttribute(hash_key=True)
-    holidays = ListAttribute(of=UnicodeAttribute)
-    makeup_workdays = ListAttribute(of=UnicodeAttribute)
+    # PynamoDB types `of` as the element's Python type; at runtime it is the attribute class.
+    holidays = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]
+    makeup_workdays = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]
     reference = UnicodeAttribute(null=True)
     loaded_at = UnicodeAttribute()
     loaded_by = UnicodeAttribute()
     version = VersionAttribute()
-
-
-@dataclass(frozen=True)
-class LoadedYear:
-    schedule: YearSchedule
-    version: int
-    loaded_at: str
-    loaded_by: str
 
 
 class DynamoCalendarStore:

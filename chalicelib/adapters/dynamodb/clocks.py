@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -35,7 +34,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
 from chalicelib.domain.calendar import CHINA_TZ, DayEnd, ServiceHours
 from chalicelib.domain.clocks import (
     Clock,
@@ -47,15 +46,12 @@ from chalicelib.domain.clocks import (
     parse_hhmm,
 )
 from chalicelib.domain.errors import Conflict
+from chalicelib.service_layer.ports import Page
 
 DUE_SHARDS = 4
 _CURSOR_KEY = "cursor"
 _LADDER_KEY = "ladder"
 _STATS_PREFIX = "stats#"
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
 
 
 def shard_of(clock_id: str) -> int:
@@ -281,12 +277,6 @@ def _to_clock(item: ClockModel) -> Clock:
     )
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    last_key: dict[str, Any] | None
-
-
 class DynamoClockStore:
     """Clocks by id, by subject, by due bucket and by deadline year.
 
@@ -329,8 +319,8 @@ class DynamoClockStore:
                 batch.save(_to_model(clock, now))
 
     def by_subject(
-        self, subject_type: str, subject_id: str, limit: int, start_key: dict | None
-    ) -> Page:
+        self, subject_type: str, subject_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Clock]:
         result = ClockModel.subject_index.query(
             f"{subject_type}#{subject_id}", limit=limit, last_evaluated_key=start_key
         )
@@ -351,8 +341,8 @@ class DynamoClockStore:
         shard: int,
         started_before: datetime | None,
         limit: int,
-        start_key: dict | None,
-    ) -> Page:
+        start_key: dict[str, Any] | None,
+    ) -> Page[Clock]:
         condition = ClockModel.started_at < iso(started_before) if started_before else None
         result = ClockModel.open_year_index.query(
             f"{year}#{shard}", condition, limit=limit, last_evaluated_key=start_key
@@ -422,7 +412,9 @@ class DynamoEscalationStore:
     def steps_of(self, clock_id: str) -> list[dict[str, Any]]:
         return [_step_view(i) for i in EscalationStepModel.query(clock_id)]
 
-    def steps_in_month(self, step: str, month: str, limit: int, start_key: dict | None) -> Page:
+    def steps_in_month(
+        self, step: str, month: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[dict[str, Any]]:
         result = EscalationStepModel.step_month_index.query(
             f"{step}#{month}", limit=limit, last_evaluated_key=start_key
         )

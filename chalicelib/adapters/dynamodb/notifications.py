@@ -28,6 +28,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -319,7 +320,7 @@ class DynamoNotificationOutbox:
         """Store one attempt and the resulting status, and release the lease. A retry keeps the
         item in the due index (the sweep enqueues it at `sweep_at`); a dead letter moves it to
         its recipient's dead letters; a delivery leaves the index."""
-        actions = [
+        actions: list[Action] = [
             NotificationModel.attempts.set(
                 (NotificationModel.attempts | []).append([_attempt_to_item(attempt)])
             ),
@@ -423,7 +424,7 @@ class DynamoNotificationOutbox:
         return True
 
     def dead_letters(
-        self, recipient_kind: str, recipient_id: str, limit: int, start_key: dict | None
+        self, recipient_kind: str, recipient_id: str, limit: int, start_key: dict[str, Any] | None
     ) -> tuple[list[Notification], dict[str, Any] | None]:
         """One page of a recipient's dead letters, oldest first."""
         key = dead_key(recipient_kind, recipient_id)

@@ -32,6 +32,7 @@ from pynamodb.models import Model
 from chalicelib.adapters.dynamodb.base import condition_failed, meta
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.policies import Grant, GrantState, PolicyVersion, VersionState
+from chalicelib.service_layer.ports import Page
 
 OPEN_END = "9999-12-31"
 
@@ -128,12 +129,6 @@ class PlainGrantRecord(Model):
     digest_at = UnicodeAttribute(null=True)
 
 
-class PageOf:
-    def __init__(self, items: list[Any], last_key: dict[str, Any] | None):
-        self.items = items
-        self.last_key = last_key
-
-
 def _vsk(version: int) -> str:
     return f"v#{version:06d}"
 
@@ -185,11 +180,11 @@ class DynamoPolicyStore:
                 found.append(PolicyVersion.from_dict(record.data))
         return found
 
-    def list_policies(self, limit: int, start_key: dict[str, Any] | None) -> PageOf:
+    def list_policies(self, limit: int, start_key: dict[str, Any] | None) -> Page[dict[str, Any]]:
         result = PolicyRecord.catalogue_index.query(
             "policy", limit=limit, last_evaluated_key=start_key
         )
-        return PageOf([r.data for r in result], result.last_evaluated_key)
+        return Page([r.data for r in result], result.last_evaluated_key)
 
     def _version_record(self, version: PolicyVersion) -> PolicyRecord:
         record = PolicyRecord(f"policy#{version.policy_id}", _vsk(version.version))
@@ -284,11 +279,13 @@ class DynamoPolicyStore:
             raise
         return record.version
 
-    def grants_of(self, subject_id: str, limit: int, start_key: dict[str, Any] | None) -> PageOf:
+    def grants_of(
+        self, subject_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Grant]:
         result = GrantRecord.subject_index.query(
             subject_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
         )
-        return PageOf([Grant.from_dict(r.data) for r in result], result.last_evaluated_key)
+        return Page([Grant.from_dict(r.data) for r in result], result.last_evaluated_key)
 
     def overdue_confirmations(self, now_iso: str, limit: int) -> list[str]:
         result = GrantRecord.confirm_index.query(
@@ -319,7 +316,9 @@ class DynamoPolicyStore:
         except PlainGrantRecord.DoesNotExist:
             return None
 
-    def save_checkpoint(self, policy_id: str, version: int, shard: int, data: dict) -> None:
+    def save_checkpoint(
+        self, policy_id: str, version: int, shard: int, data: dict[str, Any]
+    ) -> None:
         PlainGrantRecord(f"match#{policy_id}#v{version}", f"shard#{shard:03d}", data=data).save()
 
     def checkpoints(self, policy_id: str, version: int) -> list[dict[str, Any]]:

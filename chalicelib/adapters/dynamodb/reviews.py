@@ -26,7 +26,7 @@ update a conditional write on the version read.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
@@ -56,6 +56,7 @@ from chalicelib.domain.reviews import (
     TaskState,
     month_shard,
 )
+from chalicelib.service_layer.ports import Page
 
 
 def _put_new(record: Any) -> bool:
@@ -279,12 +280,6 @@ def _task_record(task: Task) -> ReviewRecord:
     return record
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    last_key: dict[str, Any] | None
-
-
 class DynamoReviewStore:
     # -- reviews ------------------------------------------------------------------------------
 
@@ -317,7 +312,7 @@ class DynamoReviewStore:
         since: datetime | None,
         limit: int | None,
         start_key: dict[str, Any] | None,
-    ) -> Page:
+    ) -> Page[Review]:
         condition = ReviewRecord.created_at >= iso(since) if since else None
         result = ReviewRecord.department_index.query(
             department_id,
@@ -344,7 +339,7 @@ class DynamoReviewStore:
 
     def tasks_of_department(
         self, department_id: str, limit: int, start_key: dict[str, Any] | None
-    ) -> Page:
+    ) -> Page[Task]:
         result = ReviewRecord.task_index.query(
             department_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
         )

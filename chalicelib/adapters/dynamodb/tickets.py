@@ -23,7 +23,6 @@ GSIs of the ticket item (every index attribute is present only when the ticket b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -38,8 +37,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
-from chalicelib.domain.calendar import CHINA_TZ
+from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.tickets import (
     Channel,
@@ -55,6 +53,7 @@ from chalicelib.domain.tickets import (
     TicketState,
     TimelineEntry,
 )
+from chalicelib.service_layer.ports import Page
 
 _TICKET_SK = "ticket"
 _ROUTING_PK = "routing"
@@ -83,8 +82,7 @@ COUNTERS = (
 )
 
 
-def _moment(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text).astimezone(CHINA_TZ) if text else None
+_moment = parse_iso
 
 
 class OwnerIndex(GlobalSecondaryIndex["TicketModel"]):
@@ -338,12 +336,6 @@ def _rule_set(item: RuleSetModel) -> RuleSet:
     )
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[Ticket]
-    last_key: dict[str, Any] | None
-
-
 def _check_start_key(start_key: dict[str, Any] | None, attribute: str, value: str) -> None:
     """A cursor is signed, but it must also belong to this very list (not another
     department's or another person's)."""
@@ -411,7 +403,9 @@ class DynamoTicketStore:
 
     # -- lists ------------------------------------------------------------------------------
 
-    def by_owner(self, owner_key: str, limit: int, start_key: dict | None) -> Page:
+    def by_owner(
+        self, owner_key: str, limit: int, start_key: dict[str, Any] | None
+    ) -> Page[Ticket]:
         _check_start_key(start_key, "owner_key", owner_key)
         result = TicketModel.owner_index.query(
             owner_key,
@@ -428,8 +422,8 @@ class DynamoTicketStore:
         state: TicketState | None,
         due_before: datetime | None,
         limit: int,
-        start_key: dict | None,
-    ) -> Page:
+        start_key: dict[str, Any] | None,
+    ) -> Page[Ticket]:
         """Nearest deadline first; `due_before` keeps only tickets with a deadline before it."""
         condition = TicketModel.dept_sort < iso(due_before) if due_before else None
         if state is None:
@@ -451,7 +445,7 @@ class DynamoTicketStore:
         )
         return [_to_ticket(i) for i in result]
 
-    def queue(self, queue_key: str, limit: int, start_key: dict | None) -> Page:
+    def queue(self, queue_key: str, limit: int, start_key: dict[str, Any] | None) -> Page[Ticket]:
         _check_start_key(start_key, "queue_key", queue_key)
         result = TicketModel.queue_index.query(
             queue_key, limit=limit, page_size=limit, last_evaluated_key=start_key

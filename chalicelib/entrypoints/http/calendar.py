@@ -96,8 +96,13 @@ def calendar_working_days(call: Call):
     from chalicelib.service_layer import calendar
 
     count, provisional = calendar.working_days(_deps(), call.query.start, call.query.end)
-    return WorkingDaysView(
-        start=call.query.start, end=call.query.end, working_days=count, provisional=provisional
+    return WorkingDaysView.model_validate(
+        {
+            "from": call.query.start,
+            "to": call.query.end,
+            "working_days": count,
+            "provisional": provisional,
+        }
     )
 
 

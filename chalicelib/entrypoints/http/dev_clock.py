@@ -59,12 +59,13 @@ def read_clock(call: Call):
 def advance_clock(call: Call):
     from datetime import timedelta
 
+    from chalicelib.adapters.clock import ManualClock
     from chalicelib.bootstrap import container
     from chalicelib.domain.audit import AuditEntry
 
     c = container()
     clock = c.clock
-    if not callable(getattr(clock, "advance", None)):
+    if not isinstance(clock, ManualClock):
         raise RuleViolation("当前时钟不可调整", code="clock_not_adjustable")
     previous = clock.now()
     now = clock.advance(timedelta(minutes=call.body.advance_minutes))

@@ -7,6 +7,7 @@ validation errors); `code` is stable for machines, `message` is Chinese for peop
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Response
@@ -45,8 +46,10 @@ def status_for(error: e.DomainError) -> int:
     return 400
 
 
-def json_response(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    all_headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
+def json_response(
+    body: Any, status: int, headers: Mapping[str, str | list[str]] | None = None
+) -> Response:
+    all_headers: dict[str, str | list[str]] = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
     text = "" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     return Response(body=text, status_code=status, headers=all_headers)
 

@@ -4,7 +4,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.entrypoints.http.routing import ROUTES, RouteSpec
 
@@ -53,7 +53,8 @@ def build_openapi(app: Any) -> dict[str, Any]:
             if model is not None:
                 models.add(model)
     ordered = sorted(models, key=lambda m: m.__name__)
-    keyed = [(m, "validation") for m in ordered] + [(m, "serialization") for m in ordered]
+    keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in ordered]
+    keyed += [(m, "serialization") for m in ordered]
     refs, defs = models_json_schema(keyed, ref_template=_REF) if keyed else ({}, {})
     schemas = dict(defs.get("$defs", {}))
     schemas["Error"] = _ERROR_SCHEMA

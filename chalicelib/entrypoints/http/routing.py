@@ -10,12 +10,13 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from chalicelib.domain import errors as e
 from chalicelib.domain.identity import Principal
@@ -187,7 +188,11 @@ def _run_idempotently(
         text = response.body
         if not isinstance(text, str):
             text = "" if text is None else json.dumps(text, ensure_ascii=False)
-        return StoredResponse(response.status_code, text, dict(response.headers or {}))
+        headers = {
+            k: v if isinstance(v, str) else ", ".join(v)
+            for k, v in (response.headers or {}).items()
+        }
+        return StoredResponse(response.status_code, text, headers)
 
     owner = call.principal.user_id if call.principal else "-"
     stored, replayed = run_once(
@@ -197,7 +202,7 @@ def _run_idempotently(
         fingerprint(spec.method, spec.path, path_params, body),
         execute,
     )
-    headers = {**stored.headers, **response_headers}
+    headers: dict[str, str | list[str]] = {**stored.headers, **response_headers}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(body=stored.body, status_code=stored.status, headers=headers)
@@ -366,19 +371,19 @@ _REASONS = {
 }
 
 
-def _chinese_reason(item: dict[str, Any]) -> str:
+def _chinese_reason(item: ErrorDetails) -> str:
     if item["type"] == "value_error":
         # Our own validators raise Chinese messages: "Value error, <message>".
         return str(item["msg"]).removeprefix("Value error, ")
     return _REASONS.get(item["type"], "格式不正确")
 
 
-def _to_response(result: Any, status: int, headers: dict[str, str]) -> Response:
+def _to_response(result: Any, status: int, headers: Mapping[str, str | list[str]]) -> Response:
     if isinstance(result, Response):
         result.headers.update(headers)
         return result
     if result is None:
-        return Response(body="", status_code=204, headers=headers)
+        return Response(body="", status_code=204, headers=dict(headers))
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
     return json_response(result, status, headers)

@@ -18,13 +18,13 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
+from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import InvalidInput, RuleViolation
-
-# Questions nobody's topic matches go to the district government-service office.
-DEFAULT_DEPARTMENT_ID = "dept-zwb"
-QUESTION_ANSWER_DAYS = 5  # seed target: an unanswered question is answered within 5 working days
-READINESS_LEAD_DAYS = 1  # seed target: answers ready 1 working day before a policy takes effect
+from chalicelib.domain.knowledge.common import (
+    day_or_none,
+    iso_or_none,
+    moment_or_none,
+)
 
 _TAG = re.compile(r"^[\w\u4e00-\u9fff\-]{1,20}$")
 _CODE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -393,18 +393,6 @@ def _revision(
 # ---- mapping (explicit, JSON-friendly) ------------------------------------------------------
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value).astimezone(CHINA_TZ) if value else None
-
-
-def _d(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
 def content_to_dict(content: ArticleContent) -> dict[str, Any]:
     return {
         "question": content.question,
@@ -415,8 +403,8 @@ def content_to_dict(content: ArticleContent) -> dict[str, Any]:
         "policy_links": [
             {"policy_id": p.policy_id, "version": p.version} for p in content.policy_links
         ],
-        "effective_from": _iso(content.effective_from),
-        "expires_on": _iso(content.expires_on),
+        "effective_from": iso_or_none(content.effective_from),
+        "expires_on": iso_or_none(content.expires_on),
     }
 
 
@@ -433,8 +421,8 @@ def content_from_dict(d: dict[str, Any]) -> ArticleContent:
         policy_links=tuple(
             PolicyLink(p["policy_id"], int(p["version"])) for p in d.get("policy_links") or ()
         ),
-        effective_from=_d(d.get("effective_from")),
-        expires_on=_d(d.get("expires_on")),
+        effective_from=day_or_none(d.get("effective_from")),
+        expires_on=day_or_none(d.get("expires_on")),
     )
 
 
@@ -445,15 +433,15 @@ def article_to_dict(a: Article) -> dict[str, Any]:
         "state": a.state.value,
         "revision": a.revision,
         "created_by": a.created_by,
-        "created_at": _iso(a.created_at),
+        "created_at": iso_or_none(a.created_at),
         "updated_by": a.updated_by,
-        "updated_at": _iso(a.updated_at),
+        "updated_at": iso_or_none(a.updated_at),
         "submitted_by": a.submitted_by,
         "approved_by": a.approved_by,
-        "published_at": _iso(a.published_at),
-        "archived_at": _iso(a.archived_at),
-        "publish_at": _iso(a.publish_at),
-        "archive_at": _iso(a.archive_at),
+        "published_at": iso_or_none(a.published_at),
+        "archived_at": iso_or_none(a.archived_at),
+        "publish_at": iso_or_none(a.publish_at),
+        "archive_at": iso_or_none(a.archive_at),
         "needs_change": list(a.needs_change),
         "source_question_id": a.source_question_id,
     }
@@ -466,15 +454,15 @@ def article_from_dict(d: dict[str, Any], version: int | None = None) -> Article:
         state=ArticleState(d["state"]),
         revision=int(d["revision"]),
         created_by=d["created_by"],
-        created_at=_dt(d["created_at"]),  # type: ignore[arg-type]
+        created_at=moment_or_none(d["created_at"]),  # type: ignore[arg-type]
         updated_by=d["updated_by"],
-        updated_at=_dt(d["updated_at"]),  # type: ignore[arg-type]
+        updated_at=moment_or_none(d["updated_at"]),  # type: ignore[arg-type]
         submitted_by=d.get("submitted_by"),
         approved_by=d.get("approved_by"),
-        published_at=_dt(d.get("published_at")),
-        archived_at=_dt(d.get("archived_at")),
-        publish_at=_dt(d.get("publish_at")),
-        archive_at=_dt(d.get("archive_at")),
+        published_at=moment_or_none(d.get("published_at")),
+        archived_at=moment_or_none(d.get("archived_at")),
+        publish_at=moment_or_none(d.get("publish_at")),
+        archive_at=moment_or_none(d.get("archive_at")),
         needs_change=tuple(d.get("needs_change") or ()),
         source_question_id=d.get("source_question_id"),
         version=version,
@@ -486,7 +474,7 @@ def revision_to_dict(r: Revision) -> dict[str, Any]:
         "article_id": r.article_id,
         "revision": r.revision,
         "seq": r.seq,
-        "at": _iso(r.at),
+        "at": iso_or_none(r.at),
         "by": r.by,
         "action": r.action,
         "state": r.state.value,
@@ -500,225 +488,12 @@ def revision_from_dict(d: dict[str, Any]) -> Revision:
         article_id=d["article_id"],
         revision=int(d["revision"]),
         seq=int(d["seq"]),
-        at=_dt(d["at"]),  # type: ignore[arg-type]
+        at=moment_or_none(d["at"]),  # type: ignore[arg-type]
         by=d["by"],
         action=d["action"],
         state=ArticleState(d["state"]),
         changes=dict(d.get("changes") or {}),
         comment=d.get("comment") or "",
-    )
-
-
-# ---- unanswered questions -------------------------------------------------------------------
-
-
-class QuestionState(StrEnum):
-    OPEN = "open"
-    ANSWERED = "answered"
-
-
-class Channel(StrEnum):
-    MINI_PROGRAM = "mini_program"
-    WINDOW = "window"
-    HOTLINE = "hotline"
-
-
-@dataclass(frozen=True)
-class Question:
-    question_id: str
-    text: str
-    channel: Channel
-    department_id: str
-    routed_by: str  # "item:<code>", "policy:<id>", "tag:<tag>" or "default"
-    filed_by: str  # the user who filed it (the asker, or staff on their behalf)
-    created_at: datetime
-    asker_user_id: str | None = None  # who gets the answer (None: staff call back)
-    item_code: str | None = None
-    policy_id: str | None = None
-    tags: tuple[str, ...] = ()
-    state: QuestionState = QuestionState.OPEN
-    clock_id: str | None = None
-    answered_by: str | None = None
-    answered_at: datetime | None = None
-    article_id: str | None = None
-    answer: str | None = None
-
-
-# Topic tags → owning department (data; a question with neither item nor policy is routed by them).
-TAG_DEPARTMENTS: dict[str, str] = {
-    "食品": "dept-scjgj",
-    "食品经营": "dept-scjgj",
-    "营业执照": "dept-scjgj",
-    "市场监管": "dept-scjgj",
-    "个体工商户": "dept-scjgj",
-    "社保": "dept-rsj",
-    "就业": "dept-rsj",
-    "灵活就业": "dept-rsj",
-    "人才": "dept-rsj",
-    "失业": "dept-rsj",
-    "医保": "dept-ybj",
-    "异地就医": "dept-ybj",
-    "医疗保险": "dept-ybj",
-    "出生": "dept-zwb",
-    "一件事": "dept-zwb",
-}
-
-
-def route_question(
-    *,
-    item: tuple[str, str] | None,
-    policy: tuple[str, str] | None,
-    tags: tuple[str, ...],
-    text: str = "",
-) -> tuple[str, str]:
-    """(department, why): the linked item's department, else the policy's, else a topic tag's
-    (given, or named in the text), else the district office."""
-    if item is not None:
-        return item[1], f"item:{item[0]}"
-    if policy is not None:
-        return policy[1], f"policy:{policy[0]}"
-    for tag in tags:
-        if tag in TAG_DEPARTMENTS:
-            return TAG_DEPARTMENTS[tag], f"tag:{tag}"
-    for tag, department in sorted(TAG_DEPARTMENTS.items(), key=lambda t: -len(t[0])):
-        if tag in text:
-            return department, f"tag:{tag}"
-    return DEFAULT_DEPARTMENT_ID, "default"
-
-
-def answer_question(question: Question, by: str, now: datetime, article_id: str, answer: str):
-    if question.state is not QuestionState.OPEN:
-        raise RuleViolation("该问题已答复", code="question_answered")
-    return replace(
-        question,
-        state=QuestionState.ANSWERED,
-        answered_by=by,
-        answered_at=now,
-        article_id=article_id,
-        answer=answer,
-    )
-
-
-def question_to_dict(q: Question) -> dict[str, Any]:
-    return {
-        "question_id": q.question_id,
-        "text": q.text,
-        "channel": q.channel.value,
-        "department_id": q.department_id,
-        "routed_by": q.routed_by,
-        "filed_by": q.filed_by,
-        "created_at": _iso(q.created_at),
-        "asker_user_id": q.asker_user_id,
-        "item_code": q.item_code,
-        "policy_id": q.policy_id,
-        "tags": list(q.tags),
-        "state": q.state.value,
-        "clock_id": q.clock_id,
-        "answered_by": q.answered_by,
-        "answered_at": _iso(q.answered_at),
-        "article_id": q.article_id,
-        "answer": q.answer,
-    }
-
-
-def question_from_dict(d: dict[str, Any]) -> Question:
-    return Question(
-        question_id=d["question_id"],
-        text=d["text"],
-        channel=Channel(d["channel"]),
-        department_id=d["department_id"],
-        routed_by=d["routed_by"],
-        filed_by=d["filed_by"],
-        created_at=_dt(d["created_at"]),  # type: ignore[arg-type]
-        asker_user_id=d.get("asker_user_id"),
-        item_code=d.get("item_code"),
-        policy_id=d.get("policy_id"),
-        tags=tuple(d.get("tags") or ()),
-        state=QuestionState(d["state"]),
-        clock_id=d.get("clock_id"),
-        answered_by=d.get("answered_by"),
-        answered_at=_dt(d.get("answered_at")),
-        article_id=d.get("article_id"),
-        answer=d.get("answer"),
-    )
-
-
-# ---- readiness before a policy takes effect -------------------------------------------------
-
-
-class ReadinessState(StrEnum):
-    PENDING = "pending"  # no approved article yet, deadline not passed
-    READY = "ready"  # an approved (or published) article links the version
-    MISSED = "missed"  # the deadline passed without one (the clock keeps escalating)
-    WITHDRAWN = "withdrawn"  # the version no longer takes effect
-
-
-@dataclass(frozen=True)
-class Readiness:
-    policy_id: str
-    version: int
-    title: str
-    department_id: str
-    effective_from: date
-    target_date: date  # the last working day before effective_from
-    state: ReadinessState = ReadinessState.PENDING
-    clock_id: str | None = None
-    article_id: str | None = None
-    ready_at: datetime | None = None
-
-
-def readiness_target(calendar: WorkingCalendar, effective_from: date) -> date:
-    """The working day `READINESS_LEAD_DAYS` before the effective date: an answer approved by the
-    end of that day is in the knowledge base one working day before the policy takes effect."""
-    day = effective_from
-    for _ in range(READINESS_LEAD_DAYS):
-        day -= timedelta(days=1)
-        while not calendar.is_working_day(day):
-            day -= timedelta(days=1)
-    return day
-
-
-def readiness_clock_plan(calendar: WorkingCalendar, today: date, target: date) -> tuple[date, int]:
-    """(start day, limit in working days) of a clock due at the end of `target`. The deadline
-    engine counts forward from a start, so the limit is the working days from today to the
-    target; when fewer than one is left the clock starts on the working day before the target
-    with a limit of 1 (so it is due, or already breached, at the right moment)."""
-    limit = calendar.working_days_between(today, target)
-    if limit >= 1:
-        return today, limit
-    start = target - timedelta(days=1)
-    while not calendar.is_working_day(start):
-        start -= timedelta(days=1)
-    return start, 1
-
-
-def readiness_to_dict(r: Readiness) -> dict[str, Any]:
-    return {
-        "policy_id": r.policy_id,
-        "version": r.version,
-        "title": r.title,
-        "department_id": r.department_id,
-        "effective_from": r.effective_from.isoformat(),
-        "target_date": r.target_date.isoformat(),
-        "state": r.state.value,
-        "clock_id": r.clock_id,
-        "article_id": r.article_id,
-        "ready_at": _iso(r.ready_at),
-    }
-
-
-def readiness_from_dict(d: dict[str, Any]) -> Readiness:
-    return Readiness(
-        policy_id=d["policy_id"],
-        version=int(d["version"]),
-        title=d["title"],
-        department_id=d["department_id"],
-        effective_from=date.fromisoformat(d["effective_from"]),
-        target_date=date.fromisoformat(d["target_date"]),
-        state=ReadinessState(d["state"]),
-        clock_id=d.get("clock_id"),
-        article_id=d.get("article_id"),
-        ready_at=_dt(d.get("ready_at")),
     )
 
 

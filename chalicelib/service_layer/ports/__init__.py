@@ -4,9 +4,24 @@ the adapters (and the tests' fakes) implement."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 from chalicelib.domain.directory import Department, UserProfile
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a paginated list: `last_key` is None on the last page."""
+
+    items: list[T]
+    last_key: dict[str, Any] | None
+
+
+class TimeSource(Protocol):
+    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True)

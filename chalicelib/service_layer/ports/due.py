@@ -1,0 +1,23 @@
+"""Ports of the due capability: what its use cases ask of storage and the world outside."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.domain.due import DueItem
+
+
+class DueStore(Protocol):
+    """`adapters/dynamodb/due.py` DynamoDueStore."""
+
+    def file(self, item: DueItem, now: datetime, *, once: bool = False) -> None: ...
+    def cancel(
+        self, kind: str, subject_id: str, now: datetime, status: str = "cancelled"
+    ) -> None: ...
+    def due_in_bucket(self, bucket: str, now: datetime) -> Iterator[DueItem]: ...
+    def finish(self, item: DueItem, outcome: str, now: datetime) -> bool: ...
+    def get(self, kind: str, subject_id: str) -> dict[str, Any] | None: ...
+    def get_cursor(self, name: str) -> str | None: ...
+    def set_cursor(self, name: str, bucket: str, now: datetime) -> None: ...
