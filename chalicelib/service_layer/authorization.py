@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from chalicelib.domain.errors import Forbidden, NotFound
-from chalicelib.domain.identity import Principal, Role
+from chalicelib.domain.identity import STAFF_ROLES, Principal, Role
 
 
 class Action(StrEnum):
@@ -34,6 +34,8 @@ class Action(StrEnum):
     DISPATCH_TICKETS = "tickets.dispatch_queue"
     READ_TICKET_ROUTING = "tickets.read_routing"
     MANAGE_TICKET_ROUTING = "tickets.manage_routing"
+    READ_TICKET_LIMITS = "tickets.read_limits"
+    MANAGE_TICKET_LIMITS = "tickets.manage_limits"
     READ_TICKET_REPORTS = "tickets.read_reports"
     # Booking (counter, 视频帮办, 上门办), live help and the queue at the centre
     BOOK = "bookings.book"
@@ -138,6 +140,11 @@ POLICY: dict[Action, Rule] = {
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),
     Action.MANAGE_TICKET_ROUTING: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    # The limits are the district office's (区政务办) to set; every staff role works to them.
+    Action.READ_TICKET_LIMITS: Rule(STAFF_ROLES, STAFF_ROLES),
+    Action.MANAGE_TICKET_LIMITS: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
+    ),
     Action.READ_TICKET_REPORTS: Rule(
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),

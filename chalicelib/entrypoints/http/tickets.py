@@ -185,6 +185,27 @@ class RoutingRulesBody(_Body):
     )
 
 
+WorkingDays = Annotated[int, Field(ge=1, le=60, description="工作日")]
+
+
+class TicketLimitsIn(_Body):
+    contact_days: WorkingDays = Field(description="首次联系办事人（“1、5、15”的1）")
+    resolve_simple_days: WorkingDays = Field(description="简单事项办结")
+    resolve_complex_days: WorkingDays = Field(description="复杂事项办结")
+    call_back_days: WorkingDays = Field(description="区政务办答复后回访")
+    reopen_window_days: WorkingDays = Field(description="答复后办事人可重新打开的期限")
+    max_extension_days: WorkingDays = Field(description="复杂事项最长延期")
+
+
+class TicketLimitsBody(_Body):
+    expected_version: int = Field(ge=0, le=10**9, description="当前最新版本号（乐观锁）")
+    limits: TicketLimitsIn
+    effective_from: Day | None = Field(
+        default=None, description="生效日期（不早于今天；不填为今天）"
+    )
+    note: Text(500) = Field(default="", description="修改说明")
+
+
 # ---- queries ----------------------------------------------------------------------------
 
 
@@ -320,6 +341,29 @@ class RoutingRulesView(_Model):
     item_departments: dict[str, str]
     updated_by: str | None = None
     updated_at: datetime | None = None
+
+
+class TicketLimitsValues(_Model):
+    contact_days: int
+    resolve_simple_days: int
+    resolve_complex_days: int
+    call_back_days: int
+    reopen_window_days: int
+    max_extension_days: int
+
+
+class TicketLimitsVersionView(_Model):
+    version: int = Field(description="0 为系统默认值（尚未保存过）")
+    limits: TicketLimitsValues
+    effective_from: str | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    note: str = ""
+
+
+class TicketLimitsView(_Model):
+    in_force: TicketLimitsVersionView
+    scheduled: list[TicketLimitsVersionView] = Field(description="已发布、尚未生效的版本")
 
 
 class TicketDepartmentReport(_Model):
@@ -566,7 +610,7 @@ def close_ticket(call: Call, ticket_id: str):
     return _transition(call, ticket_id, "close", note=call.body.note)
 
 
-@_post("reopen", "重新打开（答复后15个工作日内，本人或窗口代为）", TicketReasonBody)
+@_post("reopen", "重新打开（答复后在工单时限规定的期限内，本人或窗口代为）", TicketReasonBody)
 def reopen_ticket(call: Call, ticket_id: str):
     return _transition(call, ticket_id, "reopen", reason=call.body.reason)
 
@@ -673,6 +717,48 @@ def replace_routing(call: Call):
 
 @api_route(
     bp,
+    "/admin/ticket-limits",
+    summary="工单时限（“1、5、15”、回访、重新打开、延期），当前生效版本及待生效版本",
+    tags=_TAGS,
+    response=TicketLimitsView,
+)
+def read_limits(call: Call):
+    from chalicelib.service_layer.tickets import get_limits
+
+    view = get_limits(_deps(), call.user)
+    return TicketLimitsView(
+        in_force=_limits_view(view.in_force),
+        scheduled=[_limits_view(v) for v in view.scheduled],
+    )
+
+
+@api_route(
+    bp,
+    "/admin/ticket-limits",
+    method="PUT",
+    summary="发布新版工单时限（区政务办或管理员），自生效日期起用于新开始的时限",
+    tags=_TAGS,
+    body=TicketLimitsBody,
+    response=TicketLimitsVersionView,
+)
+def replace_limits(call: Call):
+    from chalicelib.domain.tickets import TicketLimits
+    from chalicelib.service_layer.tickets import replace_limits as replace
+
+    body: TicketLimitsBody = call.body
+    version = replace(
+        _deps(),
+        call.user,
+        limits=TicketLimits(**body.limits.model_dump()),
+        effective_from=body.effective_from,
+        expected_version=body.expected_version,
+        note=body.note,
+    )
+    return _limits_view(version)
+
+
+@api_route(
+    bp,
     "/reports/tickets",
     summary="办不成事月度统计（按部门）",
     tags=_TAGS,
@@ -724,6 +810,17 @@ def _rules_view(rules: Any) -> RoutingRulesView:
         item_departments=dict(rules.item_departments),
         updated_by=rules.updated_by,
         updated_at=rules.updated_at,
+    )
+
+
+def _limits_view(version: Any) -> TicketLimitsVersionView:
+    return TicketLimitsVersionView(
+        version=version.version,
+        limits=TicketLimitsValues(**version.limits.to_dict()),
+        effective_from=version.effective_from.isoformat() if version.effective_from else None,
+        updated_by=version.updated_by,
+        updated_at=version.updated_at,
+        note=version.note,
     )
 
 
