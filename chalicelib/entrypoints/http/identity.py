@@ -3,7 +3,7 @@
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
 from chalicelib.entrypoints.http.views import MeView, ProfileSummary
@@ -25,7 +25,14 @@ DEMO_USER_IDS = [
 ]
 
 
-@api_route(bp, "/me", summary="当前登录人身份与档案摘要", tags=("identity",), response=MeView)
+@api_route(
+    bp,
+    "/me",
+    summary="当前登录人身份与档案摘要",
+    tags=("identity",),
+    response=MeView,
+    errors=(Forbidden, NotFound),
+)
 def me(call: Call):
     from chalicelib.bootstrap import container
     from chalicelib.service_layer.identity import load_own_profile
@@ -101,6 +108,7 @@ def dev_users(call: Call):
     public=True,
     local_only=True,
     status=201,
+    errors=(NotFound,),
 )
 def dev_token(call: Call):
     from chalicelib.bootstrap import container

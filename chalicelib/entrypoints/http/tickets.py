@@ -6,6 +6,14 @@ from typing import Annotated, Any, Literal
 from chalice import Blueprint
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.types import Day, Moment, Text
@@ -415,6 +423,7 @@ def _deps() -> Any:
     response=TicketView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def file_ticket(call: Call):
     from chalicelib.domain.tickets import Channel, ContactMethod, TicketKind
@@ -450,6 +459,7 @@ def file_ticket(call: Call):
     summary="工单详情：状态、各项时限与办理经过",
     tags=_TAGS,
     response=TicketView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_ticket(call: Call, ticket_id: str):
     from chalicelib.service_layer.tickets import get_ticket
@@ -465,6 +475,7 @@ def read_ticket(call: Call, ticket_id: str):
     tags=_TAGS,
     query=PageQuery,
     response=TicketPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_my_tickets(call: Call):
     from chalicelib.service_layer.tickets import list_my_tickets as list_mine
@@ -481,6 +492,7 @@ def list_my_tickets(call: Call):
     tags=_TAGS,
     query=DepartmentTicketsQuery,
     response=TicketPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_department_tickets(call: Call, department_id: str):
     from chalicelib.domain.tickets import TicketState
@@ -508,6 +520,7 @@ def list_department_tickets(call: Call, department_id: str):
     tags=_TAGS,
     query=TicketQueueQuery,
     response=TicketPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_dispatcher_queue(call: Call):
     from chalicelib.service_layer.tickets import list_queue
@@ -538,6 +551,7 @@ def _post(path: str, summary: str, body: type[BaseModel]) -> Any:
         tags=_TAGS,
         body=body,
         response=TicketView,
+        errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
     )
 
 
@@ -669,6 +683,7 @@ def decide_extension(call: Call, ticket_id: str):
     summary="当前派单规则（按顺序匹配，先中先得）",
     tags=_TAGS,
     response=RoutingRulesView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_routing(call: Call):
     from chalicelib.service_layer.tickets import get_rule_set
@@ -684,6 +699,7 @@ def read_routing(call: Call):
     tags=_TAGS,
     body=RoutingRulesBody,
     response=RoutingRulesView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def replace_routing(call: Call):
     from chalicelib.domain.tickets import Complexity, RoutingRule, TicketKind
@@ -721,6 +737,7 @@ def replace_routing(call: Call):
     summary="工单时限（“1、5、15”、回访、重新打开、延期），当前生效版本及待生效版本",
     tags=_TAGS,
     response=TicketLimitsView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_limits(call: Call):
     from chalicelib.service_layer.tickets import get_limits
@@ -740,6 +757,7 @@ def read_limits(call: Call):
     tags=_TAGS,
     body=TicketLimitsBody,
     response=TicketLimitsVersionView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def replace_limits(call: Call):
     from chalicelib.domain.tickets import TicketLimits
@@ -764,6 +782,7 @@ def replace_limits(call: Call):
     tags=_TAGS,
     query=TicketReportQuery,
     response=TicketReportView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def ticket_report(call: Call):
     from chalicelib.service_layer.tickets import ticket_report as report

@@ -86,8 +86,8 @@ Day = Annotated[
         {
             "type": "string",
             "format": "date",
-            "formatMinimum": EARLIEST_DAY.isoformat(),
-            "formatMaximum": LATEST_DAY.isoformat(),
+            # formatMinimum/-Maximum are not OpenAPI 3.1 keywords: generators would reject it.
+            "description": f"YYYY-MM-DD，{EARLIEST_DAY.isoformat()} 至 {LATEST_DAY.isoformat()}",
         }
     ),
 ]
