@@ -23,7 +23,7 @@ from chalicelib.domain.notifications import RecipientKind
 from chalicelib.domain.policies import Grant, GrantState, Mode, PolicyVersion, VersionState
 from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
-from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.authorization import Action, Resource, can, require
 from chalicelib.service_layer.conflicts import retry_on_conflict
 from chalicelib.service_layer.notify import notify
 
@@ -242,8 +242,12 @@ def read_policy(deps: PolicyDeps, policy_id: str) -> tuple[dict[str, Any], list[
 def read_version_for_staff(
     deps: PolicyDeps, principal: Principal, policy_id: str, number: int
 ) -> PolicyVersion:
+    """A draft or retired version: for its department's drafters, and for those who may
+    publish it (they must read what they publish)."""
     version = _version(deps, policy_id, number)
-    if version.state is not VersionState.PUBLISHED:
+    if version.state is not VersionState.PUBLISHED and not can(
+        principal, Action.PUBLISH_POLICY, Resource(department_id=version.department_id)
+    ):
         require(principal, Action.DRAFT_POLICY, Resource(department_id=version.department_id))
     return version
 

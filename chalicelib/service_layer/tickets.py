@@ -758,6 +758,19 @@ def _dept_name(deps: TicketDeps, department_id: str | None, run: _Run) -> str:
     return run.names[department_id]
 
 
+_CLAUSE_LIMIT = 80
+_CLOSING_PUNCTUATION = "。．.！!？?；;，,、 \t\r\n"
+
+
+def _clause(text: str) -> str:
+    """Free text quoted inside a sentence of a template ("…：{summary}。请于…"): masked,
+    shortened, without its own closing punctuation (no "。。")."""
+    text = mask_text(text.strip())  # before shortening: a cut ID number would not be found
+    if len(text) > _CLAUSE_LIMIT:
+        return text[:_CLAUSE_LIMIT].rstrip(_CLOSING_PUNCTUATION) + "…"
+    return text.rstrip(_CLOSING_PUNCTUATION)
+
+
 def _notify(
     deps: TicketDeps, ticket: Ticket, entry: TimelineEntry, notice: Notice, run: _Run
 ) -> None:
@@ -776,8 +789,8 @@ def _notify(
     values = {
         "ticket_id": ticket.ticket_id,
         "kind": domain.KIND_LABELS[ticket.kind],
-        "summary": mask_text(ticket.description[:80]),
-        "note": mask_text(entry.note[:80]) or "（无）",
+        "summary": _clause(ticket.description),
+        "note": _clause(entry.note) or "（无）",
         "complexity": "复杂件" if ticket.complexity is Complexity.COMPLEX else "简单件",
         "contact_due": _when(starts.get("contact")),
         "resolve_due": _when(resolve),

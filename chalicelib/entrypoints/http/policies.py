@@ -18,7 +18,7 @@ from chalicelib.domain.errors import (
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
-from chalicelib.entrypoints.http.types import Count, Day, DayOrNever, Money, Tag, Text
+from chalicelib.entrypoints.http.types import Count, Day, DayOrNever, Money, SubjectId, Tag, Text
 
 bp = Blueprint(__name__)
 
@@ -114,7 +114,9 @@ class PolicyDetail(PolicySummary):
 
 class CheckupQuery(ApiModel):
     as_of: Day | None = Field(default=None, description="体检日期，默认今天")
-    subject: str | None = Field(default=None, pattern=_SUBJECT, description="主体（工作人员代查）")
+    subject: SubjectId | None = Field(
+        default=None, pattern=_SUBJECT, description="主体（工作人员代查）"
+    )
 
 
 class CheckupView(ApiModel):

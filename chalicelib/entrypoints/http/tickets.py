@@ -16,7 +16,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
-from chalicelib.entrypoints.http.types import Day, Moment, Text
+from chalicelib.entrypoints.http.types import Day, Moment, SubjectId, Text
 
 bp = Blueprint(__name__)
 
@@ -41,29 +41,6 @@ AttachmentRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,19
 Reason = Text(1000, min_length=1, multiline=True)
 
 
-def _subject_id(value: str) -> str:
-    """An ID number (checked) or a credit code (shape only: early codes fail their check)."""
-    import re
-
-    from chalicelib.bootstrap import container
-    from chalicelib.domain.personal_data import (
-        is_credit_code_shape,
-        is_future_birth_date,
-        is_valid_id_number,
-    )
-
-    value = value.strip().upper()
-    if re.fullmatch(r"\d{6}(18|19|20)\d{2}(0[1-9]|1[0-2])\d{5}[\dX]", value):
-        if is_future_birth_date(value, container().clock.now().date()):
-            raise ValueError("身份证号码中的出生日期晚于今天")
-        if not is_valid_id_number(value):
-            raise ValueError("身份证号码校验位不正确")
-        return value
-    if not is_credit_code_shape(value):
-        raise ValueError("证件号码应为有效的18位身份证号码或统一社会信用代码")
-    return value
-
-
 def _mobile(value: str) -> str:
     from chalicelib.domain.personal_data import is_valid_mobile, normalise_mobile
 
@@ -72,7 +49,6 @@ def _mobile(value: str) -> str:
     return normalise_mobile(value)
 
 
-SubjectId = Annotated[str, AfterValidator(_subject_id)]
 Mobile = Annotated[str, AfterValidator(_mobile)]
 
 
