@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv lock run test unit integration lint format bench synth verify-audit clean
+.PHONY: venv lock run test unit integration lint format bench synth verify-audit clean api-contract
 
 # Locks generated from pyproject.toml by `make lock` (uv, hashes of every file). Both target
 # Linux x86_64 with Python 3.11, the Lambda runtime: the Lambda packages are built from
@@ -33,13 +33,34 @@ lock: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.runner
 
-test: $(STAMP)
+test: $(STAMP) api-contract
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$status
+
+# The OpenAPI document, as the app serves it, linted (Redocly, recommended rules: no errors);
+# TypeScript types generated from it (openapi-typescript) and compiled with the mini-program
+# example in docs/examples (tsc --noEmit). The npm tools are pinned in tools/api-client.
+API_CLIENT := tools/api-client
+NODE_STAMP := $(API_CLIENT)/node_modules/.installed
+
+$(NODE_STAMP): $(API_CLIENT)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "需要 Node.js 20.19 或更高版本（node 和 npm）才能检查接口文档并生成 TypeScript 类型"; exit 1; }
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); \
+		process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' || { \
+		echo "Node.js 版本过低（$$(node --version)），需要 20.19 或更高版本"; exit 1; }
+	cd $(API_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+api-contract: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m local.export_openapi $(API_CLIENT)/openapi.json
+	cd $(API_CLIENT) && npm run --silent lint
+	cd $(API_CLIENT) && npm run --silent types
+	cd $(API_CLIENT) && npm run --silent typecheck
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

@@ -208,6 +208,7 @@ POLICIES: tuple[PolicyVersion, ...] = (
             "summary": "在青浦区注册并纳税、首次认定高新技术企业一年内的企业，免申即享一次性奖励。",
             "state": "draft",
             "created_by": "u-dept-kjw",
+            "created_at": "2026-11-02T09:30:00+08:00",
         }
     ),
     PolicyVersion.from_dict(
@@ -237,6 +238,7 @@ POLICIES: tuple[PolicyVersion, ...] = (
             "summary": "成立满2年、参保职工10人以上、纳税信用A或B级的企业，确认后拨付。",
             "state": "draft",
             "created_by": "u-dept-rsj",
+            "created_at": "2026-11-09T14:00:00+08:00",
         }
     ),
     PolicyVersion.from_dict(
@@ -265,6 +267,7 @@ POLICIES: tuple[PolicyVersion, ...] = (
             "summary": "45周岁以下的青浦区户籍人才可快申，申请表已按档案预填。",
             "state": "published",
             "created_by": "u-dept-rsj",
+            "created_at": "2025-12-15T10:00:00+08:00",
             "published_by": "u-supervisor-zhao",
             "published_at": "2026-01-01T09:00:00+08:00",
         }

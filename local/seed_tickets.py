@@ -69,6 +69,28 @@ def seed_routing_rules(container: Any) -> None:
     )
 
 
+def seed_ticket_limits(container: Any) -> None:
+    """Version 1 of the ticket limits: DOMAIN.md's defaults, in force for every date."""
+    from datetime import date
+
+    from chalicelib.domain.tickets import DEFAULT_TICKET_LIMITS, TicketLimitsVersion
+    from chalicelib.service_layer.tickets import TicketDeps
+
+    deps = TicketDeps.from_container(container)
+    if deps.tickets.limits_versions():
+        return
+    deps.tickets.put_limits_version(
+        TicketLimitsVersion(
+            version=1,
+            limits=DEFAULT_TICKET_LIMITS,
+            effective_from=date.min,
+            updated_by="system",
+            updated_at=container.clock.now(),
+            note="默认值（DOMAIN.md）",
+        )
+    )
+
+
 # (idempotency key, filer, intake fields, steps to take): each step is
 # (the state it leaves, acting user, use case, arguments).
 DEMO_TICKETS: list[dict[str, Any]] = [
@@ -187,6 +209,7 @@ def seed_tickets(container: Any) -> None:
     from chalicelib.service_layer import tickets as service
 
     seed_routing_rules(container)
+    seed_ticket_limits(container)
     deps = service.TicketDeps.from_container(container)
     for demo in DEMO_TICKETS:
         filer = container.directory.get_user(demo["user"])

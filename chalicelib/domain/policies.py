@@ -39,6 +39,8 @@ class GrantState(StrEnum):
     EXPIRED = "expired"
     PAYING = "paying"
     PAID = "paid"
+    # The payment could not be made for a data reason: it waits for a person, visibly.
+    NEEDS_MANUAL_REVIEW = "needs_manual_review"
 
 
 GRANT_STATE_LABELS = {
@@ -48,6 +50,7 @@ GRANT_STATE_LABELS = {
     GrantState.EXPIRED: "已过期",
     GrantState.PAYING: "拨付中",
     GrantState.PAID: "已到账",
+    GrantState.NEEDS_MANUAL_REVIEW: "需人工核查",
 }
 
 SUBJECT_KINDS = ("enterprise", "person")
@@ -269,6 +272,7 @@ TRANSITIONS: dict[str, tuple[frozenset[GrantState], GrantState]] = {
     "expire": (frozenset({GrantState.PENDING_CONFIRMATION}), GrantState.EXPIRED),
     "start_payment": (frozenset({GrantState.CONFIRMED}), GrantState.PAYING),
     "mark_paid": (frozenset({GrantState.PAYING}), GrantState.PAID),
+    "hold": (frozenset({GrantState.PAYING}), GrantState.NEEDS_MANUAL_REVIEW),
 }
 
 _ACTION_LABELS = {
@@ -277,6 +281,7 @@ _ACTION_LABELS = {
     "expire": "逾期处理",
     "start_payment": "发起拨付",
     "mark_paid": "确认到账",
+    "hold": "转人工核查",
 }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -636,16 +636,56 @@ class TicketLimits:
         return cls(**data)
 
 
+# The seed of the stored rule set (version 1); rules read the stored version in force.
 DEFAULT_TICKET_LIMITS = TicketLimits()
-# Read by other modules and documents; the values live in DEFAULT_TICKET_LIMITS.
-CONTACT_DAYS = DEFAULT_TICKET_LIMITS.contact_days
-CALL_BACK_DAYS = DEFAULT_TICKET_LIMITS.call_back_days
-REOPEN_WINDOW_DAYS = DEFAULT_TICKET_LIMITS.reopen_window_days
-MAX_EXTENSION_DAYS = DEFAULT_TICKET_LIMITS.max_extension_days
 
 
-def resolve_days(complexity: Complexity, limits: TicketLimits | None = None) -> int:
-    return (limits or DEFAULT_TICKET_LIMITS).resolve_days(complexity)
+@dataclass(frozen=True)
+class TicketLimitsVersion:
+    """One stored version of the ticket limits; it governs transitions from `effective_from`
+    (a China date) until a later version takes effect. Version 0 is the seed, never stored."""
+
+    version: int = 0
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS
+    effective_from: date | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    note: str = ""
+
+
+def limits_in_force(versions: Iterable[TicketLimitsVersion], day: date) -> TicketLimitsVersion:
+    """The newest version already in effect on `day`; the seed when none is."""
+    in_force = [v for v in versions if v.effective_from is None or v.effective_from <= day]
+    return max(in_force, key=lambda v: v.version, default=TicketLimitsVersion())
+
+
+def next_limits_version(
+    latest: TicketLimitsVersion,
+    limits: TicketLimits,
+    *,
+    effective_from: date,
+    by: str,
+    now: datetime,
+    note: str = "",
+) -> TicketLimitsVersion:
+    """The next version. It cannot take effect in the past: clocks already started keep the
+    limit they started with, and a retroactive change would make reports disagree with them."""
+    today = now.astimezone(CHINA_TZ).date()
+    if effective_from < today:
+        raise InvalidInput("生效日期不能早于今天", code="invalid_effective_from")
+    if latest.effective_from is not None and effective_from < latest.effective_from:
+        raise InvalidInput(
+            f"生效日期不能早于上一版（第{latest.version}版）的生效日期 {latest.effective_from}",
+            code="invalid_effective_from",
+        )
+    return TicketLimitsVersion(
+        version=latest.version + 1,
+        limits=limits,
+        effective_from=effective_from,
+        updated_by=by,
+        updated_at=now,
+        note=note.strip(),
+    )
 
 
 # ---- intake -----------------------------------------------------------------------------
@@ -685,6 +725,7 @@ def file(
     rules: RuleSet,
     duplicates: Iterable[str] = (),
     department_name: str | None = None,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """A new ticket, routed by the first matching rule; no match leaves it in the dispatcher
     queue. Possible duplicates are recorded, never merged."""
@@ -739,6 +780,7 @@ def file(
         department_name=department_name,
         note=f"按派单规则 {match.rule_id}（第{match.rule_version}版）自动派单",
         routed_by=match,
+        limits=limits,
     )
 
 
@@ -866,7 +908,7 @@ def _required(text: str | None, what: str, code: str) -> str:
 
 
 def _new_leg_effects(
-    ticket: Ticket, department_id: str, now: datetime, template: str
+    ticket: Ticket, department_id: str, now: datetime, template: str, limits: TicketLimits
 ) -> tuple[list[ClockOp], list[Notice]]:
     """A department takes the ticket: its contact and resolve clocks start, it is notified.
     `ticket` is the ticket after the leg moved on."""
@@ -875,7 +917,7 @@ def _new_leg_effects(
             "start",
             ticket.contact_key,
             kind="contact",
-            limit=CONTACT_DAYS,
+            limit=limits.contact_days,
             department_id=department_id,
             started_at=now,
         ),
@@ -883,7 +925,7 @@ def _new_leg_effects(
             "start",
             ticket.resolve_key,
             kind="resolve",
-            limit=resolve_days(ticket.complexity),
+            limit=limits.resolve_days(ticket.complexity),
             department_id=department_id,
             started_at=now,
         ),
@@ -905,6 +947,7 @@ def dispatch(
     complexity: Complexity | None = None,
     note: str = "",
     routed_by: RoutingMatch | None = None,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """转办 to the responsible department (by a routing rule or by the dispatcher)."""
     check(ticket, Event.DISPATCH, actor)
@@ -915,7 +958,7 @@ def dispatch(
         leg_started_at=now,
         complexity=complexity or ticket.complexity,
     )
-    clocks, notices = _new_leg_effects(moved, department_id, now, "dispatched")
+    clocks, notices = _new_leg_effects(moved, department_id, now, "dispatched", limits)
     data: dict[str, Any] = {"department_id": department_id, "complexity": moved.complexity.value}
     if routed_by is not None:
         data["routing"] = routed_by.to_dict()
@@ -1006,6 +1049,7 @@ def reply(
     answer: str,
     evidence: tuple[str, ...],
     rectification: str = "",
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """The department's answer or rectification, with evidence; the call-back clock starts."""
     check(ticket, Event.REPLY, actor)
@@ -1035,7 +1079,7 @@ def reply(
                     "start",
                     replied.call_back_key,
                     kind="call_back",
-                    limit=CALL_BACK_DAYS,
+                    limit=limits.call_back_days,
                     department_id=SUPERVISOR_DEPARTMENT_ID,
                     started_at=now,
                 ),
@@ -1047,7 +1091,13 @@ def reply(
 
 
 def call_back(
-    ticket: Ticket, actor: Principal, now: datetime, *, satisfied: bool, note: str
+    ticket: Ticket,
+    actor: Principal,
+    now: datetime,
+    *,
+    satisfied: bool,
+    note: str,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """回访 by the district office. Unsatisfied: the same department handles it again."""
     event = Event.CALL_BACK_SATISFIED if satisfied else Event.CALL_BACK_UNSATISFIED
@@ -1062,7 +1112,7 @@ def call_back(
     moved = ticket
     if not satisfied:
         moved = replace(ticket, leg=ticket.leg + 1, resolve_rev=0, leg_started_at=now)
-        leg_clocks, notices = _new_leg_effects(moved, department, now, "reopened")
+        leg_clocks, notices = _new_leg_effects(moved, department, now, "reopened", limits)
         clocks += leg_clocks
         counts.append((department, "reopened"))
     return _move(
@@ -1099,12 +1149,11 @@ def reopen(
     *,
     reason: str,
     calendar: WorkingCalendar,
-    limits: TicketLimits | None = None,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """The person is not satisfied: within 15 working days of the reply the same department
     handles it again."""
     check(ticket, Event.REOPEN, actor)
-    limits = limits or DEFAULT_TICKET_LIMITS
     reason = _required(reason, "重新打开的理由", "reason_required")
     replied = ticket.last_replied_at
     if replied is not None:
@@ -1118,7 +1167,7 @@ def reopen(
             )
     department = ticket.department_id or ""
     moved = replace(ticket, leg=ticket.leg + 1, resolve_rev=0, leg_started_at=now)
-    clocks, notices = _new_leg_effects(moved, department, now, "reopened")
+    clocks, notices = _new_leg_effects(moved, department, now, "reopened", limits)
     if ticket.state is TicketState.REPLIED:
         clocks.insert(0, ClockOp("cancel", ticket.call_back_key, reason="办事人重新打开"))
     return _move(
@@ -1139,6 +1188,7 @@ def transfer(
     department_id: str,
     department_name: str | None,
     reason: str,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """Hand the ticket to another department: its own handoff clocks start, the old ones end."""
     check(ticket, Event.TRANSFER, actor)
@@ -1146,7 +1196,7 @@ def transfer(
         raise InvalidInput("不能转办给当前承办部门", code="same_department")
     reason = _required(reason, "转办理由", "reason_required")
     moved = replace(ticket, leg=ticket.leg + 1, resolve_rev=0, leg_started_at=now)
-    clocks, notices = _new_leg_effects(moved, department_id, now, "transferred")
+    clocks, notices = _new_leg_effects(moved, department_id, now, "transferred", limits)
     counts = ((department_id, "received"), (ticket.department_id or "", "transferred_out"))
     return _move(
         moved,
@@ -1227,7 +1277,13 @@ def decide_return(
 
 
 def set_complexity(
-    ticket: Ticket, actor: Principal, now: datetime, *, complexity: Complexity, reason: str
+    ticket: Ticket,
+    actor: Principal,
+    now: datetime,
+    *,
+    complexity: Complexity,
+    reason: str,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     """The dispatcher's call: the resolve clock restarts from the leg's start with the new
     limit (simple 5, complex 15 working days)."""
@@ -1245,7 +1301,7 @@ def set_complexity(
                 "start",
                 moved.resolve_key,
                 kind="resolve",
-                limit=resolve_days(complexity),
+                limit=limits.resolve_days(complexity),
                 department_id=ticket.department_id,
                 started_at=ticket.leg_started_at or now,
             ),
@@ -1262,7 +1318,13 @@ def set_complexity(
 
 
 def request_extension(
-    ticket: Ticket, actor: Principal, now: datetime, *, days: int, reason: str
+    ticket: Ticket,
+    actor: Principal,
+    now: datetime,
+    *,
+    days: int,
+    reason: str,
+    limits: TicketLimits = DEFAULT_TICKET_LIMITS,
 ) -> Ticket:
     check(ticket, Event.REQUEST_EXTENSION, actor)
     if ticket.complexity is not Complexity.COMPLEX:
@@ -1270,8 +1332,9 @@ def request_extension(
     pending = ticket.details.get("extension")
     if pending and pending.get("status") in ("pending", "approved"):
         raise RuleViolation("本工单已申请过延期", code="extension_already_requested")
-    if not 1 <= days <= MAX_EXTENSION_DAYS:
-        raise InvalidInput(f"延期天数应为1到{MAX_EXTENSION_DAYS}个工作日", code="invalid_extension")
+    longest = limits.max_extension_days
+    if not 1 <= days <= longest:
+        raise InvalidInput(f"延期天数应为1到{longest}个工作日", code="invalid_extension")
     reason = _required(reason, "延期理由", "reason_required")
     request = {"days": days, "reason": reason, "status": "pending", "at": _iso(now)}
     return _move(

@@ -23,7 +23,7 @@ from chalicelib.domain.notifications import RecipientKind
 from chalicelib.domain.policies import Grant, GrantState, Mode, PolicyVersion, VersionState
 from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
-from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.authorization import Action, Resource, can, require
 from chalicelib.service_layer.conflicts import retry_on_conflict
 from chalicelib.service_layer.notify import notify
 
@@ -253,8 +253,12 @@ def read_policy(deps: PolicyDeps, policy_id: str) -> tuple[dict[str, Any], list[
 def read_version_for_staff(
     deps: PolicyDeps, principal: Principal, policy_id: str, number: int
 ) -> PolicyVersion:
+    """A draft or retired version: for its department's drafters, and for those who may
+    publish it (they must read what they publish)."""
     version = _version(deps, policy_id, number)
-    if version.state is not VersionState.PUBLISHED:
+    if version.state is not VersionState.PUBLISHED and not can(
+        principal, Action.PUBLISH_POLICY, Resource(department_id=version.department_id)
+    ):
         require(principal, Action.DRAFT_POLICY, Resource(department_id=version.department_id))
     return version
 
@@ -625,6 +629,31 @@ def pay_grant(deps: PolicyDeps, grant_id: str) -> Grant:
     return updated
 
 
+def hold_grant(deps: PolicyDeps, grant_id: str, reason: str) -> Grant | None:
+    """The payment consumer cannot pay this grant for a data reason: rather than failing on
+    every redelivery the grant waits, visibly (需人工核查), and its holder is told once."""
+    found = deps.store.get_grant(grant_id)
+    if found is None or found[0].state is not GrantState.PAYING:
+        return None
+    before = found[0]
+    now = deps.clock.now()
+    updated = _change(
+        deps,
+        grant_id,
+        lambda g: domain.transition(g, "hold", now, reason=reason[:300]),
+        already=lambda g: g.state is GrantState.NEEDS_MANUAL_REVIEW,
+    )
+    _record_grant(deps, SYSTEM, "grant.needs_manual_review", before, updated, {"reason": reason})
+    _notify_subject(
+        deps,
+        updated,
+        "needs_manual_review",
+        f"政策资金拨付需人工核查：{updated.title}",
+        "拨付时发现数据有误，工作人员将人工核查后处理，请留意后续通知。",
+    )
+    return updated
+
+
 def _load_grant(deps: PolicyDeps, grant_id: str) -> tuple[Grant, int]:
     found = deps.store.get_grant(grant_id)
     if found is None:
@@ -739,7 +768,7 @@ def match_segment(
         _match_page(deps, version, condition, page.items, as_of, needs_licences, screen, report)
         cursor = page.last_key
         state = {
-            **state,
+            **{k: v for k, v in state.items() if k not in _FAILURE_KEYS},
             "cursor": cursor,
             "done": cursor is None,
             "subjects": state.get("subjects", 0) + len(page.items),
@@ -787,11 +816,47 @@ def _match_page(
         report.quick_apply += int(result.quick_apply)
 
 
+_FAILURE_KEYS = ("failed", "failure", "failed_at")
+
+
+def fail_segment(deps: PolicyDeps, job: dict[str, Any], reason: str) -> bool:
+    """A segment that cannot go on for a data reason stops at its checkpoint, marked failed
+    with the reason, so the match progress shows it to the office instead of it silently
+    never finishing. A later message for the segment resumes it (and clears the mark)."""
+    policy_id, number, shard = job["policy_id"], int(job["version"]), int(job["shard"])
+    state = deps.store.checkpoint(policy_id, number, shard) or {"cursor": None, "done": False}
+    if state.get("done") or state.get("failed"):
+        return False
+    failed_at = deps.clock.now().isoformat()
+    deps.store.save_checkpoint(
+        policy_id,
+        number,
+        shard,
+        {**state, "shard": shard, "failed": True, "failure": reason[:300], "failed_at": failed_at},
+    )
+    record_change(
+        deps.audit_log,
+        SYSTEM,
+        "policy.match_segment_failed",
+        "policy",
+        f"{policy_id}#v{number}",
+        None,
+        {"shard": shard, "failure": reason[:300]},
+        None,
+    )
+    return True
+
+
 def match_progress(deps: PolicyDeps, policy_id: str, version: int) -> dict[str, Any]:
     states = deps.store.checkpoints(policy_id, version)
     return {
         "segments": match_shards(),
         "segments_done": sum(1 for s in states if s.get("done")),
+        "segments_failed": [
+            {"shard": s.get("shard"), "reason": s.get("failure"), "failed_at": s.get("failed_at")}
+            for s in states
+            if s.get("failed")
+        ],
         "subjects": sum(s.get("subjects", 0) for s in states),
     }
 

@@ -183,8 +183,11 @@ def _ticket(deps: ReviewDeps, handling_id: str) -> Handling | None:
     from chalicelib.domain.tickets import TicketState
 
     ticket = deps.tickets.get(handling_id)
-    if ticket is None or not ticket.department_id:
+    if ticket is None:
         return None
+    # A ticket no department took (unrouted, or returned) is the person's, but not complete:
+    # its owner is told so (after the ownership check), not that it does not exist.
+    handled = bool(ticket.department_id)
     staff_roles = {r.value for r in STAFF_ROLES}
     staff = {
         e.actor_id
@@ -196,9 +199,9 @@ def _ticket(deps: ReviewDeps, handling_id: str) -> Handling | None:
         handling_id,
         ticket.owner.user_id,
         ticket.owner.subject_id,
-        ticket.department_id,
+        ticket.department_id or "",
         Channel.OFFLINE if ticket.channel.value in _OFFLINE_TICKET_CHANNELS else Channel.ONLINE,
-        ticket.state is TicketState.CLOSED,
+        handled and ticket.state is TicketState.CLOSED,
         frozenset(staff),
         _subjects(deps, staff),
         ticket.centre_id,

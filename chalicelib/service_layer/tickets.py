@@ -124,6 +124,12 @@ def _load(deps: TicketDeps, principal: Principal, ticket_id: str, action: Action
     return ticket
 
 
+def _limits(deps: TicketDeps, now: datetime) -> domain.TicketLimits:
+    """The stored limits in force today (read through the short-lived read cache)."""
+    day = now.astimezone(CHINA_TZ).date()
+    return domain.limits_in_force(deps.tickets.limits_versions(), day).limits
+
+
 def _department_name(deps: TicketDeps, department_id: str | None) -> str | None:
     if not department_id:
         return None
@@ -256,7 +262,9 @@ def file_ticket(
         centre_id=request.centre_id,
         intake_key=intake_key,
     )
-    ticket = domain.file(intake, principal, now, rules=rules, duplicates=duplicates)
+    ticket = domain.file(
+        intake, principal, now, rules=rules, duplicates=duplicates, limits=_limits(deps, now)
+    )
     if ticket.department_id:
         found_department = deps.directory.get_department(ticket.department_id)
         ticket = replace(
@@ -319,6 +327,7 @@ def dispatch(
             department_name=name,
             complexity=complexity,
             note=note.strip(),
+            limits=_limits(deps, now),
         ),
     )
 
@@ -383,7 +392,13 @@ def reply(
         principal,
         ticket_id,
         lambda t, now: domain.reply(
-            t, principal, now, answer=answer, evidence=evidence, rectification=rectification
+            t,
+            principal,
+            now,
+            answer=answer,
+            evidence=evidence,
+            rectification=rectification,
+            limits=_limits(deps, now),
         ),
     )
 
@@ -395,7 +410,9 @@ def call_back(
         deps,
         principal,
         ticket_id,
-        lambda t, now: domain.call_back(t, principal, now, satisfied=satisfied, note=note),
+        lambda t, now: domain.call_back(
+            t, principal, now, satisfied=satisfied, note=note, limits=_limits(deps, now)
+        ),
     )
 
 
@@ -411,7 +428,9 @@ def reopen(deps: TicketDeps, principal: Principal, ticket_id: str, *, reason: st
         deps,
         principal,
         ticket_id,
-        lambda t, now: domain.reopen(t, principal, now, reason=reason, calendar=calendar),
+        lambda t, now: domain.reopen(
+            t, principal, now, reason=reason, calendar=calendar, limits=_limits(deps, now)
+        ),
     )
 
 
@@ -424,7 +443,13 @@ def transfer(
         principal,
         ticket_id,
         lambda t, now: domain.transfer(
-            t, principal, now, department_id=department_id, department_name=name, reason=reason
+            t,
+            principal,
+            now,
+            department_id=department_id,
+            department_name=name,
+            reason=reason,
+            limits=_limits(deps, now),
         ),
     )
 
@@ -464,7 +489,7 @@ def set_complexity(
         principal,
         ticket_id,
         lambda t, now: domain.set_complexity(
-            t, principal, now, complexity=complexity, reason=reason
+            t, principal, now, complexity=complexity, reason=reason, limits=_limits(deps, now)
         ),
     )
 
@@ -476,7 +501,9 @@ def request_extension(
         deps,
         principal,
         ticket_id,
-        lambda t, now: domain.request_extension(t, principal, now, days=days, reason=reason),
+        lambda t, now: domain.request_extension(
+            t, principal, now, days=days, reason=reason, limits=_limits(deps, now)
+        ),
     )
 
 
@@ -739,6 +766,19 @@ def _dept_name(deps: TicketDeps, department_id: str | None, run: _Run) -> str:
     return run.names[department_id]
 
 
+_CLAUSE_LIMIT = 80
+_CLOSING_PUNCTUATION = "。．.！!？?；;，,、 \t\r\n"
+
+
+def _clause(text: str) -> str:
+    """Free text quoted inside a sentence of a template ("…：{summary}。请于…"): masked,
+    shortened, without its own closing punctuation (no "。。")."""
+    text = mask_text(text.strip())  # before shortening: a cut ID number would not be found
+    if len(text) > _CLAUSE_LIMIT:
+        return text[:_CLAUSE_LIMIT].rstrip(_CLOSING_PUNCTUATION) + "…"
+    return text.rstrip(_CLOSING_PUNCTUATION)
+
+
 def _notify(
     deps: TicketDeps, ticket: Ticket, entry: TimelineEntry, notice: Notice, run: _Run
 ) -> None:
@@ -757,8 +797,8 @@ def _notify(
     values = {
         "ticket_id": ticket.ticket_id,
         "kind": domain.KIND_LABELS[ticket.kind],
-        "summary": mask_text(ticket.description[:80]),
-        "note": mask_text(entry.note[:80]) or "（无）",
+        "summary": _clause(ticket.description),
+        "note": _clause(entry.note) or "（无）",
         "complexity": "复杂件" if ticket.complexity is Complexity.COMPLEX else "简单件",
         "contact_due": _when(starts.get("contact")),
         "resolve_due": _when(resolve),
@@ -915,6 +955,72 @@ def replace_rule_set(
             after={"version": new.version, "rules": [r.to_dict() for r in new.rules]},
             correlation_id=get_correlation_id(),
             details={"item_departments": dict(new.item_departments)},
+        )
+    )
+    return new
+
+
+# ---- ticket limits ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LimitsView:
+    in_force: domain.TicketLimitsVersion
+    scheduled: list[domain.TicketLimitsVersion]  # later versions, oldest first
+
+
+def get_limits(deps: TicketDeps, principal: Principal) -> LimitsView:
+    require(principal, Action.READ_TICKET_LIMITS)
+    versions = deps.tickets.limits_versions()
+    today = deps.clock.now().astimezone(CHINA_TZ).date()
+    in_force = domain.limits_in_force(versions, today)
+    later = [v for v in versions if v.version > in_force.version]
+    return LimitsView(in_force, sorted(later, key=lambda v: v.version))
+
+
+def replace_limits(
+    deps: TicketDeps,
+    principal: Principal,
+    *,
+    limits: domain.TicketLimits,
+    effective_from: date | None,
+    expected_version: int,
+    note: str = "",
+) -> domain.TicketLimitsVersion:
+    """Store the next version of the limits, in force from `effective_from` (today when not
+    given). Clocks already running keep the limit they started with."""
+    require(principal, Action.MANAGE_TICKET_LIMITS)
+    versions = deps.tickets.limits_versions()
+    latest = max(versions, key=lambda v: v.version, default=domain.TicketLimitsVersion())
+    if expected_version != latest.version:
+        raise Conflict(
+            f"工单时限已更新为第{latest.version}版，请刷新后再修改", code="limits_changed"
+        )
+    now = deps.clock.now()
+    new = domain.next_limits_version(
+        latest,
+        limits,
+        effective_from=effective_from or now.astimezone(CHINA_TZ).date(),
+        by=principal.user_id,
+        now=now,
+        note=note,
+    )
+    if not deps.tickets.put_limits_version(new):
+        raise Conflict("工单时限已被他人更新，请刷新后再修改", code="limits_changed")
+    deps.audit_log.append(
+        AuditEntry(
+            actor_id=principal.user_id,
+            actor_role=principal.role.value,
+            action="ticket_limits.updated",
+            subject_type="ticket_limits",
+            subject_id="limits",
+            before={"version": latest.version, "limits": latest.limits.to_dict()},
+            after={"version": new.version, "limits": new.limits.to_dict()},
+            correlation_id=get_correlation_id(),
+            details={
+                "effective_from": new.effective_from.isoformat() if new.effective_from else None,
+                "note": new.note,
+            },
         )
     )
     return new

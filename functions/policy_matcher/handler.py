@@ -35,7 +35,7 @@ def screen(condition: Any, facts: Sequence[dict[str, Any]], as_of: date) -> list
 
 
 def parse_job(body: str) -> dict[str, Any]:
-    """A malformed message cannot succeed: it fails until the redrive parks it in the DLQ."""
+    """A malformed message cannot succeed: it is parked, not retried (see `_guarded`)."""
     job = json.loads(body)
     if not isinstance(job, dict):
         raise ValueError("match message is not an object")
@@ -69,6 +69,32 @@ def _match_record(record: Any) -> None:
     )
 
 
+def _guarded(record: Any) -> None:
+    """Transient failures are retried; a data error would fail the same way on every delivery,
+    so it is parked like every other consumer's (logged, counted, the office alerted) and its
+    segment is marked failed in the match progress."""
+    from chalicelib.entrypoints.events.batch import is_data_error, park
+
+    try:
+        _match_record(record)
+    except Exception as error:
+        if not is_data_error(error):
+            raise
+        park(record, error, consumer="policy_matcher", on_data_error=_fail_segment)
+
+
+def _fail_segment(record: Any, error: BaseException) -> None:
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.policies import PolicyDeps, fail_segment
+
+    try:
+        job = parse_job(record.body)
+    except ValueError:
+        return  # no segment named: the office's alert is all there is to do
+    reason = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+    fail_segment(PolicyDeps.from_container(container()), job, str(reason))
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.observability import run_invocation
 
@@ -85,7 +111,7 @@ def _process_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     return process_partial_response(
         event=event,
-        record_handler=_match_record,
+        record_handler=_guarded,
         processor=BatchProcessor(EventType.SQS, raise_on_entire_batch_failure=False),
         context=context,
     )

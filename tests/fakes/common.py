@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from chalicelib.domain.audit import AuditEntry, AuditFact
 from chalicelib.domain.directory import Department, UserProfile
@@ -63,8 +64,15 @@ class InMemoryDirectory:
     def put_user(self, user: UserProfile) -> None:
         self.users[user.user_id] = user
 
-    def list_demo_users(self, user_ids: list[str]) -> list[UserProfile]:
-        return [self.users[u] for u in user_ids if u in self.users]
+    def list_users(
+        self, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[UserProfile], dict[str, Any] | None]:
+        ordered = sorted(self.users)
+        after = start_key["user_id"] if start_key else None
+        remaining = [u for u in ordered if after is None or u > after]
+        page = remaining[:limit]
+        more = len(remaining) > limit
+        return [self.users[u] for u in page], ({"user_id": page[-1]} if more else None)
 
     def get_department(self, department_id: str) -> Department | None:
         return self.departments.get(department_id)

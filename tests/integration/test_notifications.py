@@ -862,3 +862,23 @@ def test_staff_redrive_a_dead_letter_once_and_a_recovered_endpoint_redrives_the_
         ]
         == []
     )
+
+
+def test_a_notification_that_cannot_be_delivered_for_its_data_is_a_dead_letter_at_once(
+    api, container, pipeline, monkeypatch
+):
+    from chalicelib.service_layer import notifications as service
+
+    notification_id, _ = container.notifier.notify(department_request())
+    pipeline.enqueue()
+
+    def unreadable(*args, **kwargs):
+        raise ValueError("Invalid isoformat string: '2026-02-30'")
+
+    monkeypatch.setattr(service, "deliver_notification", unreadable)
+    _, response = pipeline.deliver()
+
+    assert response == {"batchItemFailures": []}  # not retried
+    assert container.notifier.get(notification_id).status is NotificationStatus.FAILED
+    page = api.get("/notifications/dead-letters?department_id=dept-scjgj", user="u-supervisor-zhao")
+    assert [i["notification_id"] for i in page.json["items"]] == [notification_id]

@@ -75,10 +75,13 @@ class DynamoDirectory:
             description=user.description or None,
         ).save()
 
-    def list_demo_users(self, user_ids: list[str]) -> list[UserProfile]:
-        found = UserModel.batch_get(user_ids)
-        by_id = {item.user_id: _to_profile(item) for item in found}
-        return [by_id[uid] for uid in user_ids if uid in by_id]
+    def list_users(
+        self, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[UserProfile], dict[str, Any] | None]:
+        """One page of every account: the local stage's demo list only (a Scan, bounded by
+        `limit`; no route outside the local stage lists accounts)."""
+        result = UserModel.scan(limit=limit, page_size=limit, last_evaluated_key=start_key)
+        return [_to_profile(item) for item in result], result.last_evaluated_key
 
     def get_department(self, department_id: str) -> Department | None:
         return self._cache.get(

@@ -6,6 +6,8 @@ One table ("tickets"), keys (pk, sk):
                  of two concurrent transitions only one is stored.
 - rule set:      ("routing", "v#<version>"): each version of the ordered rules, immutable; the
                  latest is one Query (descending, limit 1). A new version is a conditional put.
+- limits:        ("ticket_limits", "v#<version>"): each version of the ticket limits, immutable,
+                 with the China date it takes effect; the recent versions are one Query.
 - counters:      ("report#<YYYY-MM>", <department_id>): ADD-updated numbers; the report for a
                  month is one Query on its partition.
 - count marker:  (<ticket_id>, "count#<seq>#<department_id>"): written in the same transaction
@@ -23,7 +25,7 @@ GSIs of the ticket item (every index attribute is present only when the ticket b
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -50,6 +52,8 @@ from chalicelib.domain.tickets import (
     RuleSet,
     Ticket,
     TicketKind,
+    TicketLimits,
+    TicketLimitsVersion,
     TicketState,
     TimelineEntry,
 )
@@ -57,6 +61,9 @@ from chalicelib.service_layer.ports import Page
 
 _TICKET_SK = "ticket"
 _ROUTING_PK = "routing"
+_LIMITS_PK = "ticket_limits"
+# Versions scheduled ahead are few; the one in force is among the latest ones.
+_LIMITS_RECENT = 20
 _NO_DUE = "~"
 MARKER_TTL = timedelta(days=400)
 
@@ -198,6 +205,19 @@ class RuleSetModel(Model):
     updated_at = UnicodeAttribute(null=True)
 
 
+class LimitsModel(Model):
+    Meta = meta("tickets")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    limits_version = NumberAttribute()
+    limits = JSONAttribute()
+    effective_from = UnicodeAttribute()
+    updated_by = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+
+
 class CountMarkerModel(Model):
     Meta = meta("tickets")
 
@@ -333,6 +353,17 @@ def _rule_set(item: RuleSetModel) -> RuleSet:
         item_departments=dict(item.item_departments or {}),
         updated_by=item.updated_by,
         updated_at=_moment(item.updated_at),
+    )
+
+
+def _limits_version(item: LimitsModel) -> TicketLimitsVersion:
+    return TicketLimitsVersion(
+        version=int(item.limits_version),
+        limits=TicketLimits.from_dict(dict(item.limits or {})),
+        effective_from=date.fromisoformat(item.effective_from),
+        updated_by=item.updated_by,
+        updated_at=_moment(item.updated_at),
+        note=item.note or "",
     )
 
 
@@ -483,6 +514,44 @@ class DynamoTicketStore:
         )
         try:
             item.save(condition=RuleSetModel.pk.does_not_exist())
+        except PutError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    # -- ticket limits ----------------------------------------------------------------------
+
+    def limits_versions(self) -> list[TicketLimitsVersion]:
+        """The latest stored versions, newest first, cached for a short age (every transition
+        that starts a clock reads them)."""
+        return self._read_cache.get("ticket_limits", self._limits_versions)
+
+    def _limits_versions(self) -> list[TicketLimitsVersion]:
+        result = LimitsModel.query(
+            _LIMITS_PK,
+            LimitsModel.sk.startswith("v#"),
+            scan_index_forward=False,
+            limit=_LIMITS_RECENT,
+            consistent_read=True,
+        )
+        return [_limits_version(item) for item in result]
+
+    def put_limits_version(self, version: TicketLimitsVersion) -> bool:
+        """Store a new version; False when that version exists already (a concurrent edit)."""
+        self._read_cache.invalidate("ticket_limits")
+        item = LimitsModel(
+            _LIMITS_PK,
+            f"v#{version.version:08d}",
+            limits_version=version.version,
+            limits=version.limits.to_dict(),
+            effective_from=(version.effective_from or date.min).isoformat(),
+            updated_by=version.updated_by,
+            updated_at=iso(version.updated_at) if version.updated_at else None,
+            note=version.note or None,
+        )
+        try:
+            item.save(condition=LimitsModel.pk.does_not_exist())
         except PutError as error:
             if condition_failed(error):
                 return False

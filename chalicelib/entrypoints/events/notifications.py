@@ -39,7 +39,12 @@ class RetryLater(Exception):
 )
 def enqueue_notifications(event: Any) -> dict[str, Any]:
     return process_batch(
-        event, _enqueue_record, stream=True, consumer="enqueue_notifications", alert_office=False
+        event,
+        _enqueue_record,
+        stream=True,
+        consumer="enqueue_notifications",
+        on_data_error=_give_up_enqueued,
+        alert_office=False,
     )
 
 
@@ -86,8 +91,38 @@ def _enqueue_record(record: Any) -> None:
 )
 def deliver_notifications(event: Any) -> dict[str, Any]:
     return process_batch(
-        event, _deliver_record, consumer="deliver_notifications", alert_office=False
+        event,
+        _deliver_record,
+        consumer="deliver_notifications",
+        on_data_error=_give_up_delivery,
+        alert_office=False,
     )
+
+
+# A notification that cannot be processed for a data reason is given up at once: it shows in
+# its recipient's dead letters (GET /notifications/dead-letters), where staff see it and may
+# re-drive it. No alert is sent about it: an alert is a notification, and could loop.
+
+
+def _give_up_enqueued(record: Any, error: BaseException) -> None:
+    image = record.dynamodb.new_image or {}
+    _dead_letter(str(image.get("notification_id", "")))
+
+
+def _give_up_delivery(record: Any, error: BaseException) -> None:
+    try:
+        notification_id, _ = _parse_message(record.body)
+    except ValueError:
+        return  # no notification named: the log line and the metric are all there is
+    _dead_letter(notification_id)
+
+
+def _dead_letter(notification_id: str) -> None:
+    from chalicelib.bootstrap import container
+
+    if _NOTIFICATION_ID.match(notification_id):
+        c = container()
+        c.notifier.dead_letter(notification_id, c.clock.now())
 
 
 def _deliver_record(record: Any) -> None:

@@ -38,7 +38,19 @@ def _deps() -> Any:
     name="pay_policy_grants",
 )
 def pay_policy_grants(event: Any) -> dict[str, Any]:
-    return process_batch(event, _pay_record, consumer="pay_policy_grants")
+    return process_batch(event, _pay_record, consumer="pay_policy_grants", on_data_error=_hold)
+
+
+def _hold(record: Any, error: BaseException) -> None:
+    """The grant cannot be paid for a data reason: it waits for a person, visibly."""
+    from chalicelib.service_layer.policies import hold_grant
+
+    try:
+        grant_id, _ = parse_payment(record.body)
+    except ValueError:
+        return  # no grant named: the office's alert is all there is to do
+    reason = getattr(error, "message", None) or "拨付时读取兑现数据出错"
+    hold_grant(_deps(), grant_id, reason)
 
 
 def parse_payment(body: str) -> tuple[str, str | None]:

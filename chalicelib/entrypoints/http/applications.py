@@ -8,6 +8,14 @@ from typing import Annotated, Any, Literal
 from chalice import Blueprint
 from pydantic import Field
 
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -223,6 +231,7 @@ def _application_id(value: str) -> str:
     query=PageQuery,
     response=ItemPage,
     public=True,
+    errors=(InvalidInput, Unauthenticated),
 )
 def list_items(call: Call):
     from chalicelib.service_layer.applications import list_items as list_
@@ -241,6 +250,7 @@ def list_items(call: Call):
     tags=_TAGS,
     response=ItemView,
     public=True,
+    errors=(InvalidInput, NotFound),
 )
 def read_item(call: Call, code: str):
     from chalicelib.service_layer.applications import get_item
@@ -256,6 +266,7 @@ def read_item(call: Call, code: str):
     tags=_TAGS,
     body=ItemBody,
     response=ItemView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def publish_item(call: Call, code: str):
     from chalicelib.domain.applications import ServiceItem
@@ -274,6 +285,7 @@ def publish_item(call: Call, code: str):
     summary="智能预填：本人档案、电子证照与历史办件中的表单数据（核验数据锁定）",
     tags=_TAGS,
     response=PrefillView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def prefill(call: Call, code: str):
     from chalicelib.service_layer.applications import prefill_for
@@ -307,6 +319,7 @@ def _materials(bodies: list[MaterialBody]) -> list[Any]:
     response=AcceptedView,
     status=202,
     idempotency="optional",
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound, Conflict),
 )
 def submit(call: Call):
     from chalicelib.service_layer.applications import Submission
@@ -334,6 +347,7 @@ def submit(call: Call):
     summary="申请详情：状态、办理经过、预审意见与时限",
     tags=_TAGS,
     response=ApplicationView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def read_application(call: Call, application_id: str):
     from chalicelib.service_layer.applications import deadlines_of, read
@@ -350,6 +364,7 @@ def read_application(call: Call, application_id: str):
     tags=_TAGS,
     query=PageQuery,
     response=ApplicationPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def my_applications(call: Call):
     from chalicelib.service_layer.applications import list_mine
@@ -368,6 +383,7 @@ def my_applications(call: Call):
     tags=_TAGS,
     query=PageQuery,
     response=ApplicationPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def department_applications(call: Call, department_id: str):
     from chalicelib.service_layer.applications import list_department
@@ -389,6 +405,7 @@ def department_applications(call: Call, department_id: str):
     tags=_TAGS,
     body=SupplementBody,
     response=ApplicationView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def supplement(call: Call, application_id: str):
     from chalicelib.service_layer.applications import supplement as supplement_
@@ -411,6 +428,7 @@ def supplement(call: Call, application_id: str):
     tags=_TAGS,
     body=DecisionBody,
     response=ApplicationView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def decide(call: Call, application_id: str):
     from chalicelib.service_layer.applications import decide as decide_
@@ -433,6 +451,7 @@ def decide(call: Call, application_id: str):
     tags=_TAGS,
     query=MonthQuery,
     response=ReportView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def application_report(call: Call):
     from chalicelib.service_layer.applications import report

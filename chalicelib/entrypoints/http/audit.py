@@ -5,7 +5,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import Field
 
-from chalicelib.domain.errors import InvalidInput, NotFound
+from chalicelib.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -72,6 +72,7 @@ class AuditRecordPage(ApiModel):
     tags=("audit",),
     query=VerifyQuery,
     response=AuditVerificationView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def verify_audit(call: Call):
     from chalicelib.bootstrap import container
@@ -96,6 +97,7 @@ def verify_audit(call: Call):
     tags=("audit",),
     query=RecordsQuery,
     response=AuditRecordPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_audit_records(call: Call):
     from chalicelib.bootstrap import container

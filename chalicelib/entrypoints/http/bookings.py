@@ -7,6 +7,14 @@ from typing import Any, Literal
 from chalice import Blueprint
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.types import Day, Tag, Text
@@ -369,6 +377,7 @@ def _rules_view(rules: Any, version: int | None) -> RulesView:
     query=CentersQuery,
     response=CenterPage,
     public=True,
+    errors=(InvalidInput, Unauthenticated),
 )
 def list_centers(call: Call):
     from chalicelib.service_layer import bookings
@@ -392,6 +401,7 @@ def list_centers(call: Call):
     tags=_TAGS,
     response=CenterDetailView,
     public=True,
+    errors=(InvalidInput, NotFound),
 )
 def get_center(call: Call, center_id: str):
     from chalicelib.service_layer import bookings
@@ -422,6 +432,7 @@ def get_center(call: Call, center_id: str):
     query=SlotsQuery,
     response=DaySlotsView,
     public=True,
+    errors=(InvalidInput, NotFound, Conflict, RuleViolation),
 )
 def list_slots(call: Call, center_id: str):
     from chalicelib.service_layer import bookings
@@ -464,6 +475,7 @@ def list_slots(call: Call, center_id: str):
     tags=_TAGS,
     response=QueueView,
     public=True,
+    errors=(InvalidInput, NotFound),
 )
 def center_queue(call: Call, center_id: str):
     from chalicelib.service_layer import bookings
@@ -492,6 +504,7 @@ def center_queue(call: Call, center_id: str):
     summary="（窗口人员）当天的现场签到二维码内容",
     tags=_TAGS,
     response=CheckInCodeView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def check_in_code(call: Call, center_id: str):
     from chalicelib.service_layer import bookings
@@ -507,6 +520,7 @@ def check_in_code(call: Call, center_id: str):
     summary="（窗口人员）叫号：叫下一位（老年人、残疾人优先）；无人等候时返回 204",
     tags=_TAGS,
     response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def call_next(call: Call, center_id: str):
     from chalicelib.service_layer import bookings
@@ -519,7 +533,13 @@ def call_next(call: Call, center_id: str):
 
 
 @api_route(
-    bp, "/booking-rules", summary="当前预约规则", tags=_TAGS, response=RulesView, public=True
+    bp,
+    "/booking-rules",
+    summary="当前预约规则",
+    tags=_TAGS,
+    response=RulesView,
+    public=True,
+    errors=(InvalidInput,),
 )
 def read_rules(call: Call):
     from chalicelib.service_layer import bookings
@@ -536,6 +556,7 @@ def read_rules(call: Call):
     tags=_TAGS,
     body=RulesUpdate,
     response=RulesView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def update_rules(call: Call):
     from chalicelib.service_layer import bookings
@@ -559,6 +580,7 @@ def update_rules(call: Call):
     response=BookingView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def create_booking(call: Call):
     from chalicelib.domain.bookings import Channel
@@ -585,6 +607,7 @@ def create_booking(call: Call):
     tags=_TAGS,
     query=PageQuery,
     response=BookingPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def my_bookings(call: Call):
     from chalicelib.service_layer import bookings
@@ -597,7 +620,14 @@ def my_bookings(call: Call):
     )
 
 
-@api_route(bp, "/bookings/{booking_id}", summary="预约详情", tags=_TAGS, response=BookingView)
+@api_route(
+    bp,
+    "/bookings/{booking_id}",
+    summary="预约详情",
+    tags=_TAGS,
+    response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound),
+)
 def get_booking(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
 
@@ -611,6 +641,7 @@ def get_booking(call: Call, booking_id: str):
     summary="取消预约（开始前2小时前）",
     tags=_TAGS,
     response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def cancel_booking(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
@@ -627,6 +658,7 @@ def cancel_booking(call: Call, booking_id: str):
     body=CancelByTokenRequest,
     response=BookingView,
     public=True,
+    errors=(InvalidInput, NotFound, Conflict, RuleViolation),
 )
 def cancel_by_token(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
@@ -643,6 +675,7 @@ def cancel_by_token(call: Call, booking_id: str):
     tags=_TAGS,
     body=RescheduleRequest,
     response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def reschedule_booking(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
@@ -659,6 +692,7 @@ def reschedule_booking(call: Call, booking_id: str):
     tags=_TAGS,
     body=CheckInRequest,
     response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def check_in(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
@@ -673,6 +707,7 @@ def check_in(call: Call, booking_id: str):
     summary="（窗口人员）叫指定的号",
     tags=_TAGS,
     response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def call_booking(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
@@ -687,6 +722,7 @@ def call_booking(call: Call, booking_id: str):
     summary="（窗口人员）办结",
     tags=_TAGS,
     response=BookingView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def serve_booking(call: Call, booking_id: str):
     from chalicelib.service_layer import bookings
@@ -707,6 +743,7 @@ def serve_booking(call: Call, booking_id: str):
     response=HelpView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def request_help(call: Call):
     from chalicelib.service_layer import bookings
@@ -724,6 +761,7 @@ def request_help(call: Call):
     tags=_TAGS,
     query=PageQuery,
     response=HelpPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def waiting_help(call: Call):
     from chalicelib.service_layer import bookings
@@ -736,7 +774,14 @@ def waiting_help(call: Call):
     )
 
 
-@api_route(bp, "/help-requests/{request_id}", summary="求助详情", tags=_TAGS, response=HelpView)
+@api_route(
+    bp,
+    "/help-requests/{request_id}",
+    summary="求助详情",
+    tags=_TAGS,
+    response=HelpView,
+    errors=(InvalidInput, Forbidden, NotFound),
+)
 def get_help(call: Call, request_id: str):
     from chalicelib.service_layer import bookings
 
@@ -750,6 +795,7 @@ def get_help(call: Call, request_id: str):
     summary="（帮办人员）接入求助并开启视频",
     tags=_TAGS,
     response=HelpView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def pick_up_help(call: Call, request_id: str):
     from chalicelib.service_layer import bookings

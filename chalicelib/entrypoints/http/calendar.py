@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 
-from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -75,6 +75,7 @@ class CalendarYearView(ApiModel):
     query=DueDateQuery,
     response=DueDateView,
     public=True,
+    errors=(InvalidInput, Conflict),
 )
 def calendar_due_date(call: Call):
     from chalicelib.service_layer import calendar
@@ -91,6 +92,7 @@ def calendar_due_date(call: Call):
     query=WorkingDaysQuery,
     response=WorkingDaysView,
     public=True,
+    errors=(InvalidInput, Conflict),
 )
 def calendar_working_days(call: Call):
     from chalicelib.service_layer import calendar
@@ -113,6 +115,7 @@ def calendar_working_days(call: Call):
     tags=("calendar",),
     response=CalendarYearView,
     public=True,
+    errors=(InvalidInput, Conflict),
 )
 def calendar_year(call: Call, year: str):
     from chalicelib.service_layer import calendar
@@ -159,6 +162,7 @@ class OfficialYearView(CalendarYearView):
     tags=("calendar",),
     body=OfficialYearRequest,
     response=OfficialYearView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def load_official_calendar_year(call: Call, year: str):
     from chalicelib.service_layer import calendar
@@ -258,6 +262,7 @@ def _clock_view(clock: Any) -> DeadlineClockView:
     tags=("clocks",),
     query=ClocksQuery,
     response=DeadlineClockPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_deadline_clocks(call: Call):
     from chalicelib.service_layer import deadlines
@@ -277,6 +282,7 @@ def list_deadline_clocks(call: Call):
     summary="一个时限计时及其已执行的升级步骤",
     tags=("clocks",),
     response=DeadlineClockDetail,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_deadline_clock(call: Call, clock_id: str):
     from chalicelib.service_layer import deadlines
@@ -351,6 +357,7 @@ class EscalationRecordPage(ApiModel):
     tags=("clocks",),
     query=MonthQuery,
     response=FiguresView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def deadline_monthly_figures(call: Call):
     from chalicelib.service_layer import deadlines
@@ -377,6 +384,7 @@ def deadline_monthly_figures(call: Call):
     tags=("clocks",),
     query=EscalationsQuery,
     response=EscalationRecordPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def deadline_escalation_records(call: Call):
     from chalicelib.service_layer import deadlines
@@ -425,6 +433,7 @@ class LadderView(LadderBody):
     summary="某类计时的逐级升级规则",
     tags=("clocks",),
     response=LadderView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_escalation_ladder(call: Call, kind: str):
     from chalicelib.service_layer import deadlines
@@ -441,6 +450,7 @@ def read_escalation_ladder(call: Call, kind: str):
     tags=("clocks",),
     body=LadderBody,
     response=LadderView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def configure_escalation_ladder(call: Call, kind: str):
     from chalicelib.domain.clocks import Ladder

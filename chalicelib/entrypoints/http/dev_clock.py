@@ -55,6 +55,7 @@ def read_clock(call: Call):
     response=AdvancedClockView,
     public=True,
     local_only=True,
+    errors=(RuleViolation,),
 )
 def advance_clock(call: Call):
     from datetime import timedelta

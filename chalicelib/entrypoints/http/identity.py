@@ -3,7 +3,8 @@
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
 from chalicelib.entrypoints.http.views import MeView, ProfileSummary
@@ -11,21 +12,15 @@ from chalicelib.entrypoints.http.views import MeView, ProfileSummary
 bp = Blueprint(__name__)
 dev_bp = Blueprint(__name__ + ".dev")
 
-# Demo users the local runner seeds (see local/seed.py); listed here so /dev/users reads by key.
-DEMO_USER_IDS = [
-    "u-citizen-zhang",
-    "u-citizen-li",
-    "u-enterprise-lvjing",
-    "u-window-wang",
-    "u-dept-scjgj",
-    "u-dept-rsj",
-    "u-dispatcher-chen",
-    "u-supervisor-zhao",
-    "u-admin",
-]
 
-
-@api_route(bp, "/me", summary="当前登录人身份与档案摘要", tags=("identity",), response=MeView)
+@api_route(
+    bp,
+    "/me",
+    summary="当前登录人身份与档案摘要",
+    tags=("identity",),
+    response=MeView,
+    errors=(Forbidden, NotFound),
+)
 def me(call: Call):
     from chalicelib.bootstrap import container
     from chalicelib.service_layer.identity import load_own_profile
@@ -60,6 +55,7 @@ class DemoUserView(ApiModel):
 
 class DemoUsersView(ApiModel):
     items: list[DemoUserView]
+    next_cursor: str | None = None
 
 
 class DevTokenRequest(ApiModel):
@@ -79,15 +75,22 @@ class DevTokenView(ApiModel):
     "/dev/users",
     summary="（仅本地）演示用户列表",
     tags=("dev",),
+    query=PageQuery,
     response=DemoUsersView,
     public=True,
     local_only=True,
+    errors=(InvalidInput, Unauthenticated),
 )
 def dev_users(call: Call):
+    """Every account the local seed made (people, firms, staff of every centre), a page at a
+    time: whoever can get a token is listed."""
     from chalicelib.bootstrap import container
 
-    users = container().directory.list_demo_users(DEMO_USER_IDS)
-    return DemoUsersView(items=[_demo_view(u) for u in users])
+    users, last_key = container().directory.list_users(
+        call.query.limit, decode_cursor(call.query.cursor)
+    )
+    users.sort(key=lambda u: (u.role.value, u.user_id))
+    return DemoUsersView(items=[_demo_view(u) for u in users], next_cursor=encode_cursor(last_key))
 
 
 @api_route(
@@ -101,6 +104,7 @@ def dev_users(call: Call):
     public=True,
     local_only=True,
     status=201,
+    errors=(NotFound,),
 )
 def dev_token(call: Call):
     from chalicelib.bootstrap import container

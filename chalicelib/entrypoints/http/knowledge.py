@@ -7,7 +7,14 @@ from typing import Any, Literal
 from chalice import Blueprint
 from pydantic import Field
 
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route, authenticate
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -230,6 +237,7 @@ def _article_view(article: Any) -> dict[str, Any]:
     response=ArticleView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def create_article(call: Call) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -245,6 +253,7 @@ def create_article(call: Call) -> dict[str, Any]:
     tags=_TAGS,
     query=ArticleListQuery,
     response=ArticlePage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_articles(call: Call) -> dict[str, Any]:
     from chalicelib.domain.knowledge import ArticleState
@@ -268,6 +277,7 @@ def list_articles(call: Call) -> dict[str, Any]:
     tags=_TAGS,
     response=ArticleView,
     public=True,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_article(call: Call, article_id: str) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -285,6 +295,7 @@ def read_article(call: Call, article_id: str) -> dict[str, Any]:
     tags=_TAGS,
     body=ArticleUpdateBody,
     response=ArticleView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def update_article(call: Call, article_id: str) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -307,6 +318,7 @@ def update_article(call: Call, article_id: str) -> dict[str, Any]:
     tags=_TAGS,
     body=ActionBody,
     response=ArticleView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def act_on_article(call: Call, article_id: str) -> dict[str, Any]:
     from chalicelib.domain.knowledge import ArticleAction
@@ -330,6 +342,7 @@ def act_on_article(call: Call, article_id: str) -> dict[str, Any]:
     tags=_TAGS,
     query=PageQuery,
     response=RevisionPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def article_revisions(call: Call, article_id: str) -> dict[str, Any]:
     from chalicelib.domain.knowledge import revision_to_dict
@@ -353,6 +366,7 @@ def article_revisions(call: Call, article_id: str) -> dict[str, Any]:
     query=SearchQuery,
     response=SearchView,
     public=True,
+    errors=(InvalidInput,),
 )
 def search(call: Call) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -386,6 +400,7 @@ def _due_at(deps: Any, question: Any) -> str | None:
     response=QuestionView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def ask_question(call: Call) -> dict[str, Any]:
     from chalicelib.domain.knowledge import Channel
@@ -414,6 +429,7 @@ def ask_question(call: Call) -> dict[str, Any]:
     tags=_TAGS,
     query=QuestionListQuery,
     response=QuestionPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_questions(call: Call) -> dict[str, Any]:
     from chalicelib.domain.knowledge import QuestionState
@@ -438,6 +454,7 @@ def list_questions(call: Call) -> dict[str, Any]:
     tags=_TAGS,
     query=PageQuery,
     response=QuestionPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def my_questions(call: Call) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -454,6 +471,7 @@ def my_questions(call: Call) -> dict[str, Any]:
     summary="读取问题及答复",
     tags=_TAGS,
     response=QuestionView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_question(call: Call, question_id: str) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -473,6 +491,7 @@ def read_question(call: Call, question_id: str) -> dict[str, Any]:
     response=AnsweredView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def answer_question(call: Call, question_id: str) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge
@@ -497,6 +516,7 @@ def answer_question(call: Call, question_id: str) -> dict[str, Any]:
     tags=_TAGS,
     query=ReadinessQuery,
     response=ReadinessPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def readiness(call: Call) -> dict[str, Any]:
     from chalicelib.service_layer import knowledge

@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import Field
 
+from chalicelib.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from chalicelib.entrypoints.http.pagination import Page, PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -37,6 +38,7 @@ class NotificationPage(Page[NotificationView]):
     tags=("notifications",),
     query=PageQuery,
     response=NotificationPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_my_notifications(call: Call):
     from chalicelib.bootstrap import container
@@ -55,6 +57,7 @@ def list_my_notifications(call: Call):
     summary="将一条消息标记为已读",
     tags=("notifications",),
     response=NotificationView,
+    errors=(Forbidden, NotFound),
 )
 def mark_my_notification_read(call: Call, notification_id: str):
     from chalicelib.bootstrap import container
@@ -108,6 +111,7 @@ class RedriveView(DeadLetterView):
     tags=("notifications",),
     query=DeadLettersQuery,
     response=DeadLetterPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_dead_letters(call: Call):
     from chalicelib.bootstrap import container
@@ -132,6 +136,7 @@ def list_dead_letters(call: Call):
     summary="重新投递一条死信（幂等：已在投递中的不再重复）",
     tags=("notifications",),
     response=RedriveView,
+    errors=(Forbidden, NotFound),
 )
 def redrive_notification(call: Call, notification_id: str):
     from chalicelib.adapters.delivery_queue import SqsDeliveryQueue

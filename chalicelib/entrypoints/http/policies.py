@@ -7,10 +7,18 @@ from typing import Any, Literal
 from chalice import Blueprint
 from pydantic import ConfigDict, Field
 
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
-from chalicelib.entrypoints.http.types import Count, Day, DayOrNever, Money, Tag, Text
+from chalicelib.entrypoints.http.types import Count, Day, DayOrNever, Money, SubjectId, Tag, Text
 
 bp = Blueprint(__name__)
 
@@ -106,7 +114,9 @@ class PolicyDetail(PolicySummary):
 
 class CheckupQuery(ApiModel):
     as_of: Day | None = Field(default=None, description="体检日期，默认今天")
-    subject: str | None = Field(default=None, pattern=_SUBJECT, description="主体（工作人员代查）")
+    subject: SubjectId | None = Field(
+        default=None, pattern=_SUBJECT, description="主体（工作人员代查）"
+    )
 
 
 class CheckupView(ApiModel):
@@ -228,6 +238,7 @@ def _number(version: str) -> int:
     query=PageQuery,
     response=PolicyPage,
     public=True,
+    errors=(InvalidInput, Unauthenticated),
 )
 def list_policies(call: Call):
     page = _deps().store.list_policies(call.query.limit, decode_cursor(call.query.cursor))
@@ -241,6 +252,7 @@ def list_policies(call: Call):
     tags=_TAGS,
     response=PolicyDetail,
     public=True,
+    errors=(InvalidInput, NotFound),
 )
 def read_policy(call: Call, policy_id: str):
     from chalicelib.service_layer.policies import read_policy as read
@@ -262,6 +274,7 @@ def read_policy(call: Call, policy_id: str):
     response=VersionView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def draft_policy(call: Call):
     from chalicelib.service_layer.policies import draft_policy as draft
@@ -279,6 +292,7 @@ def draft_policy(call: Call):
     response=VersionView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def draft_version(call: Call, policy_id: str):
     from chalicelib.service_layer.policies import new_version
@@ -293,6 +307,7 @@ def draft_version(call: Call, policy_id: str):
     summary="政策版本（含草稿，工作人员）",
     tags=_TAGS,
     response=VersionView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_version(call: Call, policy_id: str, version: str):
     from chalicelib.service_layer.policies import read_version_for_staff
@@ -308,6 +323,7 @@ def read_version(call: Call, policy_id: str, version: str):
     tags=_TAGS,
     body=PolicyPatch,
     response=VersionView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def update_version(call: Call, policy_id: str, version: str):
     from chalicelib.service_layer.policies import update_draft
@@ -323,6 +339,7 @@ def update_version(call: Call, policy_id: str, version: str):
     summary="发布（区政务办审核）：启动全量主体匹配，符合条件者免申即享",
     tags=_TAGS,
     response=VersionView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def publish(call: Call, policy_id: str, version: str):
     from chalicelib.service_layer.policies import publish_version
@@ -337,6 +354,7 @@ def publish(call: Call, policy_id: str, version: str):
     summary="废止政策版本",
     tags=_TAGS,
     response=VersionView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def retire(call: Call, policy_id: str, version: str):
     from chalicelib.service_layer.policies import retire_version
@@ -349,6 +367,7 @@ def retire(call: Call, policy_id: str, version: str):
     "/policies/{policy_id}/versions/{version}/match",
     summary="全量匹配进度（各分片是否完成、已匹配主体数）",
     tags=_TAGS,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def match_progress(call: Call, policy_id: str, version: str):
     from chalicelib.service_layer.authorization import Action, require
@@ -369,6 +388,7 @@ def match_progress(call: Call, policy_id: str, version: str):
     tags=_TAGS,
     query=CheckupQuery,
     response=CheckupView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def policy_checkup(call: Call):
     from chalicelib.service_layer.policies import checkup
@@ -383,6 +403,7 @@ def policy_checkup(call: Call):
     tags=_TAGS,
     query=PageQuery,
     response=GrantPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def my_grants(call: Call):
     from chalicelib.service_layer.policies import my_grants as grants
@@ -401,6 +422,7 @@ def my_grants(call: Call):
     summary="确认兑现（确认后进入拨付）",
     tags=_TAGS,
     response=GrantView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def confirm(call: Call, grant_id: str):
     from chalicelib.service_layer.policies import confirm_grant
@@ -415,6 +437,7 @@ def confirm(call: Call, grant_id: str):
     summary="放弃兑现",
     tags=_TAGS,
     response=GrantView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def decline(call: Call, grant_id: str):
     from chalicelib.service_layer.policies import decline_grant
@@ -428,6 +451,7 @@ def decline(call: Call, grant_id: str):
     summary="政策推送偏好（按标签订阅或退订）",
     tags=_TAGS,
     response=PreferencesView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_preferences(call: Call):
     from chalicelib.service_layer.policies import preferences
@@ -443,6 +467,7 @@ def read_preferences(call: Call):
     tags=_TAGS,
     body=PreferencesBody,
     response=PreferencesView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def write_preferences(call: Call):
     from chalicelib.service_layer.policies import set_preferences
@@ -461,6 +486,7 @@ def write_preferences(call: Call):
     tags=_TAGS,
     body=ProfileBody,
     response=ProfileView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def update_profile(call: Call, subject_id: str):
     from chalicelib.domain.errors import NotFound

@@ -6,6 +6,14 @@ from typing import Annotated, Any, Literal
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -268,6 +276,7 @@ def _task_view(task: Any, deps: Any) -> TaskView:
     response=ReviewView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def submit_review(call: Call):
     from chalicelib.domain.reviews import HandlingType, Rating, ReviewKind
@@ -285,7 +294,14 @@ def submit_review(call: Call):
     return _review_view(review)
 
 
-@api_route(bp, "/reviews/{review_id}", summary="查看评价", tags=_TAGS, response=ReviewView)
+@api_route(
+    bp,
+    "/reviews/{review_id}",
+    summary="查看评价",
+    tags=_TAGS,
+    response=ReviewView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
+)
 def get_review(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import get_review as read
 
@@ -300,6 +316,7 @@ def get_review(call: Call, review_id: str):
     tags=_TAGS,
     query=PageQuery,
     response=ReviewPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def department_reviews(call: Call, department_id: str):
     from chalicelib.service_layer.reviews import list_department_reviews
@@ -319,6 +336,7 @@ def department_reviews(call: Call, department_id: str):
     tags=_TAGS,
     query=PageQuery,
     response=TaskPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def department_tasks(call: Call, department_id: str):
     from chalicelib.service_layer.reviews import list_department_tasks
@@ -338,6 +356,7 @@ def department_tasks(call: Call, department_id: str):
     summary="差评整改任务及其时限",
     tags=_TAGS,
     response=TaskView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def get_task(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import get_task as read
@@ -354,6 +373,7 @@ def get_task(call: Call, review_id: str):
     tags=_TAGS,
     body=ContactBody,
     response=TaskView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def contact(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import record_contact
@@ -372,6 +392,7 @@ def contact(call: Call, review_id: str):
     tags=_TAGS,
     body=RectifyBody,
     response=TaskView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def rectify(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import record_rectification
@@ -395,6 +416,7 @@ def rectify(call: Call, review_id: str):
     tags=_TAGS,
     body=CallBackBody,
     response=TaskView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def call_back(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import record_call_back
@@ -418,6 +440,7 @@ def call_back(call: Call, review_id: str):
     tags=_TAGS,
     body=OptionalNoteBody,
     response=TaskView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def accept(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import accept_rectification
@@ -433,6 +456,7 @@ def accept(call: Call, review_id: str):
     tags=_TAGS,
     body=NoteBody,
     response=TaskView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def send_back(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import send_back as back
@@ -448,6 +472,7 @@ def send_back(call: Call, review_id: str):
     tags=_TAGS,
     body=AppealBody,
     response=ReviewView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def appeal(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import file_appeal
@@ -472,6 +497,7 @@ def appeal(call: Call, review_id: str):
     tags=_TAGS,
     body=AppealDecisionBody,
     response=ReviewView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def decide_appeal(call: Call, review_id: str):
     from chalicelib.service_layer.reviews import decide_appeal as decide
@@ -487,6 +513,7 @@ def decide_appeal(call: Call, review_id: str):
     tags=_TAGS,
     query=ReportQuery,
     response=ReportView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def review_report(call: Call):
     from chalicelib.service_layer.reviews import read_report, report_csv
@@ -511,6 +538,7 @@ def review_report(call: Call):
     summary="好评率预警设置（阈值、滚动窗口天数、最少评价数）",
     tags=_TAGS,
     response=AlertPolicyBody,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def get_alert_policy(call: Call):
     from chalicelib.service_layer.reviews import get_alert_policy as read
@@ -526,6 +554,7 @@ def get_alert_policy(call: Call):
     tags=_TAGS,
     body=AlertPolicyBody,
     response=AlertPolicyBody,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def put_alert_policy(call: Call):
     from chalicelib.domain.reviews import AlertPolicy

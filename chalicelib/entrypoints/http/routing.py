@@ -44,8 +44,12 @@ class RouteSpec:
     description: str = ""
     # None, or "optional" / "required": an Idempotency-Key makes repeats answer the first response.
     idempotency: str | None = None
-    # Domain errors the view may raise beyond those every route of its kind can (OpenAPI).
+    # The domain errors the view can raise (OpenAPI lists their statuses, and only those,
+    # besides the refusals of this module that apply to the route).
     errors: tuple[type[e.DomainError], ...] = ()
+    view: str = ""  # "<module>:<function>", for the checks of the declarations
+    # Other statuses answered with the response model (not an error body), e.g. 503 degraded.
+    also_statuses: tuple[int, ...] = ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -102,6 +106,7 @@ def api_route(
     description: str = "",
     idempotency: str | None = None,
     errors: tuple[type[e.DomainError], ...] = (),
+    also_statuses: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     spec = RouteSpec(
         path,
@@ -117,11 +122,11 @@ def api_route(
         description,
         idempotency,
     )
-    if errors:
-        spec = replace(spec, errors=tuple(errors))
+    if errors or also_statuses:
+        spec = replace(spec, errors=tuple(errors), also_statuses=tuple(also_statuses))
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        ROUTES.append(spec)
+        ROUTES.append(replace(spec, view=f"{view.__module__}:{view.__name__}"))
 
         @functools.wraps(view)
         def handler(**path_params: str) -> Response:

@@ -37,6 +37,7 @@ class HealthView(ApiModel):
     tags=("system",),
     response=HealthView,
     public=True,
+    also_statuses=(503,),  # degraded: the same body
 )
 def health(call: Call):
     from chalicelib.bootstrap import container

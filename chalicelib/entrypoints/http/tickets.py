@@ -6,9 +6,17 @@ from typing import Annotated, Any, Literal
 from chalice import Blueprint
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from chalicelib.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    Unauthenticated,
+)
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
-from chalicelib.entrypoints.http.types import Day, Moment, Text
+from chalicelib.entrypoints.http.types import Day, Moment, SubjectId, Text
 
 bp = Blueprint(__name__)
 
@@ -33,29 +41,6 @@ AttachmentRef = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,19
 Reason = Text(1000, min_length=1, multiline=True)
 
 
-def _subject_id(value: str) -> str:
-    """An ID number (checked) or a credit code (shape only: early codes fail their check)."""
-    import re
-
-    from chalicelib.bootstrap import container
-    from chalicelib.domain.personal_data import (
-        is_credit_code_shape,
-        is_future_birth_date,
-        is_valid_id_number,
-    )
-
-    value = value.strip().upper()
-    if re.fullmatch(r"\d{6}(18|19|20)\d{2}(0[1-9]|1[0-2])\d{5}[\dX]", value):
-        if is_future_birth_date(value, container().clock.now().date()):
-            raise ValueError("身份证号码中的出生日期晚于今天")
-        if not is_valid_id_number(value):
-            raise ValueError("身份证号码校验位不正确")
-        return value
-    if not is_credit_code_shape(value):
-        raise ValueError("证件号码应为有效的18位身份证号码或统一社会信用代码")
-    return value
-
-
 def _mobile(value: str) -> str:
     from chalicelib.domain.personal_data import is_valid_mobile, normalise_mobile
 
@@ -64,7 +49,6 @@ def _mobile(value: str) -> str:
     return normalise_mobile(value)
 
 
-SubjectId = Annotated[str, AfterValidator(_subject_id)]
 Mobile = Annotated[str, AfterValidator(_mobile)]
 
 
@@ -183,6 +167,27 @@ class RoutingRulesBody(_Body):
     item_departments: dict[Ref, Ref] = Field(
         default_factory=dict, max_length=2000, description="事项编号 → 主管部门"
     )
+
+
+WorkingDays = Annotated[int, Field(ge=1, le=60, description="工作日")]
+
+
+class TicketLimitsIn(_Body):
+    contact_days: WorkingDays = Field(description="首次联系办事人（“1、5、15”的1）")
+    resolve_simple_days: WorkingDays = Field(description="简单事项办结")
+    resolve_complex_days: WorkingDays = Field(description="复杂事项办结")
+    call_back_days: WorkingDays = Field(description="区政务办答复后回访")
+    reopen_window_days: WorkingDays = Field(description="答复后办事人可重新打开的期限")
+    max_extension_days: WorkingDays = Field(description="复杂事项最长延期")
+
+
+class TicketLimitsBody(_Body):
+    expected_version: int = Field(ge=0, le=10**9, description="当前最新版本号（乐观锁）")
+    limits: TicketLimitsIn
+    effective_from: Day | None = Field(
+        default=None, description="生效日期（不早于今天；不填为今天）"
+    )
+    note: Text(500) = Field(default="", description="修改说明")
 
 
 # ---- queries ----------------------------------------------------------------------------
@@ -322,6 +327,29 @@ class RoutingRulesView(_Model):
     updated_at: datetime | None = None
 
 
+class TicketLimitsValues(_Model):
+    contact_days: int
+    resolve_simple_days: int
+    resolve_complex_days: int
+    call_back_days: int
+    reopen_window_days: int
+    max_extension_days: int
+
+
+class TicketLimitsVersionView(_Model):
+    version: int = Field(description="0 为系统默认值（尚未保存过）")
+    limits: TicketLimitsValues
+    effective_from: str | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+    note: str = ""
+
+
+class TicketLimitsView(_Model):
+    in_force: TicketLimitsVersionView
+    scheduled: list[TicketLimitsVersionView] = Field(description="已发布、尚未生效的版本")
+
+
 class TicketDepartmentReport(_Model):
     department_id: str
     department_name: str
@@ -371,6 +399,7 @@ def _deps() -> Any:
     response=TicketView,
     status=201,
     idempotency="optional",
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def file_ticket(call: Call):
     from chalicelib.domain.tickets import Channel, ContactMethod, TicketKind
@@ -406,6 +435,7 @@ def file_ticket(call: Call):
     summary="工单详情：状态、各项时限与办理经过",
     tags=_TAGS,
     response=TicketView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_ticket(call: Call, ticket_id: str):
     from chalicelib.service_layer.tickets import get_ticket
@@ -421,6 +451,7 @@ def read_ticket(call: Call, ticket_id: str):
     tags=_TAGS,
     query=PageQuery,
     response=TicketPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_my_tickets(call: Call):
     from chalicelib.service_layer.tickets import list_my_tickets as list_mine
@@ -437,6 +468,7 @@ def list_my_tickets(call: Call):
     tags=_TAGS,
     query=DepartmentTicketsQuery,
     response=TicketPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_department_tickets(call: Call, department_id: str):
     from chalicelib.domain.tickets import TicketState
@@ -464,6 +496,7 @@ def list_department_tickets(call: Call, department_id: str):
     tags=_TAGS,
     query=TicketQueueQuery,
     response=TicketPageView,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_dispatcher_queue(call: Call):
     from chalicelib.service_layer.tickets import list_queue
@@ -494,6 +527,7 @@ def _post(path: str, summary: str, body: type[BaseModel]) -> Any:
         tags=_TAGS,
         body=body,
         response=TicketView,
+        errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
     )
 
 
@@ -566,7 +600,7 @@ def close_ticket(call: Call, ticket_id: str):
     return _transition(call, ticket_id, "close", note=call.body.note)
 
 
-@_post("reopen", "重新打开（答复后15个工作日内，本人或窗口代为）", TicketReasonBody)
+@_post("reopen", "重新打开（答复后在工单时限规定的期限内，本人或窗口代为）", TicketReasonBody)
 def reopen_ticket(call: Call, ticket_id: str):
     return _transition(call, ticket_id, "reopen", reason=call.body.reason)
 
@@ -625,6 +659,7 @@ def decide_extension(call: Call, ticket_id: str):
     summary="当前派单规则（按顺序匹配，先中先得）",
     tags=_TAGS,
     response=RoutingRulesView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_routing(call: Call):
     from chalicelib.service_layer.tickets import get_rule_set
@@ -640,6 +675,7 @@ def read_routing(call: Call):
     tags=_TAGS,
     body=RoutingRulesBody,
     response=RoutingRulesView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def replace_routing(call: Call):
     from chalicelib.domain.tickets import Complexity, RoutingRule, TicketKind
@@ -673,11 +709,56 @@ def replace_routing(call: Call):
 
 @api_route(
     bp,
+    "/admin/ticket-limits",
+    summary="工单时限（“1、5、15”、回访、重新打开、延期），当前生效版本及待生效版本",
+    tags=_TAGS,
+    response=TicketLimitsView,
+    errors=(InvalidInput, Forbidden, NotFound),
+)
+def read_limits(call: Call):
+    from chalicelib.service_layer.tickets import get_limits
+
+    view = get_limits(_deps(), call.user)
+    return TicketLimitsView(
+        in_force=_limits_view(view.in_force),
+        scheduled=[_limits_view(v) for v in view.scheduled],
+    )
+
+
+@api_route(
+    bp,
+    "/admin/ticket-limits",
+    method="PUT",
+    summary="发布新版工单时限（区政务办或管理员），自生效日期起用于新开始的时限",
+    tags=_TAGS,
+    body=TicketLimitsBody,
+    response=TicketLimitsVersionView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict),
+)
+def replace_limits(call: Call):
+    from chalicelib.domain.tickets import TicketLimits
+    from chalicelib.service_layer.tickets import replace_limits as replace
+
+    body: TicketLimitsBody = call.body
+    version = replace(
+        _deps(),
+        call.user,
+        limits=TicketLimits(**body.limits.model_dump()),
+        effective_from=body.effective_from,
+        expected_version=body.expected_version,
+        note=body.note,
+    )
+    return _limits_view(version)
+
+
+@api_route(
+    bp,
     "/reports/tickets",
     summary="办不成事月度统计（按部门）",
     tags=_TAGS,
     query=TicketReportQuery,
     response=TicketReportView,
+    errors=(InvalidInput, Forbidden, NotFound),
 )
 def ticket_report(call: Call):
     from chalicelib.service_layer.tickets import ticket_report as report
@@ -724,6 +805,17 @@ def _rules_view(rules: Any) -> RoutingRulesView:
         item_departments=dict(rules.item_departments),
         updated_by=rules.updated_by,
         updated_at=rules.updated_at,
+    )
+
+
+def _limits_view(version: Any) -> TicketLimitsVersionView:
+    return TicketLimitsVersionView(
+        version=version.version,
+        limits=TicketLimitsValues(**version.limits.to_dict()),
+        effective_from=version.effective_from.isoformat() if version.effective_from else None,
+        updated_by=version.updated_by,
+        updated_at=version.updated_at,
+        note=version.note,
     )
 
 

@@ -86,8 +86,8 @@ Day = Annotated[
         {
             "type": "string",
             "format": "date",
-            "formatMinimum": EARLIEST_DAY.isoformat(),
-            "formatMaximum": LATEST_DAY.isoformat(),
+            # formatMinimum/-Maximum are not OpenAPI 3.1 keywords: generators would reject it.
+            "description": f"YYYY-MM-DD，{EARLIEST_DAY.isoformat()} 至 {LATEST_DAY.isoformat()}",
         }
     ),
 ]
@@ -144,3 +144,29 @@ Days = Annotated[int, Field(ge=0, le=3660)]
 
 Tag = Text(30, min_length=1)
 """A short label (tags, conditions, bundles)."""
+
+
+def _subject_id(value: str) -> str:
+    """An ID number (checked) or a credit code (shape only: early codes fail their check)."""
+    from chalicelib.bootstrap import container
+    from chalicelib.domain.personal_data import (
+        is_credit_code_shape,
+        is_future_birth_date,
+        is_valid_id_number,
+    )
+
+    value = value.strip().upper()
+    if re.fullmatch(r"\d{6}(18|19|20)\d{2}(0[1-9]|1[0-2])\d{5}[\dX]", value):
+        if is_future_birth_date(value, container().clock.now().date()):
+            raise ValueError("身份证号码中的出生日期晚于今天")
+        if not is_valid_id_number(value):
+            raise ValueError("身份证号码校验位不正确")
+        return value
+    if not is_credit_code_shape(value):
+        raise ValueError("证件号码应为有效的18位身份证号码或统一社会信用代码")
+    return value
+
+
+SubjectId = Annotated[str, AfterValidator(_subject_id)]
+"""A person's ID number with a valid check digit and a past birth date, or a credit code: a
+wrong one is a 400 with the reason, never a search that finds nothing."""

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from chalicelib.domain.tickets import (
     RuleSet,
     Ticket,
+    TicketLimitsVersion,
     TicketState,
 )
 from chalicelib.service_layer.ports import Page
@@ -36,6 +37,8 @@ class TicketStore(Protocol):
     ) -> Page[Ticket]: ...
     def current_rule_set(self) -> RuleSet: ...
     def put_rule_set(self, rules: RuleSet) -> bool: ...
+    def limits_versions(self) -> list[TicketLimitsVersion]: ...
+    def put_limits_version(self, version: TicketLimitsVersion) -> bool: ...
     def count(
         self,
         ticket_id: str,
