@@ -127,11 +127,20 @@ class _Index:
             self._read(key, node)
         self._propagate()
 
+    def _resolve(self, target: Key) -> Key | None:
+        """Follow re-exports (`from .articles import create` in a package's `__init__`)."""
+        for _ in range(5):
+            if target in self.defs:
+                return target
+            module, name = target
+            if name not in self.module_imports.get(module, {}):
+                return None
+            target = self.module_imports[module][name]
+        return None
+
     def _name(self, module: str, imports: dict[str, tuple[str, str]], name: str) -> list[Key]:
-        if name in imports:
-            target = imports[name]
-            return [target] if target in self.defs else []
-        return [(module, name)] if (module, name) in self.defs else []
+        found = self._resolve(imports[name] if name in imports else (module, name))
+        return [found] if found else []
 
     def _read(self, key: Key, node: ast.FunctionDef) -> None:
         module = key[0]
@@ -164,8 +173,9 @@ class _Index:
         if isinstance(owner, ast.Name) and owner.id in imports:
             package, name = imports[owner.id]
             module = f"{package}.{name}"  # `from chalicelib.x import module`
-            if (module, node.attr) in self.defs:
-                return [(module, node.attr)]
+            found = self._resolve((module, node.attr))
+            if found:
+                return [found]
         if isinstance(owner, ast.Name) and owner.id in ("self", "cls") and "." in key[1]:
             cls = key[1].split(".")[0]
             own = (key[0], f"{cls}.{node.attr}")
