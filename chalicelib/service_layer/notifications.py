@@ -20,7 +20,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chalicelib.domain.audit import AuditEntry
-from chalicelib.domain.directory import Department
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import (
@@ -28,7 +27,6 @@ from chalicelib.domain.notifications import (
     CORRELATION_ID_HEADER,
     CircuitDecision,
     DeliveryAttempt,
-    DepartmentCircuit,
     Notification,
     NotificationStatus,
     RecipientKind,
@@ -41,84 +39,19 @@ from chalicelib.domain.notifications import (
     webhook_body,
 )
 from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.ports import Directory
+from chalicelib.service_layer.ports.notifications import (
+    DeliveryQueue,
+    SubscriptionSender,
+    WebhookPoster,
+)
+from chalicelib.service_layer.ports.notifications import NotificationOutbox as NotificationStore
 
 _NOTIFICATION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
-
-
-class NotificationStore(Protocol):
-    def get(self, notification_id: str) -> Notification | None: ...
-
-    def claim(self, notification_id: str, now: datetime, lease_seconds: int) -> bool: ...
-
-    def record_attempt(
-        self,
-        notification_id: str,
-        attempt: DeliveryAttempt,
-        status: NotificationStatus,
-        *,
-        next_attempt_at: datetime | None = None,
-        sweep_at: datetime | None = None,
-    ) -> None: ...
-
-    def defer(
-        self, notification_id: str, until: datetime, sweep_at: datetime, now: datetime
-    ) -> bool: ...
-
-    def dead_letter(self, notification_id: str, now: datetime) -> bool: ...
-
-    def due(self, shard: int, now: datetime, limit: int) -> list[tuple[str, str, str]]: ...
-
-    def mark_enqueued(
-        self, notification_id: str, seen_work_at: str, sweep_at: datetime
-    ) -> bool: ...
-
-    def dead_letters(
-        self, recipient_kind: str, recipient_id: str, limit: int, start_key: dict[str, Any] | None
-    ) -> tuple[list[Notification], dict[str, Any] | None]: ...
-
-    def redrive(self, notification_id: str, now: datetime, sweep_at: datetime) -> bool: ...
-
-    def circuit(self, department_id: str) -> DepartmentCircuit: ...
-
-    def circuit_failed(
-        self, department_id: str, threshold: int, probe_at: Callable[[int], datetime]
-    ) -> DepartmentCircuit: ...
-
-    def circuit_succeeded(self, department_id: str) -> None: ...
-
-    def claim_probe(self, department_id: str, now: datetime, lease_until: datetime) -> bool: ...
-
-    def list_inbox(
-        self, user_id: str, limit: int, start_key: dict[str, Any] | None
-    ) -> tuple[list[Notification], dict[str, Any] | None]: ...
-
-    def mark_read(self, notification_id: str, now: datetime) -> bool: ...
-
-
-class DeliveryQueue(Protocol):
-    """The delivery queue: a message is one attempt, after `delay_seconds` (at most 15 min)."""
-
-    def enqueue(
-        self, notification_id: str, correlation_id: str | None, delay_seconds: int
-    ) -> None: ...
-
-
-class Directory(Protocol):
-    def get_department(self, department_id: str) -> Department | None: ...
-
-
-class WebhookPoster(Protocol):
-    def deliver(
-        self, department_id: str, url: str, message_id: str, body: bytes, headers: dict[str, str]
-    ) -> SendResult: ...
-
-
-class SubscriptionSender(Protocol):
-    def send(self, notification: Notification) -> SendResult: ...
 
 
 class AuditLog(Protocol):

@@ -139,7 +139,7 @@ class _Index:
         return None
 
     def _name(self, module: str, imports: dict[str, tuple[str, str]], name: str) -> list[Key]:
-        found = self._resolve(imports[name] if name in imports else (module, name))
+        found = self._resolve(imports.get(name, (module, name)))
         return [found] if found else []
 
     def _read(self, key: Key, node: ast.FunctionDef) -> None:

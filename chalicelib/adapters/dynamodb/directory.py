@@ -80,6 +80,7 @@ class DynamoDirectory:
     ) -> tuple[list[UserProfile], dict[str, Any] | None]:
         """One page of every account: the local stage's demo list only (a Scan, bounded by
         `limit`; no route outside the local stage lists accounts)."""
+        # scan-ok: the local-stage demo account list, one bounded page at a time
         result = UserModel.scan(limit=limit, page_size=limit, last_evaluated_key=start_key)
         return [_to_profile(item) for item in result], result.last_evaluated_key
 
