@@ -50,8 +50,7 @@ NODE_STAMP := $(API_CLIENT)/node_modules/.installed
 $(NODE_STAMP): $(API_CLIENT)/package-lock.json
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
 		echo "需要 Node.js 20.19 或更高版本（node 和 npm）才能检查接口文档并生成 TypeScript 类型"; exit 1; }
-	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); \
-		process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' || { \
+	@node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' || { \
 		echo "Node.js 版本过低（$$(node --version)），需要 20.19 或更高版本"; exit 1; }
 	cd $(API_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
