@@ -117,6 +117,13 @@ class Container:
         return DynamoIdempotencyStore(self.aws.client("dynamodb"))
 
     @cached_property
+    def transactions(self) -> Any:
+        """Writes a change and its synchronous effects in one DynamoDB transaction."""
+        from chalicelib.adapters.dynamodb.transaction import Transactions
+
+        return Transactions()
+
+    @cached_property
     def due_store(self) -> Any:
         from chalicelib.adapters.dynamodb.due import DynamoDueStore
 

@@ -39,6 +39,7 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.clock import Clock
 from chalicelib.adapters.dynamodb.base import condition_failed, meta
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.audit import (
     GENESIS_HASH,
     AuditEntry,
@@ -294,8 +295,14 @@ class DynamoAuditLog:
                 details=jsonable(entry.details or {}),
             ),
         )
+        transaction = current_transaction()
         pending = _pending.get()
-        if pending is not None:
+        if transaction is not None:
+            # Written with the change it records; to the end of the request if there is no
+            # room in the transaction.
+            expires_at = int(self._clock.now().timestamp()) + FACT_RETENTION_SECONDS
+            transaction.put(_fact_model(fact, expires_at), optional=True)
+        elif pending is not None:
             pending.append(fact)
         else:
             self.write_facts([fact])

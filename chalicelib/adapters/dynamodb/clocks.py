@@ -36,6 +36,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.calendar import CHINA_TZ, DayEnd, ServiceHours
 from chalicelib.domain.clocks import (
     Clock,
@@ -52,6 +53,10 @@ DUE_SHARDS = 4
 _CURSOR_KEY = "cursor"
 _LADDER_KEY = "ladder"
 _STATS_PREFIX = "stats#"
+
+
+def _clock_changed() -> Conflict:
+    return Conflict("计时已被他人更新，请重试", code="clock_changed")
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -295,6 +300,10 @@ class DynamoClockStore:
     shards = DUE_SHARDS  # due buckets and deadline years are split this many ways
 
     def get(self, clock_id: str) -> Clock | None:
+        transaction = current_transaction()
+        enlisted = transaction.pending(ClockModel, clock_id) if transaction else None
+        if enlisted is not None:
+            return _to_clock(enlisted)
         try:
             return _to_clock(ClockModel.get(clock_id, consistent_read=True))
         except ClockModel.DoesNotExist:
@@ -303,6 +312,10 @@ class DynamoClockStore:
     def create(self, clock: Clock, now: datetime) -> Clock | None:
         """Write a new clock; None if a clock with this id already exists."""
         item = _to_model(clock, now)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, ClockModel.clock_id.does_not_exist())
+            return _to_clock(item)
         try:
             item.save(condition=ClockModel.clock_id.does_not_exist())
         except PutError as error:
@@ -314,11 +327,15 @@ class DynamoClockStore:
     def save(self, clock: Clock, now: datetime) -> Clock:
         """Write a changed clock if nobody changed it since it was read; else Conflict."""
         item = _to_model(clock, now)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, on_conflict=_clock_changed)
+            return _to_clock(item)
         try:
             item.save()
         except PutError as error:
             if condition_failed(error):
-                raise Conflict("计时已被他人更新，请重试", code="clock_changed") from error
+                raise _clock_changed() from error
             raise
         return _to_clock(item)
 
@@ -431,6 +448,10 @@ class DynamoEscalationStore:
     # Counters: one item per (month, kind, department, name); ADD is atomic.
     def increment(self, month: str, kind: str, department_id: str | None, name: str) -> None:
         key = f"{kind}#{department_id or '-'}#{name}"
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.add(DeadlineCounterModel, f"{_STATS_PREFIX}{month}", key, {"total": 1})
+            return
         DeadlineCounterModel(f"{_STATS_PREFIX}{month}", key).update(
             actions=[DeadlineCounterModel.total.add(1)]
         )

@@ -39,6 +39,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.tickets import (
@@ -85,6 +86,14 @@ COUNTERS = (
 
 def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text).astimezone(CHINA_TZ) if text else None
+
+
+def _ticket_changed() -> Conflict:
+    return Conflict("工单已被他人更新，请刷新后重试", code="ticket_changed")
+
+
+def _ticket_exists() -> Conflict:
+    return Conflict("工单已存在", code="ticket_exists")
 
 
 class OwnerIndex(GlobalSecondaryIndex["TicketModel"]):
@@ -388,8 +397,13 @@ class DynamoTicketStore:
             return None
 
     def create(self, ticket: Ticket) -> Ticket | None:
-        """Store a new ticket; None when a ticket with this id exists already."""
+        """Store a new ticket; None when a ticket with this id exists already. In a transaction
+        the put is enlisted (a stored ticket then fails the commit with "ticket_exists")."""
         item = _to_model(ticket)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, TicketModel.pk.does_not_exist(), on_conflict=_ticket_exists)
+            return _to_ticket(item)
         try:
             item.save(condition=TicketModel.pk.does_not_exist())
         except PutError as error:
@@ -401,11 +415,15 @@ class DynamoTicketStore:
     def save(self, ticket: Ticket) -> Ticket:
         """Store a changed ticket if nobody stored another change since it was read."""
         item = _to_model(ticket)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, on_conflict=_ticket_changed)
+            return _to_ticket(item)
         try:
             item.save()
         except PutError as error:
             if condition_failed(error):
-                raise Conflict("工单已被他人更新，请刷新后重试", code="ticket_changed") from error
+                raise _ticket_changed() from error
             raise
         return _to_ticket(item)
 
@@ -518,6 +536,11 @@ class DynamoTicketStore:
             counted_at=iso(now),
             expires_at=int((now + MARKER_TTL).timestamp()),
         )
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(marker, CountMarkerModel.pk.does_not_exist())
+            transaction.add(ReportCounterModel, f"report#{month}", department_id, amounts)
+            return True
         counter = ReportCounterModel(f"report#{month}", department_id)
         actions = [getattr(ReportCounterModel, name).add(n) for name, n in amounts.items()]
         try:
