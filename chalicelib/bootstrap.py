@@ -153,7 +153,7 @@ class Container:
     def clock_store(self) -> Any:
         from chalicelib.adapters.dynamodb.clocks import DynamoClockStore
 
-        return DynamoClockStore()
+        return DynamoClockStore(self.transactions)
 
     @cached_property
     def escalation_store(self) -> Any:

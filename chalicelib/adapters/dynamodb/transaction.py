@@ -70,7 +70,7 @@ def _table(model_cls: type[Model]) -> str:
 
 
 def _key_of(model: Model) -> tuple[Any, ...]:
-    serialized = model._get_hash_range_key_serialized_values()  # type: ignore[attr-defined]
+    serialized = model._get_hash_range_key_serialized_values()
     return (_table(type(model)), repr(serialized))
 
 
