@@ -224,7 +224,7 @@ class Transactions:
         # Writes optional items that did not fit (a batch write); by default one by one.
         self._spill = spill or (lambda models: [m.save() for m in models])
 
-    def _client(self) -> Any:
+    def client(self) -> Any:
         if self._connection is None:
             from pynamodb.connection import Connection
 
@@ -250,6 +250,6 @@ class Transactions:
             yield transaction
         finally:
             _current.reset(token)
-        left_out = transaction.commit(self._client())
+        left_out = transaction.commit(self.client())
         if left_out:
             self._spill([w.model for w in left_out if w.model is not None])
