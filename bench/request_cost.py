@@ -75,12 +75,14 @@ class Tracer:
             if tracer.counter.active:
                 table = params.get("TableName") or params.get("QueueUrl", "").rsplit("/", 1)[-1]
                 if operation in ("BatchWriteItem", "BatchGetItem"):
-                    table = ",".join(params.get("RequestItems", {}))
+                    table = ",".join(short_table(t) for t in params.get("RequestItems", {}))
                 if operation == "TransactWriteItems":
-                    table = ",".join(
-                        next(iter(i.values())).get("TableName", "")
+                    # Each table once, with the number of its items when more than one.
+                    tables = Counter(
+                        short_table(next(iter(i.values())).get("TableName", ""))
                         for i in params.get("TransactItems", [])
                     )
+                    table = ",".join(f"{t}×{n}" if n > 1 else t for t, n in tables.items())
                 tracer.log.append((operation, short_table(table)))
             return counted(client, operation, params)
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.audit_integrity import HeadSigner, SealStore
     from chalicelib.adapters.aws import AwsClients
     from chalicelib.adapters.cache import ReadCache
+    from chalicelib.adapters.dynamodb.transaction import Transactions as DynamoTransactions
     from chalicelib.adapters.secrets import SecretStore
     from chalicelib.adapters.tokens import DevTokenIssuer, TokenVerifier
     from chalicelib.service_layer.ports import Directory, Finance
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.ports.reviews import ReviewStore
     from chalicelib.service_layer.ports.signing import Signer
     from chalicelib.service_layer.ports.tickets import TicketStore
+    from chalicelib.service_layer.ports.transactions import Transactions
 
 S = TypeVar("S")
 
@@ -145,6 +147,17 @@ class Container:
         return DynamoIdempotencyStore(self.aws.client("dynamodb"))
 
     @cached_property
+    def transactions(self) -> Transactions:
+        """Writes a change and its synchronous effects in one DynamoDB transaction."""
+        return self._dynamo_transactions
+
+    @cached_property
+    def _dynamo_transactions(self) -> DynamoTransactions:
+        from chalicelib.adapters.dynamodb.transaction import Transactions as DynamoTransactions
+
+        return DynamoTransactions()
+
+    @cached_property
     def due_store(self) -> DueStore:
         from chalicelib.adapters.dynamodb.due import DynamoDueStore
 
@@ -174,7 +187,7 @@ class Container:
     def clock_store(self) -> ClockStore:
         from chalicelib.adapters.dynamodb.clocks import DynamoClockStore
 
-        return DynamoClockStore()
+        return DynamoClockStore(self._dynamo_transactions)
 
     @cached_property
     def escalation_store(self) -> EscalationStore:

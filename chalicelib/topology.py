@@ -176,6 +176,11 @@ TABLES: tuple[TableSpec, ...] = (
 # Each capability declares here the kinds of due items it files and the handler that runs one.
 DUE_KINDS: tuple[DueKindSpec, ...] = (
     DueKindSpec(
+        "clock",
+        "chalicelib.service_layer.deadlines:attend_due",
+        description="时限预警与逾期逐级升级（催办、督办、通报）",
+    ),
+    DueKindSpec(
         "review.reminder",
         "chalicelib.service_layer.reviews:remind_due",
         description="办结3天后仍未评价的提醒",
@@ -254,12 +259,6 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec(
-        "deadline-sweep",
-        consumer="sweep_deadlines",
-        rate_minutes=5,
-        description="扫描到期与临近到期的时限并逐级升级",
-    ),
-    ScheduleSpec(
         "application-supplement-sweep",
         consumer="terminate_overdue_supplements",
         rate_minutes=10,
@@ -282,7 +281,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         "due-sweep",
         consumer="sweep_due_items",
         rate_minutes=1,
-        description="统一到期扫描：预约提醒与爽约判定、帮办超时预警、评价提醒、知识条目定时发布与下线",
+        description="统一到期扫描：时限预警与逐级升级、预约提醒与爽约判定、帮办超时预警、评价提醒、知识条目定时发布与下线",
     ),
     ScheduleSpec(
         "review-jobs",

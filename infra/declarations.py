@@ -98,13 +98,8 @@ ACCESS: dict[str, Access] = {
     "recompute_deadlines": Access(
         read=("calendar", "departments", "users"),
         record_facts=True,
-        write=("clocks", "escalations", "notifications", "idempotency"),
+        write=("clocks", "due-items", "escalations", "notifications", "idempotency"),
         send=("calendar-recompute",),  # a long recompute continues in a follow-up job
-    ),
-    "sweep_deadlines": Access(
-        read=("calendar", "departments", "users"),
-        record_facts=True,
-        write=("clocks", "escalations", "notifications", "idempotency"),
     ),
     # The one due sweep: every kind's handler (topology.DUE_KINDS) runs in it.
     "sweep_due_items": Access(
@@ -139,7 +134,14 @@ ACCESS: dict[str, Access] = {
     "terminate_overdue_supplements": Access(
         read=("calendar", "departments", "users"),
         record_facts=True,
-        write=("applications", "clocks", "escalations", "notifications", "idempotency"),
+        write=(
+            "applications",
+            "clocks",
+            "due-items",
+            "escalations",
+            "notifications",
+            "idempotency",
+        ),
     ),
     "audit_verifier": Access(read=("audit",), audit_key=("verify",), audit_seals=("read",)),
     # Appends facts to the chains (the only writer of the audit table) and signs heads.
@@ -153,22 +155,29 @@ ACCESS: dict[str, Access] = {
     "run_kb_jobs": Access(
         read=("calendar", "departments", "users", "applications", "policies"),
         record_facts=True,
-        write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
+        write=("knowledge", "clocks", "due-items", "escalations", "notifications", "idempotency"),
     ),
     "kb_policy_changed": Access(
         read=("calendar", "departments", "users", "applications", "policies"),
         record_facts=True,
-        write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
+        write=("knowledge", "clocks", "due-items", "escalations", "notifications", "idempotency"),
     ),
     "kb_item_changed": Access(
         read=("calendar", "departments", "users", "applications"),
         record_facts=True,
-        write=("knowledge", "clocks", "escalations", "notifications", "idempotency"),
+        write=("knowledge", "clocks", "due-items", "escalations", "notifications", "idempotency"),
     ),
     "policy_matcher": Access(
         read=("policies", "applications", "calendar", "departments", "users"),
         record_facts=True,
-        write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
+        write=(
+            "policy-grants",
+            "clocks",
+            "due-items",
+            "escalations",
+            "notifications",
+            "idempotency",
+        ),
         send=("policy-match", "policy-payments"),
     ),
     "pay_policy_grants": Access(
@@ -179,13 +188,27 @@ ACCESS: dict[str, Access] = {
     "match_changed_profiles": Access(
         read=("policies", "applications", "calendar", "departments", "users"),
         record_facts=True,
-        write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
+        write=(
+            "policy-grants",
+            "clocks",
+            "due-items",
+            "escalations",
+            "notifications",
+            "idempotency",
+        ),
         send=("policy-payments",),
     ),
     "expire_policy_grants": Access(
         read=("calendar", "departments", "users"),
         record_facts=True,
-        write=("policy-grants", "clocks", "escalations", "notifications", "idempotency"),
+        write=(
+            "policy-grants",
+            "clocks",
+            "due-items",
+            "escalations",
+            "notifications",
+            "idempotency",
+        ),
     ),
     "send_policy_digests": Access(
         read=("policies", "users"),
@@ -195,7 +218,7 @@ ACCESS: dict[str, Access] = {
     "process_review_changes": Access(
         read=("calendar", "departments", "users"),
         record_facts=True,
-        write=("reviews", "clocks", "escalations", "notifications", "idempotency"),
+        write=("reviews", "clocks", "due-items", "escalations", "notifications", "idempotency"),
     ),
     "run_review_jobs": Access(
         read=("calendar", "departments", "users", "bookings"),

@@ -35,6 +35,9 @@ from chalicelib.domain.errors import InvalidInput, RuleViolation
 
 # The district government-service office supervises (督办) and reports (通报) overdue work.
 SUPERVISOR_DEPARTMENT_ID = "dept-zwb"
+# The kind of the due items (domain/due.py) that bring a clock to the sweep at its next
+# attention time; the item's subject is the clock id.
+DUE_KIND = "clock"
 
 
 class ClockState(StrEnum):

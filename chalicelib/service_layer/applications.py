@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.ports import TimeSource
     from chalicelib.service_layer.ports.applications import ApplicationStore
     from chalicelib.service_layer.ports.signing import Signer
+    from chalicelib.service_layer.ports.transactions import Transactions
 
 
 QUEUE = "application-prereview"
@@ -67,6 +68,7 @@ class ApplicationDeps:
     enqueue: Callable[[dict[str, Any]], None]
     signer: Signer
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
+    transactions: Transactions | None = None  # a pre-review's writes in one; None: one by one
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -86,6 +88,7 @@ class ApplicationDeps:
             enqueue=enqueue,
             signer=c.signer,
             completed=c.handling_completed,
+            transactions=c.transactions,
         )
 
 
@@ -481,11 +484,56 @@ _OUTCOME_OF_STATE = {
 }
 
 
+# Conflicts of a transaction: the application or a clock changed meanwhile (run again on
+# what is stored now), or a write it cannot hold (take the step-by-step path).
+_RETRY = frozenset({"application_conflict", "clock_changed"})
+_STEP_BY_STEP = frozenset({"effect_conflict", "transaction_too_large"})
+
+
 def prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Application | None:
-    """Review one submission round. The state change is one conditional write; its effects
-    (clocks, notifications, the automatic decision) are keyed by application, kind and round
-    and marked done afterwards, so a redelivery after a crash in between finishes them and a
-    redelivery after that does nothing."""
+    """Review one submission round: the application is read once and written once, with its
+    clocks, notifications, licence, KPI facts and audit facts, in one transaction. Without a
+    transaction (or when one cannot hold it) it goes step by step: the state change is one
+    conditional write; its effects (clocks, notifications, the automatic decision) are keyed
+    by application, kind and round and marked done afterwards, so a redelivery after a crash
+    in between finishes them and a redelivery after that does nothing."""
+    if deps.transactions is None:
+        return _prereview(deps, application_id, round_)
+    for attempt in range(_SAVE_ATTEMPTS):
+        try:
+            return _in_transaction(deps, lambda d: _prereview(d, application_id, round_))
+        except Conflict as error:
+            if error.code in _STEP_BY_STEP:
+                return _prereview(deps, application_id, round_)
+            if error.code not in _RETRY or attempt == _SAVE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _in_transaction(
+    deps: ApplicationDeps, work: Callable[[ApplicationDeps], Application | None]
+) -> Application | None:
+    """Run `work` with every write enlisted in one transaction; what must only happen once it
+    is written (metrics, the review invitation) waits for the commit."""
+    later: list[Callable[[], None]] = []
+
+    def metric(*args: Any, **kwargs: Any) -> None:
+        later.append(lambda: deps.deadlines.metric(*args, **kwargs))
+
+    def completed(handling_type: str, handling_id: str) -> None:
+        later.append(lambda: deps.completed(handling_type, handling_id))
+
+    inside = replace(deps, deadlines=replace(deps.deadlines, metric=metric), completed=completed)
+    if deps.transactions is None:
+        raise RuntimeError("a pre-review in one write needs the transactions port")
+    with deps.transactions.atomic() as transaction:
+        result = work(inside)
+        for action in later:
+            transaction.after_commit(action)
+    return result
+
+
+def _prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Application | None:
     now = deps.clock.now()
     today = now.astimezone(CHINA_TZ).date()
     app, _ = _load(deps, application_id)

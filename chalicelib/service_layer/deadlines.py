@@ -1,5 +1,5 @@
-"""Deadline use cases: start, pause, resume, extend and stop clocks; the sweep that climbs the
-escalation ladder; monthly figures.
+"""Deadline use cases: start, pause, resume, extend and stop clocks; climbing the escalation
+ladder when a clock's due item comes up in the one due sweep (`attend_due`); monthly figures.
 
 Other capabilities (tickets, reviews, applications, knowledge base) call `start_clock` and friends
 with a `DeadlineDeps`; nothing else in the system computes a deadline.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain import clocks as domain
@@ -34,6 +34,7 @@ from chalicelib.domain.clocks import (
     Recipient,
     StepClaim,
 )
+from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
@@ -50,11 +51,6 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.ports.deadlines import ClockStore, EscalationStore
 
 
-SWEEP_NAME = "deadline-sweep"
-# The first sweep of a fresh deployment looks this far back for clocks filed before it ran.
-FIRST_SWEEP_LOOKBACK = timedelta(days=31)
-# Clocks one sweep handles at most; the rest wait for the next run (the cursor stays behind).
-SWEEP_BUDGET = 2000
 _SAVE_ATTEMPTS = 3
 _CLOCK_ID_NAMESPACE = uuid.UUID("6f3b2a1c-58d4-4c1e-9b7a-0d2e4f6a8c10")
 
@@ -336,84 +332,38 @@ def _resource(clock: Clock) -> Resource:
     return Resource(owner_user_id=None, department_id=clock.department_id)
 
 
-# ---- the sweep ----------------------------------------------------------------------------
+# ---- the ladder, from the due sweep ---------------------------------------------------------
 
 
 @dataclass
 class SweepReport:
+    """What attending clocks did (one clock per due item in the due sweep)."""
+
     started_at: datetime
-    buckets: list[str] = field(default_factory=list)
-    clocks_seen: int = 0
     steps_taken: list[str] = field(default_factory=list)  # "<clock_id>:<step>"
     breached: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-    cursor: date | None = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "buckets": len(self.buckets),
-            "clocks_seen": self.clocks_seen,
-            "steps_taken": len(self.steps_taken),
-            "breached": self.breached,
-            "failures": self.failures,
-            "cursor": self.cursor.isoformat() if self.cursor else None,
-        }
 
 
-def sweep(
-    deps: DeadlineDeps,
-    *,
-    name: str = SWEEP_NAME,
-    budget: int = SWEEP_BUDGET,
-) -> SweepReport:
-    """Find the clocks that need attention now (due-index buckets from the cursor to today) and
-    take their due ladder steps. A failing clock is reported and retried by the next sweep; it
-    never stops the others."""
-    now = deps.clock.now()
-    today = now.astimezone(CHINA_TZ).date()
-    report = SweepReport(started_at=now)
-    cursor = (
-        deps.escalations.get_cursor(name)
-        or (now - FIRST_SWEEP_LOOKBACK).astimezone(CHINA_TZ).date()
-    )
-    cursor = min(cursor, today)
-    calendar = deps.calendar()
-    names: dict[str, str] = {}
-    retry_from: date | None = None  # earliest bucket the next sweep must read again
-    exhausted = False
-    day = cursor
-    while day <= today and not exhausted:
-        for shard in range(deps.clocks.shards):
-            report.buckets.append(f"{day.isoformat()}#{shard}")
-            for clock in deps.clocks.due_in_bucket(day, shard, now):
-                if report.clocks_seen >= budget:
-                    exhausted = True
-                    break
-                report.clocks_seen += 1
-                try:
-                    _attend(deps, clock, now, calendar, names, report)
-                except Exception as error:
-                    _report_failure(report, clock, error)
-                    retry_from = min(retry_from or day, day)
-            if exhausted:
-                retry_from = min(retry_from or day, day)
-                break
-        day += timedelta(days=1)
-    report.cursor = min(retry_from or today, today)
-    deps.escalations.set_cursor(name, report.cursor, now)
-    return report
-
-
-def _report_failure(report: SweepReport, clock: Clock, error: Exception) -> None:
-    from chalicelib.observability import logger
-
-    logger.exception("deadline sweep failed for a clock", extra={"clock_id": clock.clock_id})
-    report.failures.append(
-        {
-            "clock_id": clock.clock_id,
-            "error": getattr(error, "code", type(error).__name__),
-        }
-    )
+def attend_due(context: Any, item: DueItem, now: datetime) -> str | datetime | None:
+    """The due sweep's handler for a clock (topology.DUE_KINDS): take its due ladder steps.
+    Answers "done" when the clock needs no more attention, its next attention time (the item
+    is filed again then), or None while a step is being taken elsewhere (it stays due)."""
+    deps = DeadlineDeps.from_container(context)
+    clock = deps.clocks.get(item.subject_id)
+    if clock is None or not clock.in_due_index or clock.next_attention_at is None:
+        return "done"
+    if clock.next_attention_at > now:
+        return clock.next_attention_at
+    stored = _attend(deps, clock, now, deps.calendar(), {}, SweepReport(started_at=now))
+    if not stored.in_due_index or stored.next_attention_at is None:
+        return "done"
+    if stored.next_attention_at <= now:
+        return None  # a step is being taken by another sweep: stay due
+    if stored is not clock:
+        # Saved: its due item was filed again at the later time in the same write; finishing
+        # the item the sweep ran then finds it changed and leaves it.
+        return "attended"
+    return stored.next_attention_at
 
 
 def _attend(
@@ -423,7 +373,8 @@ def _attend(
     calendar: WorkingCalendar,
     names: dict[str, str],
     report: SweepReport,
-) -> None:
+) -> Clock:
+    """Take the clock's due steps; answers the clock as stored afterwards."""
     done: set[str] = set()
     for step in domain.steps_due(clock, calendar, now):
         overdue = domain.overdue_working_days(clock, calendar, now)
@@ -437,19 +388,22 @@ def _attend(
             deps.escalations.finish_step(clock.clock_id, step.name, now)
             report.steps_taken.append(f"{clock.clock_id}:{step.name}")
         done.add(step.name)
-    if _record_progress(deps, clock, done, now, calendar):
+    newly_breached, stored = _record_progress(deps, clock, done, now, calendar)
+    if newly_breached:
         report.breached += 1
+    return stored
 
 
 def _record_progress(
     deps: DeadlineDeps, clock: Clock, done: set[str], now: datetime, calendar: WorkingCalendar
-) -> bool:
-    """Store the steps taken and the next attention time; answers whether the clock has just
-    been marked breached. Another writer in between: re-read and merge."""
+) -> tuple[bool, Clock]:
+    """Store the steps taken and the next attention time (the clock's due item moves with it);
+    answers whether the clock has just been marked breached, and the clock as stored. Another
+    writer in between: re-read and merge."""
     for attempt in range(_SAVE_ATTEMPTS):
         updated = domain.mark_steps_done(clock, done, calendar, now)
         if updated == clock:
-            return False
+            return False, clock
         try:
             saved = deps.clocks.save(updated, now)
         except Conflict:
@@ -464,8 +418,8 @@ def _record_progress(
         if newly_breached:
             _audit(deps, SYSTEM, "clock.breached", saved, clock)
             _count(deps, "breached", saved, now)
-        return newly_breached
-    return False
+        return newly_breached, saved
+    raise AssertionError("unreachable")
 
 
 def _step_details(clock: Clock, step: domain.LadderStep, overdue: int) -> dict[str, Any]:

@@ -1,11 +1,14 @@
 """办不成事 ticket use cases: intake, transitions, lists, routing rules, the monthly report.
 
-A transition is stored first (a version-conditional put: of two concurrent transitions one
-wins, the other is re-read and re-judged), then its effects are applied: deadline clocks,
-report counters, notifications, the audit record. Every effect is idempotent (clock keys,
-notification business keys, count markers), and the ticket remembers the last timeline entry
-whose effects were applied; entries after it are applied again before the next change of the
-ticket (and on an intake retry), so a crash between the two halves loses nothing.
+A change is stored together with its effects (deadline clocks, report counters, notifications,
+the audit facts) in one transaction: the ticket put is conditional on the version read (of two
+concurrent transitions one wins, the other is re-read and re-judged), and the ticket remembers
+the last timeline entry whose effects were applied, which is then always its last one.
+
+Tickets stored before that (or a change too large for one transaction) take the step-by-step
+path: the change first, then its effects, each idempotent (clock keys, notification business
+keys, count markers); entries after the applied one are applied again before the next change
+of the ticket (and on an intake retry), so a crash between the two halves loses nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.notify import Notifier
     from chalicelib.service_layer.ports import Directory
     from chalicelib.service_layer.ports.tickets import TicketStore
+    from chalicelib.service_layer.ports.transactions import Transactions
 
 
 _SAVE_ATTEMPTS = 3
@@ -84,6 +88,7 @@ class TicketDeps:
     clock: TimeSource
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     new_id: Callable[[datetime], str] = new_ticket_id
+    transactions: Transactions | None = None  # a change and its effects in one write; None: steps
 
     @classmethod
     def from_container(cls, c: Any) -> TicketDeps:
@@ -97,6 +102,7 @@ class TicketDeps:
             directory=c.directory,
             clock=c.clock,
             completed=c.handling_completed,
+            transactions=c.transactions,
         )
 
 
@@ -270,7 +276,18 @@ def file_ticket(
         ticket = replace(
             ticket, department_name=found_department.name if found_department else None
         )
-    created = deps.tickets.create(ticket)
+    if deps.transactions is not None:
+        try:
+            return IntakeResult(_store_with_effects(deps, ticket, create=True), created=True)
+        except Conflict as error:
+            if error.code != "ticket_exists":
+                if error.code not in _STEP_BY_STEP:
+                    raise
+                created = deps.tickets.create(ticket)
+            else:
+                created = None
+    else:
+        created = deps.tickets.create(ticket)
     if created is None:
         existing = deps.tickets.get(ticket_id)
         if existing is None or existing.intake_key != intake_key or intake_key is None:
@@ -296,9 +313,16 @@ def _transition(
             ticket = apply_effects(deps, ticket)
         changed = change(ticket, deps.clock.now())
         try:
+            if deps.transactions is not None:
+                try:
+                    return _store_with_effects(deps, changed, create=False)
+                except Conflict as error:
+                    if error.code not in _STEP_BY_STEP:
+                        raise
             saved = deps.tickets.save(changed)
-        except Conflict:
-            if attempt == _SAVE_ATTEMPTS - 1:
+        except Conflict as error:
+            # The ticket or one of its clocks (the deadline sweep) changed since it was read.
+            if error.code not in _RETRY or attempt == _SAVE_ATTEMPTS - 1:
                 raise
             continue
         return apply_effects(deps, saved)
@@ -522,13 +546,60 @@ def decide_extension(
 # ---- effects ----------------------------------------------------------------------------
 
 
+# Conflicts of a transaction that the step-by-step path resolves: an effect found already
+# stored (written by that path before), or more writes than one transaction holds.
+_STEP_BY_STEP = frozenset({"effect_conflict", "transaction_too_large"})
+_RETRY = frozenset({"ticket_changed", "clock_changed"})
+
+
 @dataclass
 class _Run:
     """What applying one ticket's pending entries has learned so far."""
 
     clocks: dict[str, ClockRef]
+    deadlines: Any  # DeadlineDeps
     touched: set[str] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)
+    # In a transaction: what may only happen once it is written (metrics, review invitations).
+    later: list[Callable[[], None]] | None = None
+
+    def then(self, action: Callable[[], None]) -> None:
+        if self.later is None:
+            action()
+        else:
+            self.later.append(action)
+
+
+def _store_with_effects(deps: TicketDeps, ticket: Ticket, *, create: bool) -> Ticket:
+    """Store a new or changed ticket and the effects of its entries not yet applied, in one
+    transaction; the stored ticket has them all applied."""
+    pending = ticket.pending_effects
+    later: list[Callable[[], None]] = []
+
+    def metric(*args: Any, **kwargs: Any) -> None:
+        later.append(lambda: deps.deadlines.metric(*args, **kwargs))
+
+    run = _Run(
+        clocks=dict(ticket.clocks),
+        deadlines=replace(deps.deadlines, metric=metric),
+        later=later,
+    )
+    if deps.transactions is None:
+        raise RuntimeError("storing a ticket with its effects needs the transactions port")
+    with deps.transactions.atomic() as transaction:
+        for entry in pending:
+            _apply_entry(deps, ticket, entry, run)
+        done = replace(
+            ticket,
+            clocks={**ticket.clocks, **{k: run.clocks[k] for k in run.touched}},
+            effects_through=max([ticket.effects_through, *(e.seq for e in pending)]),
+        )
+        stored = deps.tickets.create(done) if create else deps.tickets.save(done)
+        for action in later:
+            transaction.after_commit(action)
+    if stored is None:  # a create the store refused without raising: the id is taken
+        raise Conflict("工单已存在", code="ticket_exists")
+    return stored
 
 
 def apply_effects(deps: TicketDeps, ticket: Ticket) -> Ticket:
@@ -537,7 +608,7 @@ def apply_effects(deps: TicketDeps, ticket: Ticket) -> Ticket:
     pending = ticket.pending_effects
     if not pending:
         return ticket
-    run = _Run(clocks=dict(ticket.clocks))
+    run = _Run(clocks=dict(ticket.clocks), deadlines=deps.deadlines)
     for entry in pending:
         try:
             _apply_entry(deps, ticket, entry, run)
@@ -586,7 +657,7 @@ def _apply_entry(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry, run: _R
     for notice in entry.effects.notices:
         _notify(deps, ticket, entry, notice, run)
     if entry.to_state is TicketState.CLOSED:
-        deps.completed("ticket", ticket.ticket_id)
+        run.then(lambda: deps.completed("ticket", ticket.ticket_id))
 
 
 def _ref(key: str, clock: Clock) -> ClockRef:
@@ -607,7 +678,7 @@ def _clock_op(
 ) -> Clock | None:
     from chalicelib.service_layer import deadlines
 
-    dl = deps.deadlines
+    dl = run.deadlines
     actor = _actor(entry)
     if op.op == "start":
         clock = deadlines.start_clock(

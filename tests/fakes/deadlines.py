@@ -5,9 +5,9 @@ ladder step claimed once with a lease, and the sweep cursor."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.calendar import CHINA_TZ, ScheduleSource, WorkingCalendar, YearSchedule
@@ -27,7 +27,6 @@ def _page(items: list[Any], limit: int, start_key: dict[str, Any] | None) -> Pag
 @dataclass(frozen=True)
 class _Stored:
     clock: Clock
-    due_bucket: tuple[date, int] | None  # (day, shard) in the due index, or not in it
 
 
 @dataclass
@@ -40,15 +39,8 @@ class InMemoryClockStore:
 
     def _store(self, clock: Clock, now: datetime, version: int) -> Clock:
         stored = replace(clock, version=version)
-        bucket = None
-        if clock.in_due_index and clock.next_attention_at is not None:
-            day = max(clock.next_attention_at, now).astimezone(CHINA_TZ).date()
-            bucket = (day, self.shard_of(clock.clock_id))
-        self._clocks[clock.clock_id] = _Stored(stored, bucket)
+        self._clocks[clock.clock_id] = _Stored(stored)
         return stored
-
-    def due_bucket(self, clock_id: str) -> tuple[date, int] | None:
-        return self._clocks[clock_id].due_bucket
 
     def get(self, clock_id: str) -> Clock | None:
         found = self._clocks.get(clock_id)
@@ -79,12 +71,6 @@ class InMemoryClockStore:
         ]
         return _page(sorted(found, key=lambda c: c.clock_id), limit, start_key)
 
-    def due_in_bucket(self, day: date, shard: int, now: datetime) -> Iterator[Clock]:
-        for stored in list(self._clocks.values()):
-            attention = stored.clock.next_attention_at
-            if stored.due_bucket == (day, shard) and attention is not None and attention <= now:
-                yield stored.clock
-
     def open_due_in_year(
         self,
         year: int,
@@ -110,7 +96,6 @@ class InMemoryEscalationStore:
     lease: timedelta = timedelta(minutes=2)
     steps: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     totals: dict[tuple[str, str, str | None, str], int] = field(default_factory=dict)
-    cursors: dict[str, date] = field(default_factory=dict)
     ladders: dict[str, Ladder] = field(default_factory=dict)
 
     def claim_step(self, clock: Clock, step: str, now: datetime, details: dict[str, Any]) -> str:
@@ -157,12 +142,6 @@ class InMemoryEscalationStore:
 
     def counters(self, month: str) -> list[tuple[str, str | None, str, int]]:
         return [(k, d, n, total) for (m, k, d, n), total in self.totals.items() if m == month]
-
-    def get_cursor(self, name: str) -> date | None:
-        return self.cursors.get(name)
-
-    def set_cursor(self, name: str, day: date, now: datetime) -> None:
-        self.cursors[name] = day
 
     def get_ladder(self, kind: str) -> Ladder | None:
         return self.ladders.get(kind)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -331,6 +332,34 @@ def test_a_fact_whose_marker_was_lost_is_not_chained_again(audit, ddb, table):
     ddb.delete_item(TableName=table, Key=key("#fact:" + fact.fact_id, 0))
     assert audit.log.chain_facts([fact]) == 0
     assert [r.subject_id for r in audit.iter_chain(T)] == ["t-1", "t-2"]
+
+
+def test_a_record_and_its_marker_are_written_together_or_not_at_all(audit, monkeypatch):
+    from pynamodb.connection.base import Connection
+
+    first = audit.log.append(entry(1))
+    calls: list[tuple[str, int]] = []
+    real = Connection._make_api_call
+
+    def spy(self, operation, kwargs):
+        calls.append((operation, len(kwargs.get("TransactItems", ()))))
+        return real(self, operation, kwargs)
+
+    monkeypatch.setattr(Connection, "_make_api_call", spy)
+    audit.log.chain_facts([first])
+    writes = [c for c in calls if c[0] in ("PutItem", "TransactWriteItems")]
+    assert writes == [("TransactWriteItems", 2)]  # record and marker: one call
+
+    # A chainer that lost the slot wrote neither: its fact has no marker and no record.
+    late = audit.log.append(entry(2))
+    taken = audit.log.append(entry(3))
+    audit.log.chain_facts([taken])
+    stale = audit.record(T, 2)
+    monkeypatch.setattr(audit.log, "_read_tail", lambda chain: (audit.record(T, 1), set()))
+    outcome = audit.log._put_with_marker(replace(stale, subject_id="t-2"), late.fact_id)
+    assert outcome == "slot_taken"
+    assert audit.chained_record(late.fact_id) is None
+    assert [r.subject_id for r in audit.iter_chain(T)] == ["t-1", "t-3"]
 
 
 def test_a_replayed_fact_is_chained_once(audit):

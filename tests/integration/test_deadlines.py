@@ -1,6 +1,6 @@
-"""The deadline engine on moto: calendar routes, clocks, the due index, the sweep and its ladder,
-the calendar-recompute job. Handlers are driven with the sample events under events/. What
-needs only storage semantics is tested on in-memory stores (tests/unit/test_deadline_engine.py)."""
+"""The deadline engine on moto: calendar routes, clocks, their due items in the one due index,
+the due sweep climbing their ladder, the calendar-recompute job. Handlers are driven with the
+sample events under events/."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from chalicelib.domain.calendar import package_schedule
 from chalicelib.domain.clocks import ClockState, Outcome
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-SWEEP_EVENT = json.loads((EVENTS / "schedule" / "deadline_sweep.json").read_text())
+SWEEP_EVENT = json.loads((EVENTS / "schedule" / "due_sweep.json").read_text())
 RECOMPUTE_EVENT = json.loads((EVENTS / "sqs" / "calendar_recompute.json").read_text())
 
 
@@ -91,7 +91,7 @@ class Engine:
         return deadlines.start_clock(self.deps, subject_id=subject_id, **kw)
 
     def sweep(self) -> dict[str, Any]:
-        return self.api.client.lambda_.invoke("sweep_deadlines", SWEEP_EVENT).payload
+        return self.api.client.lambda_.invoke("sweep_due_items", SWEEP_EVENT).payload
 
     def recompute(self, body: str) -> dict[str, Any]:
         event = copy.deepcopy(RECOMPUTE_EVENT)
@@ -103,10 +103,19 @@ class Engine:
 
         return ClockModel.get(clock_id, consistent_read=True)
 
+    def due(self, clock_id: str) -> Any:
+        """The clock's item in the one due index (its bucket is None when out of the index)."""
+        from chalicelib.adapters.dynamodb.due import DueItemModel
+
+        return DueItemModel.get(f"clock#{clock_id}", consistent_read=True)
+
 
 @pytest.fixture
 def engine(api, container, clock) -> Engine:
-    return Engine(api, container, clock)
+    running = Engine(api, container, clock)
+    # The due sweep runs every minute: its cursor starts now, as it would in service.
+    running.sweep()
+    return running
 
 
 # ---- public calendar routes -----------------------------------------------------------------
@@ -227,13 +236,13 @@ def test_a_running_clock_is_in_the_due_index_and_a_paused_one_is_not(engine, clo
     from chalicelib.service_layer import deadlines
 
     started = engine.start("T-12")
-    item = engine.item(started.clock_id)
-    assert item.due_bucket and item.next_attention_at
+    due = engine.due(started.clock_id)
+    assert due.due_bucket and due.due_at == engine.item(started.clock_id).next_attention_at
 
     paused = deadlines.pause_clock(engine.deps, started.clock_id, reason="等待群众补正材料")
-    item = engine.item(started.clock_id)
     assert paused.state is ClockState.PAUSED
-    assert item.due_bucket is None and item.next_attention_at is None
+    assert engine.due(started.clock_id).due_bucket is None
+    assert engine.item(started.clock_id).next_attention_at is None
 
     clock.advance(timedelta(days=30))  # far past the original deadline
     engine.sweep()
@@ -241,7 +250,7 @@ def test_a_running_clock_is_in_the_due_index_and_a_paused_one_is_not(engine, clo
 
     resumed = deadlines.resume_clock(engine.deps, started.clock_id)
     assert resumed.due_at > started.due_at + timedelta(days=30)
-    assert engine.item(started.clock_id).due_bucket is not None
+    assert engine.due(started.clock_id).due_bucket is not None
 
 
 def test_a_stopped_clock_leaves_the_index_and_counts_as_met(api, engine):
@@ -250,8 +259,8 @@ def test_a_stopped_clock_leaves_the_index_and_counts_as_met(api, engine):
     started = engine.start("T-13")
     stopped = deadlines.stop_clock(engine.deps, started.clock_id, outcome=Outcome.MET)
     assert stopped.state is ClockState.MET
-    item = engine.item(started.clock_id)
-    assert item.due_bucket is None and item.open_due_year is None
+    assert engine.due(started.clock_id).due_bucket is None
+    assert engine.item(started.clock_id).open_due_year is None
     figures = api.get("/deadline-reports/figures?month=2026-11", user="u-supervisor-zhao")
     assert figures.status == 200, figures
     row = figures.json["items"][0]
@@ -296,7 +305,7 @@ def test_sweep_climbs_the_ladder_as_time_moves(api, engine, clock):
     assert [s["step"] for s in detail["escalations"]] == ["report", "supervise", "urge", "warning"]
     assert all(s["status"] == "done" for s in detail["escalations"])
     assert detail["next_attention_at"] is None
-    assert engine.item(started.clock_id).due_bucket is None  # nothing left to do: out of index
+    assert engine.due(started.clock_id).due_bucket is None  # nothing left to do: out of index
 
     actions = engine.audit.actions()
     for step in ("warning", "urge", "supervise", "report"):
@@ -310,6 +319,17 @@ def test_sweep_climbs_the_ladder_as_time_moves(api, engine, clock):
     figures = api.get("/deadline-reports/figures?month=2026-12", user="u-supervisor-zhao").json
     counts = figures["items"][0]["counts"]
     assert counts["breached"] == 1 and counts["escalation_report"] == 1
+
+
+def test_sweeping_twice_sends_nothing_twice(engine, clock):
+    started = engine.start("T-21")
+    clock.set(t(2026, 12, 11, 9, 0))
+    engine.sweep()
+    assert len(engine.notifier.keys()) == 4
+    engine.sweep()
+    keys = engine.notifier.keys()
+    assert len(keys) == len(set(keys)) == 4
+    assert all(k.startswith(f"clock:{started.clock_id}:") for k in keys)
 
 
 def test_two_sweeps_at_once_send_nothing_twice(engine, clock):
@@ -343,6 +363,38 @@ def test_a_sweep_that_read_a_stale_clock_takes_no_step_twice(engine, clock):
     deadlines._attend(engine.deps, stale, clock.now(), engine.deps.calendar(), {}, report)
     assert len(engine.notifier.calls) == 3
     assert report.steps_taken == []
+
+
+def test_a_failing_clock_is_reported_and_the_others_go_on(engine, clock):
+    bad = engine.start("T-24")
+    good = engine.start("T-25")
+    engine.notifier.fail_keys = {f"clock:{bad.clock_id}:warning"}
+    clock.set(t(2026, 12, 3, 9, 0))
+    report = engine.sweep()
+    assert report["failures"] == [{"kind": "clock", "id": bad.clock_id, "error": "RuntimeError"}]
+    assert engine.notifier.keys() == [f"clock:{good.clock_id}:warning"]
+
+    # The next sweep retries it (the cursor stayed behind) once the store answers again.
+    engine.notifier.fail_keys = set()
+    clock.advance(timedelta(minutes=5))
+    retried = engine.sweep()
+    assert retried["failures"] == []
+    assert engine.notifier.keys()[-1] == f"clock:{bad.clock_id}:warning"
+
+
+def test_citizen_clock_reminds_the_owner(engine, clock):
+    started = engine.start(
+        "A-1",
+        subject_type="application",
+        kind="supplement",
+        limit=5,
+        department_id=None,
+        owner_id="u-citizen-zhang",
+    )
+    clock.set(t(2026, 12, 20, 9, 0))
+    engine.sweep()
+    assert [r.recipient_id for r in engine.notifier.calls] == ["u-citizen-zhang"] * 2
+    assert engine.notifier.keys()[-1] == f"clock:{started.clock_id}:urge"
 
 
 def test_a_configured_ladder_applies_to_new_clocks(api, engine, clock):

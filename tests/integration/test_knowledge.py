@@ -84,9 +84,24 @@ def _run_jobs(container) -> dict:
 
 
 def _sweep(container) -> list[str]:
-    from chalicelib.service_layer.deadlines import DeadlineDeps, sweep
+    """The due sweep; answers the clocks' ladder steps it took ("<clock id>:<step>")."""
+    from chalicelib.service_layer import deadlines
+    from chalicelib.service_layer.due import sweep
 
-    return sweep(DeadlineDeps.from_container(container)).steps_taken
+    taken: list[str] = []
+    take_step = deadlines._take_step
+
+    def recording(deps, clock, step, *args, **kwargs):
+        take_step(deps, clock, step, *args, **kwargs)
+        taken.append(f"{clock.clock_id}:{step.name}")
+
+    deadlines._take_step = recording
+    try:
+        report = sweep(container.due_store, container.clock, container)
+    finally:
+        deadlines._take_step = take_step
+    assert report.failures == []
+    return taken
 
 
 # ---- articles -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ class Flow(PumpedApp):
     subject_keys = ("ticket_id", "subject_id")
 
     def sweep_at(self, moment: datetime) -> None:
-        assert "deadline-sweep" in self.at(moment)
+        assert "due-sweep" in self.at(moment)
 
     def act(self, ticket_id: str, action: str, user: str, payload: dict) -> dict:
         return self.post(f"/tickets/{ticket_id}/{action}", payload, user)

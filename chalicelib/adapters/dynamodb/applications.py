@@ -27,6 +27,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import condition_failed, meta
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.applications import (
     DECIDABLE,
     PROFILE_SHARDS,
@@ -39,6 +40,19 @@ from chalicelib.domain.applications import (
 )
 from chalicelib.domain.errors import Conflict
 from chalicelib.service_layer.ports import Page
+
+
+def _changed() -> Conflict:
+    return Conflict("申请已被修改，请刷新后重试", code="application_conflict")
+
+
+def _put(record: Model) -> None:
+    """An unconditional put, enlisted in the open transaction if there is one."""
+    transaction = current_transaction()
+    if transaction is not None:
+        transaction.put(record)
+    else:
+        record.save()
 
 
 class OwnerIndex(GlobalSecondaryIndex["ApplicationRecord"]):
@@ -219,11 +233,13 @@ class DynamoApplicationStore:
         return Profile.from_dict(record.data)
 
     def put_licence(self, licence: ELicence) -> None:
-        PlainRecord(
-            f"subject#{licence.holder_id}",
-            f"lic#{licence.type}#{licence.number}",
-            data=licence.to_dict(),
-        ).save()
+        _put(
+            PlainRecord(
+                f"subject#{licence.holder_id}",
+                f"lic#{licence.type}#{licence.number}",
+                data=licence.to_dict(),
+            )
+        )
 
     def licences(self, subject_id: str) -> list[ELicence]:
         return [
@@ -244,6 +260,15 @@ class DynamoApplicationStore:
         return True
 
     def get(self, application_id: str) -> tuple[Application, int] | None:
+        """The application and its version; in a transaction, as last enlisted there."""
+        transaction = current_transaction()
+        enlisted = (
+            transaction.pending(ApplicationRecord, f"app#{application_id}", "app")
+            if transaction is not None
+            else None
+        )
+        if enlisted is not None:
+            return Application.from_dict(enlisted.data), enlisted.version
         try:
             record = ApplicationRecord.get(f"app#{application_id}", "app")
         except ApplicationRecord.DoesNotExist:
@@ -253,11 +278,16 @@ class DynamoApplicationStore:
     def save(self, app: Application, version: int) -> int:
         """Conditional on the version read: a concurrent writer makes this raise Conflict."""
         record = self._record(app, version)
+        transaction = current_transaction()
+        if transaction is not None:
+            # Later saves in the same transaction keep this first condition (the version read).
+            transaction.put(record, on_conflict=_changed)
+            return record.version
         try:
             record.save()
         except PutError as error:
             if condition_failed(error):
-                raise Conflict("申请已被修改，请刷新后重试", code="application_conflict") from error
+                raise _changed() from error
             raise
         return record.version
 
@@ -303,7 +333,7 @@ class DynamoApplicationStore:
     # ---- KPI facts -----------------------------------------------------------------------
 
     def put_facts(self, month: str, facts: KpiFacts) -> None:
-        PlainRecord(f"kpi#{month}", f"app#{facts.application_id}", data=asdict(facts)).save()
+        _put(PlainRecord(f"kpi#{month}", f"app#{facts.application_id}", data=asdict(facts)))
 
     def facts(self, month: str) -> list[KpiFacts]:
         return [KpiFacts(**r.data) for r in PlainRecord.query(f"kpi#{month}")]

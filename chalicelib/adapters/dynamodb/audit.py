@@ -9,9 +9,11 @@ Two tables:
   - the chain's head: (chain, -1) with last_seq, last_hash and a signature by the head signer,
     only ever moved forward;
   - the chain registry: ("#registry", 0) with the set of chain names, so chains are listed by key;
-  - a marker per chained fact: ("#fact:<fact id>", 0), written right after its record; a
-    replayed fact with a marker is skipped, and one whose marker write was lost is found by
-    its fact id among the chain's last RECENT_WINDOW records (read with the tail, one Query).
+  - a marker per chained fact: ("#fact:<fact id>", 0), written in one transaction with its
+    record, so a crash cannot leave a record without its marker and a replayed fact with a
+    marker is skipped, exactly. (Records chained before markers were transactional could
+    have lost theirs; such a fact is still found among the chain's last RECENT_WINDOW records,
+    read with the tail in the same Query.)
 
 Chains are sharded (`chain_for`: subject type + hash(subject id) mod shards). Appends to one
 chain are serialised by the conditional put on the next (chain, seq) slot: of two chainers only
@@ -34,11 +36,13 @@ from dataclasses import replace
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from chalicelib.adapters.clock import Clock
 from chalicelib.adapters.dynamodb.base import condition_failed, meta
+from chalicelib.adapters.dynamodb.transaction import Transaction, Transactions
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.audit import (
     GENESIS_HASH,
     AuditEntry,
@@ -57,7 +61,9 @@ from chalicelib.domain.audit import (
     subject_chain_prefix,
     verify_chain,
 )
+from chalicelib.domain.errors import Conflict
 
+_APPENDED, _SLOT_TAKEN, _ALREADY_CHAINED = "appended", "slot_taken", "already_chained"
 HEAD_SEQ = -1
 REGISTRY_CHAIN = "#registry"
 REGISTRY_SEQ = 0
@@ -273,6 +279,7 @@ class DynamoAuditLog:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._registered: set[str] = set()
+        self._transactions = Transactions()
 
     # -- writing facts (the request path) -------------------------------------------------------
 
@@ -294,8 +301,14 @@ class DynamoAuditLog:
                 details=jsonable(entry.details or {}),
             ),
         )
+        transaction = current_transaction()
         pending = _pending.get()
-        if pending is not None:
+        if transaction is not None:
+            # Written with the change it records; to the end of the request if there is no
+            # room in the transaction.
+            expires_at = int(self._clock.now().timestamp()) + FACT_RETENTION_SECONDS
+            transaction.put(_fact_model(fact, expires_at), optional=True)
+        elif pending is not None:
             pending.append(fact)
         else:
             self.write_facts([fact])
@@ -368,12 +381,14 @@ class DynamoAuditLog:
                     at=fact.at,
                     prev_hash=tail.hash if tail else GENESIS_HASH,
                 )
-                if self._put_if_free(record, fact.fact_id):
-                    self._mark(fact.fact_id, chain, record.seq)
+                outcome = self._put_with_marker(record, fact.fact_id)
+                if outcome == _APPENDED:
                     tail = last = record
                     recent.add(fact.fact_id)
                     appended += 1
                     break
+                if outcome == _ALREADY_CHAINED:
+                    break  # another chainer chained this very fact meanwhile
                 self._backoff(attempt)
                 fresh = False
             else:
@@ -393,14 +408,28 @@ class DynamoAuditLog:
     def _mark(self, fact_id: str, chain: str, seq: int | None) -> None:
         AuditFactMarkerModel(FACT_MARKER_PREFIX + fact_id, 0, chain_name=chain, at_seq=seq).save()
 
-    def _put_if_free(self, record: AuditRecord, fact_id: str) -> bool:
+    def _put_with_marker(self, record: AuditRecord, fact_id: str) -> str:
+        """The record in its slot and the fact's marker, in one transaction: both or neither."""
+        transaction = Transaction()
+        transaction.put(
+            _to_model(record, fact_id),
+            AuditRecordModel.seq.does_not_exist(),
+            on_conflict=lambda: Conflict("slot taken", code=_SLOT_TAKEN),
+        )
+        transaction.put(
+            AuditFactMarkerModel(
+                FACT_MARKER_PREFIX + fact_id, 0, chain_name=record.chain, at_seq=record.seq
+            ),
+            AuditFactMarkerModel.chain.does_not_exist(),
+            on_conflict=lambda: Conflict("already chained", code=_ALREADY_CHAINED),
+        )
         try:
-            _to_model(record, fact_id).save(condition=AuditRecordModel.seq.does_not_exist())
-        except PutError as error:
-            if condition_failed(error):
-                return False
+            transaction.commit(self._transactions.client())
+        except Conflict as error:
+            if error.code in (_SLOT_TAKEN, _ALREADY_CHAINED):
+                return error.code
             raise
-        return True
+        return _APPENDED
 
     def _read_tail(self, chain: str) -> tuple[AuditRecord | None, set[str]]:
         """The chain's last record, and the fact ids of its last RECENT_WINDOW records (one

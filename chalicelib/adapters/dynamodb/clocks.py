@@ -1,23 +1,24 @@
-"""Clocks and their escalation steps: persistence models, the due index, and the repositories.
+"""Clocks and their escalation steps: persistence models and the repositories.
 
-`ClockModel` (table "clocks") has three GSIs:
-- `due_index` (sparse): `due_bucket` = "<day>#<shard>" and `next_attention_at`. Only open,
-  unpaused clocks with something left to do carry these two attributes, so the sweep queries the
-  buckets from its cursor to today with `next_attention_at <= now` and reads nothing else.
-  A clock whose attention time is already past is filed under today's bucket, never behind the
-  sweep's cursor.
+`ClockModel` (table "clocks") has two GSIs:
 - `subject_index`: every clock of one subject (`subject_key` = "<type>#<id>").
 - `open_year_index` (sparse): open clocks by the year of their deadline, for the recompute job.
 
+A clock's next attention time (its next ladder step, while it is open, running and has steps
+left) is filed as a due item of kind "clock" in the one due index ("due-items", domain/due.py),
+written in the same transaction as the clock, so the clock and its due item never disagree;
+the due sweep hands it to `deadlines.attend_due`. A clock with nothing to attend has its due
+item taken out of the index by the same write.
+
 The "escalations" table holds `EscalationStepModel` items keyed (clock_id, step): a step is taken
 by a conditional put, so it happens once per clock however many sweeps run. The same table keeps,
-under reserved partition keys, the sweep cursor, the per-month counters and ladder overrides.
+under reserved partition keys, the per-month counters and ladder overrides.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -35,8 +36,12 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
+from chalicelib.adapters.dynamodb.due import due_record
+from chalicelib.adapters.dynamodb.transaction import Transactions
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.calendar import CHINA_TZ, DayEnd, ServiceHours
 from chalicelib.domain.clocks import (
+    DUE_KIND,
     Clock,
     ClockState,
     Ladder,
@@ -48,31 +53,21 @@ from chalicelib.domain.clocks import (
 from chalicelib.domain.errors import Conflict
 from chalicelib.service_layer.ports import Page
 
-DUE_SHARDS = 4
-_CURSOR_KEY = "cursor"
+YEAR_SHARDS = 4
 _LADDER_KEY = "ladder"
 _STATS_PREFIX = "stats#"
 
 
+def _clock_changed() -> Conflict:
+    return Conflict("计时已被他人更新，请重试", code="clock_changed")
+
+
+def _clock_exists() -> Conflict:
+    return Conflict("计时已存在", code="clock_exists")
+
+
 def shard_of(clock_id: str) -> int:
-    return zlib.crc32(clock_id.encode()) % DUE_SHARDS
-
-
-def bucket_day(moment: datetime) -> date:
-    return moment.astimezone(CHINA_TZ).date()
-
-
-def bucket_key(day: date, shard: int) -> str:
-    return f"{day.isoformat()}#{shard}"
-
-
-class DueIndex(GlobalSecondaryIndex["ClockModel"]):
-    class Meta:
-        index_name = "due_index"
-        projection = AllProjection()
-
-    due_bucket = UnicodeAttribute(hash_key=True)
-    next_attention_at = UnicodeAttribute(range_key=True)
+    return zlib.crc32(clock_id.encode()) % YEAR_SHARDS
 
 
 class SubjectIndex(GlobalSecondaryIndex["ClockModel"]):
@@ -122,13 +117,11 @@ class ClockModel(Model):
     steps_done = UnicodeSetAttribute(null=True)
     closed_at = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
-    # Index attributes: present only while the clock belongs in the index.
-    due_bucket = UnicodeAttribute(null=True)
-    next_attention_at = UnicodeAttribute(null=True)
+    next_attention_at = UnicodeAttribute(null=True)  # its due item's time
+    # Index attribute: present only while the clock belongs in the index.
     open_due_year = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
-    due_index = DueIndex()
     subject_index = SubjectIndex()
     open_year_index = OpenYearIndex()
 
@@ -167,17 +160,6 @@ class DeadlineCounterModel(Model):
     clock_id = UnicodeAttribute(hash_key=True)
     step = UnicodeAttribute(range_key=True)
     total = NumberAttribute(default=0)
-
-
-class SweepCursorModel(Model):
-    """The last due bucket a sweep finished: ("cursor", <sweep name>)."""
-
-    Meta = meta("escalations")
-
-    clock_id = UnicodeAttribute(hash_key=True)
-    step = UnicodeAttribute(range_key=True)
-    bucket_day = UnicodeAttribute()
-    swept_at = UnicodeAttribute(null=True)
 
 
 class LadderOverrideModel(Model):
@@ -225,9 +207,6 @@ def _to_model(clock: Clock, now: datetime) -> ClockModel:
         updated_at=iso(now),
     )
     if clock.in_due_index and clock.next_attention_at is not None:
-        # Never file a clock behind the sweep's cursor: a past attention time goes to today.
-        day = bucket_day(max(clock.next_attention_at, now))
-        item.due_bucket = bucket_key(day, shard_of(clock.clock_id))
         item.next_attention_at = iso(clock.next_attention_at)
     if clock.is_open and clock.due_date is not None:
         item.open_due_year = f"{clock.due_date.year}#{shard_of(clock.clock_id)}"
@@ -277,46 +256,70 @@ def _to_clock(item: ClockModel) -> Clock:
     )
 
 
+def _due_of(clock: Clock, now: datetime) -> Model:
+    """The clock's due item as it must be stored with this version of the clock."""
+    due_at = clock.next_attention_at if clock.in_due_index else None
+    return due_record(DUE_KIND, clock.clock_id, due_at, now)
+
+
 class DynamoClockStore:
-    """Clocks by id, by subject, by due bucket and by deadline year.
+    """Clocks by id, by subject and by deadline year; each write also files (or takes out) the
+    clock's due item, in the same transaction.
 
     Reads by key or index query only."""
 
-    shards = DUE_SHARDS  # due buckets and deadline years are split this many ways
+    shards = YEAR_SHARDS  # deadline years are split this many ways
+
+    def __init__(self, transactions: Transactions | None = None) -> None:
+        self._transactions = transactions or Transactions()
 
     def get(self, clock_id: str) -> Clock | None:
+        transaction = current_transaction()
+        enlisted = transaction.pending(ClockModel, clock_id) if transaction else None
+        if enlisted is not None:
+            return _to_clock(enlisted)
         try:
             return _to_clock(ClockModel.get(clock_id, consistent_read=True))
         except ClockModel.DoesNotExist:
             return None
 
     def create(self, clock: Clock, now: datetime) -> Clock | None:
-        """Write a new clock; None if a clock with this id already exists."""
-        item = _to_model(clock, now)
+        """Write a new clock; None if a clock with this id already exists. In an open
+        transaction the write is enlisted (an existing clock then fails its commit)."""
         try:
-            item.save(condition=ClockModel.clock_id.does_not_exist())
-        except PutError as error:
-            if condition_failed(error):
-                return None
-            raise
-        return _to_clock(item)
+            return self._write(clock, now, new=True)
+        except Conflict as error:
+            if error.code != "clock_exists":
+                raise
+            return None
 
     def save(self, clock: Clock, now: datetime) -> Clock:
         """Write a changed clock if nobody changed it since it was read; else Conflict."""
+        return self._write(clock, now, new=False)
+
+    def _write(self, clock: Clock, now: datetime, *, new: bool) -> Clock:
         item = _to_model(clock, now)
-        try:
-            item.save()
-        except PutError as error:
-            if condition_failed(error):
-                raise Conflict("计时已被他人更新，请重试", code="clock_changed") from error
-            raise
+        with self._transactions.atomic() as transaction:
+            if new:
+                transaction.put(
+                    item, ClockModel.clock_id.does_not_exist(), on_conflict=_clock_exists
+                )
+            else:
+                transaction.put(item, on_conflict=_clock_changed)
+            transaction.put(_due_of(clock, now))
         return _to_clock(item)
 
     def put_many(self, clocks: Iterable[Clock], now: datetime) -> None:
         """Bulk load (benchmarks, imports): batch writes, no conditions."""
+        from chalicelib.adapters.dynamodb.due import DueItemModel
+
+        clocks = list(clocks)
         with ClockModel.batch_write() as batch:
             for clock in clocks:
                 batch.save(_to_model(clock, now))
+        with DueItemModel.batch_write() as due_batch:
+            for clock in clocks:
+                due_batch.save(_due_of(clock, now))
 
     def by_subject(
         self, subject_type: str, subject_id: str, limit: int, start_key: dict[str, Any] | None
@@ -326,14 +329,6 @@ class DynamoClockStore:
         )
         items = [_to_clock(i) for i in result]
         return Page(items, result.last_evaluated_key)
-
-    def due_in_bucket(self, day: date, shard: int, now: datetime) -> Iterator[Clock]:
-        """Clocks of one bucket shard whose attention time has come: reads only those."""
-        result = ClockModel.due_index.query(
-            bucket_key(day, shard), ClockModel.next_attention_at <= iso(now)
-        )
-        for item in result:
-            yield _to_clock(item)
 
     def open_due_in_year(
         self,
@@ -352,7 +347,7 @@ class DynamoClockStore:
 
 
 class DynamoEscalationStore:
-    """Ladder steps (each once per clock), counters, the sweep cursor and ladder overrides."""
+    """Ladder steps (each once per clock), counters and ladder overrides."""
 
     @cached_property
     def _read_cache(self) -> Any:
@@ -423,6 +418,10 @@ class DynamoEscalationStore:
     # Counters: one item per (month, kind, department, name); ADD is atomic.
     def increment(self, month: str, kind: str, department_id: str | None, name: str) -> None:
         key = f"{kind}#{department_id or '-'}#{name}"
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.add(DeadlineCounterModel, f"{_STATS_PREFIX}{month}", key, {"total": 1})
+            return
         DeadlineCounterModel(f"{_STATS_PREFIX}{month}", key).update(
             actions=[DeadlineCounterModel.total.add(1)]
         )
@@ -433,16 +432,6 @@ class DynamoEscalationStore:
             kind, department, name = item.step.split("#", 2)
             rows.append((kind, None if department == "-" else department, name, int(item.total)))
         return rows
-
-    def get_cursor(self, name: str) -> date | None:
-        try:
-            item = SweepCursorModel.get(_CURSOR_KEY, name, consistent_read=True)
-        except SweepCursorModel.DoesNotExist:
-            return None
-        return date.fromisoformat(item.bucket_day)
-
-    def set_cursor(self, name: str, day: date, now: datetime) -> None:
-        SweepCursorModel(_CURSOR_KEY, name, bucket_day=day.isoformat(), swept_at=iso(now)).save()
 
     def get_ladder(self, kind: str) -> Ladder | None:
         return self._read_cache.get(("ladder", kind), lambda: self._ladder(kind))

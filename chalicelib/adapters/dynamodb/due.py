@@ -57,6 +57,30 @@ def _sort(item: DueItem) -> str:
     return f"{iso(item.due_at)}#{item.kind}#{item.subject_id}"
 
 
+def due_record(kind: str, subject_id: str, due_at: datetime | None, now: datetime) -> DueItemModel:
+    """A due item as a record to write with the change that decides it: pending at `due_at`,
+    or, with no time, out of the index (finished)."""
+    if due_at is None:
+        return DueItemModel(
+            f"{kind}#{subject_id}",
+            kind=kind,
+            subject_id=subject_id,
+            status="idle",
+            updated_at=iso(now),
+        )
+    item = DueItem(kind, subject_id, due_at)
+    return DueItemModel(
+        item.key,
+        kind=kind,
+        subject_id=subject_id,
+        due_at=iso(due_at),
+        status="pending",
+        updated_at=iso(now),
+        due_bucket=filing_bucket(due_at, now),
+        due_sort=_sort(item),
+    )
+
+
 class DynamoDueStore:
     def file(self, item: DueItem, now: datetime, *, once: bool = False) -> None:
         """File (or re-file at a new time) a due item: one put. `once`: an item already filed

@@ -34,6 +34,7 @@ from pynamodb.models import Model
 
 from chalicelib.adapters.clock import CHINA_TZ, Clock
 from chalicelib.adapters.dynamodb.base import condition_failed, meta
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.identity import SYSTEM
@@ -252,6 +253,11 @@ class DynamoNotificationOutbox:
             request, now=self._clock.now(), correlation_id=get_correlation_id()
         )
         item = _to_item(notification)
+        transaction = current_transaction()
+        if transaction is not None:
+            # Written with the change that asks for it: already stored means applied before.
+            transaction.put(item, NotificationModel.notification_id.does_not_exist())
+            return notification.notification_id, True
         try:
             item.save(condition=NotificationModel.notification_id.does_not_exist())
         except PutError as exc:

@@ -40,6 +40,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.tickets import (
     Channel,
@@ -90,6 +91,14 @@ COUNTERS = (
 
 
 _moment = parse_iso
+
+
+def _ticket_changed() -> Conflict:
+    return Conflict("工单已被他人更新，请刷新后重试", code="ticket_changed")
+
+
+def _ticket_exists() -> Conflict:
+    return Conflict("工单已存在", code="ticket_exists")
 
 
 class OwnerIndex(GlobalSecondaryIndex["TicketModel"]):
@@ -411,8 +420,13 @@ class DynamoTicketStore:
             return None
 
     def create(self, ticket: Ticket) -> Ticket | None:
-        """Store a new ticket; None when a ticket with this id exists already."""
+        """Store a new ticket; None when a ticket with this id exists already. In a transaction
+        the put is enlisted (a stored ticket then fails the commit with "ticket_exists")."""
         item = _to_model(ticket)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, TicketModel.pk.does_not_exist(), on_conflict=_ticket_exists)
+            return _to_ticket(item)
         try:
             item.save(condition=TicketModel.pk.does_not_exist())
         except PutError as error:
@@ -424,11 +438,15 @@ class DynamoTicketStore:
     def save(self, ticket: Ticket) -> Ticket:
         """Store a changed ticket if nobody stored another change since it was read."""
         item = _to_model(ticket)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, on_conflict=_ticket_changed)
+            return _to_ticket(item)
         try:
             item.save()
         except PutError as error:
             if condition_failed(error):
-                raise Conflict("工单已被他人更新，请刷新后重试", code="ticket_changed") from error
+                raise _ticket_changed() from error
             raise
         return _to_ticket(item)
 
@@ -581,12 +599,17 @@ class DynamoTicketStore:
             counted_at=iso(now),
             expires_at=int((now + MARKER_TTL).timestamp()),
         )
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(marker, CountMarkerModel.pk.does_not_exist())
+            transaction.add(ReportCounterModel, f"report#{month}", department_id, amounts)
+            return True
         counter = ReportCounterModel(f"report#{month}", department_id)
         actions = [getattr(ReportCounterModel, name).add(n) for name, n in amounts.items()]
         try:
-            with TransactWrite(connection=self._transactions()) as transaction:
-                transaction.save(marker, condition=CountMarkerModel.pk.does_not_exist())
-                transaction.update(counter, actions=actions)
+            with TransactWrite(connection=self._transactions()) as write:
+                write.save(marker, condition=CountMarkerModel.pk.does_not_exist())
+                write.update(counter, actions=actions)
         except TransactWriteError as error:
             reasons = error.cancellation_reasons or []
             if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":

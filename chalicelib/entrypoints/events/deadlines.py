@@ -1,5 +1,5 @@
-"""Deadline events: the clock sweep (every 5 minutes, on the injected clock), the one due-item
-sweep (every minute: every capability's due items, by kind) and the calendar-recompute job
+"""Deadline events: the one due-item sweep (every minute, on the injected clock: every
+capability's due items by kind, clocks' ladder steps among them) and the calendar-recompute job
 consumer (SQS, partial batch failures reported)."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from chalicelib.entrypoints.events.batch import process_batch
 
 bp = Blueprint(__name__)
 
-_SWEEP = next(s for s in topology.SCHEDULES if s.consumer == "sweep_deadlines")
 _DUE_SWEEP = next(s for s in topology.SCHEDULES if s.consumer == "sweep_due_items")
 _RECOMPUTE = topology.queue("calendar-recompute")
 
@@ -24,21 +23,6 @@ def _deps() -> Any:
     from chalicelib.service_layer.deadlines import DeadlineDeps
 
     return DeadlineDeps.from_container(container())
-
-
-@bp.schedule(_SWEEP.expression, name=_SWEEP.consumer, description=_SWEEP.description)
-def sweep_deadlines(event: Any) -> dict[str, Any]:
-    from chalicelib.observability import logger, set_correlation_id
-    from chalicelib.service_layer.deadlines import sweep
-
-    set_correlation_id(getattr(event, "event_id", None))
-    report = sweep(_deps())
-    summary = report.summary()
-    if report.failures:
-        logger.error("deadline sweep finished with failures", extra=summary)
-    else:
-        logger.info("deadline sweep finished", extra=summary)
-    return summary
 
 
 @bp.schedule(_DUE_SWEEP.expression, name=_DUE_SWEEP.consumer, description=_DUE_SWEEP.description)
