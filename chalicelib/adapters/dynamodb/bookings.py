@@ -8,9 +8,10 @@ Items of the bookings table (pk / sk):
                    while a completion's effects (the review invitation) are not applied,
                    the sparse `effects_index` (effects_key = "pending", effects_since).
 - seat             "seats#<centre>#<item>.<channel>#<day>" / "<HH:MM>#<nn>": one fixed item per
-                   seat of a slot. Taking a seat is one conditional put (free, or already this
+                   seat of a slot. Taking a seat is conditional (free, or already this
                    booking's), so a slot never holds more bookings than seats, whatever the
-                   concurrency. No transactions (moto's are not atomic under concurrency).
+                   concurrency; a new booking takes it in the transaction that writes the
+                   booking, its guard, its jobs and its notice (create_booking_atomically).
 - guard            "guard#<person>#<item>#<day>" / "guard": one booking per person, item and day.
 - catalogue        "catalog#centers" / <centre id>; "catalog#services#<centre>" / <service id>;
                    "config" / "booking-rules" (the rules, versioned).
