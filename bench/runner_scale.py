@@ -16,7 +16,17 @@ Drives a real `python -m local.runner` on its own ports with a fresh DATA_DIR:
 5. a clean stop (SIGINT until exit) and a start (until the banner) at 10,000 tickets, and a
    start after a SIGKILL (journal replay).
 
+`--only kill`: repeated SIGKILL trials, `--trials` per kind (the runner; the embedded AWS
+alone): 4 clients file tickets, the process is killed once `--kill-after` were answered 201,
+the runner is started again on the same data and every ticket answered 201 is looked up: the
+acknowledged-but-lost count per trial, and each restart's time.
+`--only memory`: the embedded AWS's RSS under `--memory-minutes` (default 10) of steady mixed
+load (8 clients: file a ticket, read it, the guide, my tickets, knowledge search), sampled
+every 5 s: growth over each half, in MB per minute, beside the tickets written.
+
     .venv/bin/python bench/runner_scale.py [--port 8030 --aws-port 4530] [--long]
+    .venv/bin/python bench/runner_scale.py --only kill [--trials 3]
+    .venv/bin/python bench/runner_scale.py --only memory [--memory-minutes 10]
 
 Prints a table, then, as the last line, one JSON object with the figures.
 """
@@ -103,6 +113,15 @@ class Runner:
             if not Path(f"/proc/{moto}").exists():
                 return
             time.sleep(0.1)
+
+    def kill_aws(self) -> None:
+        """SIGKILL the embedded AWS alone; the runner notices and exits."""
+        os.kill(self.moto_pid(), signal.SIGKILL)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
     def aws(self, service: str) -> Any:
         return boto3.client(
@@ -280,6 +299,160 @@ def _write(dynamodb: Any, request: list[dict[str, Any]]) -> None:
         pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
 
+def kill_trials(
+    data_dir: Path, port: int, aws_port: int, trials: int, kill_after: int
+) -> list[dict[str, Any]]:
+    """SIGKILL while 4 clients file tickets; after the restart, every ticket answered 201 must
+    be there. One restart is the next trial's runner."""
+    results = []
+    runner = Runner(data_dir, port, aws_port)
+    for kind in ("runner", "embedded_aws"):
+        for trial in range(trials):
+            acknowledged = file_until_killed(runner, f"kill-{kind}-{trial}", kill_after, kind)
+            runner = Runner(data_dir, port, aws_port)
+            lost = missing_tickets(runner, list(acknowledged))
+            results.append(
+                {
+                    "kind": kind,
+                    "trial": trial + 1,
+                    "acknowledged": len(acknowledged),
+                    "lost": len(lost),
+                    "restart_s": round(runner.start_seconds or 0, 1),
+                }
+            )
+            print(json.dumps(results[-1]), flush=True)
+    runner.stop()
+    return results
+
+
+def file_until_killed(runner: Runner, prefix: str, kill_after: int, kind: str) -> list[str]:
+    """4 clients filing tickets; SIGKILL once `kill_after` were answered 201. The ids answered
+    201, including those answered while the kill was on its way."""
+    bearer = token(runner)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with requests.Session() as session:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                try:
+                    answer = file_ticket(session, runner, bearer, f"{prefix}-{n}-{number:05d}")
+                except requests.RequestException:
+                    return  # the process is gone
+                if answer.status_code == 201:
+                    with lock:
+                        acknowledged.append(answer.json()["ticket_id"])
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    while len(acknowledged) < kill_after and all(t.is_alive() for t in threads):
+        threads[0].join(0.05)
+    if kind == "runner":
+        runner.kill()
+    else:
+        runner.kill_aws()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=150)
+    return list(acknowledged)
+
+
+def missing_tickets(runner: Runner, ticket_ids: list[str]) -> list[str]:
+    headers = {"Authorization": f"Bearer {token(runner)}"}
+    with requests.Session() as session:
+        return [
+            t
+            for t in ticket_ids
+            if session.get(runner.url(f"/tickets/{t}"), headers=headers, timeout=60).status_code
+            != 200
+        ]
+
+
+def _code(answer: Any) -> str:
+    try:
+        return str(answer.json().get("code"))
+    except ValueError:
+        return ""
+
+
+_MIXED_READS = ("/items/QP-SC-103", "/me/tickets?limit=20", "/kb/search?q=%E8%90%A5%E4%B8%9A")
+
+
+def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, Any]:
+    """Steady mixed load: each round files a ticket, reads it back and makes one of the reads
+    above; RSS sampled every 5 s."""
+    bearer = token(runner)
+    stop = threading.Event()
+    counts = {"rounds": 0, "errors": 0, "tickets": 0}
+    errors: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        headers = {"Authorization": f"Bearer {bearer}"}
+        with requests.Session() as session:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                failed = None
+                try:
+                    filed = file_ticket(session, runner, bearer, f"mem-{n}-{number:06d}")
+                    if filed.status_code != 201:
+                        failed = f"POST /tickets {filed.status_code} {_code(filed)}"
+                    else:
+                        ticket_id = filed.json()["ticket_id"]
+                        path = _MIXED_READS[number % len(_MIXED_READS)]
+                        reads = ((f"/tickets/{ticket_id}", "/tickets/{id}"), (path, path))
+                        for read, label in reads:
+                            answer = session.get(runner.url(read), headers=headers, timeout=120)
+                            if answer.status_code != 200:
+                                failed = f"GET {label.split('?')[0]} {answer.status_code}"
+                                break
+                except requests.RequestException as error:
+                    failed = type(error).__name__
+                with lock:
+                    counts["errors" if failed else "rounds"] += 1
+                    counts["tickets"] += int(failed is None)
+                    if failed:
+                        errors[failed] = errors.get(failed, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        samples.append((time.monotonic() - started, runner.moto_rss_mb()))
+        time.sleep(5)
+    samples.append((time.monotonic() - started, runner.moto_rss_mb()))
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    def growth(part: list[tuple[float, float]]) -> float:
+        (t0, r0), (t1, r1) = part[0], part[-1]
+        return round((r1 - r0) / max((t1 - t0) / 60, 1e-9), 2)
+
+    first = [x for x in samples if x[0] < seconds / 2]
+    second = [x for x in samples if x[0] >= seconds / 2]
+    return {
+        "seconds": seconds,
+        "clients": clients,
+        **counts,
+        "error_kinds": errors,
+        "rss_mb_start": round(samples[0][1], 1),
+        "rss_mb_half": round(second[0][1], 1),
+        "rss_mb_end": round(samples[-1][1], 1),
+        "rss_mb_max": round(max(r for _, r in samples), 1),
+        "rss_growth_mb_per_min_first_half": growth(first),
+        "rss_growth_mb_per_min_second_half": growth(second),
+        "rss_samples": [[round(t), round(r, 1)] for t, r in samples[:: max(1, len(samples) // 20)]],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8030)
@@ -290,8 +463,15 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="10 minutes of steady load")
     parser.add_argument("--tickets", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=20, help="POST /tickets for a p50")
+    parser.add_argument("--only", choices=("scale", "kill", "memory"), default="scale")
+    parser.add_argument("--trials", type=int, default=3, help="SIGKILL trials per kind")
+    parser.add_argument("--kill-after", type=int, default=40, help="tickets acknowledged")
+    parser.add_argument("--memory-minutes", type=float, default=10)
     args = parser.parse_args()
     load_seconds = 600.0 if args.long else args.load_seconds
+    if args.only != "scale":
+        other_runs(args)
+        return
 
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="runner-scale-") as temporary:
@@ -359,6 +539,33 @@ def main() -> None:
         ("start after SIGKILL, full (s)", figures["start_full_after_sigkill_s"]),
     ):
         print(f"{label:44} {value}")
+    print(json.dumps(figures, ensure_ascii=False))
+
+
+def other_runs(args: Any) -> None:
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="runner-scale-") as temporary:
+        data_dir = Path(temporary) / "data"
+        if args.only == "kill":
+            trials = kill_trials(data_dir, args.port, args.aws_port, args.trials, args.kill_after)
+            figures["kill_trials"] = trials
+            print(f"{'kind':14} {'trial':>5} {'acknowledged':>12} {'lost':>5} {'restart s':>9}")
+            for t in trials:
+                print(
+                    f"{t['kind']:14} {t['trial']:>5} {t['acknowledged']:>12} {t['lost']:>5}"
+                    f" {t['restart_s']:>9}"
+                )
+            figures["lost_total"] = sum(t["lost"] for t in trials)
+        else:
+            runner = Runner(data_dir, args.port, args.aws_port)
+            try:
+                memory = memory_run(runner, args.memory_minutes * 60)
+            finally:
+                runner.stop()
+            figures["memory"] = memory
+            for key, value in memory.items():
+                if key != "rss_samples":
+                    print(f"{key:44} {value}")
     print(json.dumps(figures, ensure_ascii=False))
 
 

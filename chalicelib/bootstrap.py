@@ -291,6 +291,15 @@ class Container:
 
         reviews.invite(reviews.ReviewDeps.from_container(self), handling_type, handling_id)
 
+    def handling_completed_strict(self, handling_type: str, handling_id: str) -> None:
+        """The same, raising a failure: for callers that mark the completion pending until the
+        invitation is made (the repair job makes it otherwise)."""
+        from chalicelib.service_layer import reviews
+
+        reviews.invite(
+            reviews.ReviewDeps.from_container(self), handling_type, handling_id, strict=True
+        )
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -302,6 +302,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         description="为即将生效的政策版本开启答复就绪计时（定时发布与下线在统一到期扫描中）",
     ),
     ScheduleSpec(
+        "effects-repair",
+        consumer="repair_effects",
+        rate_minutes=5,
+        description="补做已保存变更未完成的后续处理：办件预审移交与办结处理、政策匹配分片、预约办结评价邀请",
+    ),
+    ScheduleSpec(
         "audit-seal",
         consumer="seal_audit_chains",
         rate_minutes=15,

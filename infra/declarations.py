@@ -143,6 +143,23 @@ ACCESS: dict[str, Access] = {
             "idempotency",
         ),
     ),
+    # Applies the effects of changes stored as still pending (service_layer/repair.py).
+    "repair_effects": Access(
+        read=("calendar", "departments", "users", "tickets", "policy-grants"),
+        append=("policies",),
+        record_facts=True,
+        write=(
+            "applications",
+            "bookings",
+            "reviews",
+            "due-items",
+            "clocks",
+            "escalations",
+            "notifications",
+            "idempotency",
+        ),
+        send=("application-prereview", "policy-match"),
+    ),
     "audit_verifier": Access(read=("audit",), audit_key=("verify",), audit_seals=("read",)),
     # Appends facts to the chains (the only writer of the audit table) and signs heads.
     "chain_audit_facts": Access(read=("audit-facts",), append=("audit",), audit_key=("sign",)),

@@ -2,7 +2,8 @@
 and, in the local stage, the secrets the code reads (adapters/secrets.py).
 
 Used by the local runner (moto server) and by the integration tests (in-process mock_aws).
-Idempotent: an existing resource is left as it is.
+Idempotent: an existing resource is left as it is, except that an index the model declares and
+an existing table lacks (a data directory from before the index) is added to it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def provision(settings: Settings, dev_token_secret: str | None = None) -> Provis
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
                 )
         description = dynamodb.describe_table(TableName=name)["Table"]
+        if _add_missing_indexes(dynamodb, model, description):
+            description = dynamodb.describe_table(TableName=name)["Table"]
         result.tables[spec.name] = name
         if description.get("LatestStreamArn"):
             result.stream_arns[spec.name] = description["LatestStreamArn"]
@@ -72,6 +75,32 @@ def provision(settings: Settings, dev_token_secret: str | None = None) -> Provis
     if settings.is_local:
         provision_secrets(settings, dev_token_secret)
     return result
+
+
+def _add_missing_indexes(dynamodb, model, description: dict) -> list[str]:
+    """UpdateTable for each global index of the model the table does not have (one per call,
+    as DynamoDB requires); the table's existing items are indexed by the service."""
+    have = {i["IndexName"] for i in description.get("GlobalSecondaryIndexes", [])}
+    added = []
+    for index in model._get_schema()["global_secondary_indexes"]:
+        if index["index_name"] in have:
+            continue
+        key_schema = sorted(index["key_schema"], key=lambda k: k["KeyType"] != "HASH")
+        dynamodb.update_table(
+            TableName=description["TableName"],
+            AttributeDefinitions=index["attribute_definitions"],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": index["index_name"],
+                        "KeySchema": key_schema,
+                        "Projection": index["projection"],
+                    }
+                }
+            ],
+        )
+        added.append(index["index_name"])
+    return added
 
 
 # Local key values carry "local-only": any other stage refuses them at start.

@@ -37,6 +37,9 @@ _READY_ATTEMPTS = 600  # x 0.1 s: the embedded AWS replays its journal before it
 _STOP_JOIN_SECONDS = 30.0
 _MOTO_STOP_SECONDS = 30.0  # its last checkpoint
 _CLOCK_FILE = "clock.json"
+# Written once the demo data is in a data directory: later starts seed only what changes per
+# start (the departments' webhook URLs, which point at this start's loopback receiver).
+_SEEDED_FILE = "seeded.json"
 _AWS_DIR = "aws"
 
 log = logging.getLogger("local.runner")
@@ -427,9 +430,21 @@ class Runner:
         self.moto.wait_ready(self.stop_requested)
         self.timings["embedded_aws_ready"] = time.monotonic() - began
         container = self._prepare_data(settings, import_snapshot=not had_state)
+        from local.migrations import migrate
+
+        # A fresh directory needs no upgrade, unless an older snapshot was just imported into it.
+        fresh = not had_state and self.restored is None
+        migrated = migrate(self.config.data_dir, container, fresh=fresh)
+        if any(migrated.values()):
+            log.info("data directory upgraded: %s", migrated)
         self._start_pumps(app, container, settings)
         seeding = time.monotonic()
-        self._seed(container)
+        seeded = self.config.data_dir / _SEEDED_FILE
+        if had_state and seeded.exists():
+            self._seed_per_start(container)
+        else:
+            self._seed(container)
+            _write_json(seeded, {"seeded_at": container.clock.now().isoformat()})
         self.timings["seed"] = time.monotonic() - seeding
         self._api_thread = threading.Thread(
             target=self.api_server.server.serve_forever,
@@ -514,6 +529,11 @@ class Runner:
             return
         _write_json(self.config.data_dir / _CLOCK_FILE, {"offset_seconds": offset})
         self._saved_offset = offset
+
+    def _seed_per_start(self, container: Any) -> None:
+        from local.seed import seed
+
+        seed(container.directory, webhook_base_url=self.receiver.base_url)
 
     def _seed(self, container: Any) -> None:
         """Demo data, written after the stream pumps took their position, so the outbox

@@ -417,6 +417,19 @@ class Application:
     supplement_due: str | None = None  # 容缺: the supplement clock's deadline
     decision: Decision | None = None
     issued_licence: str | None = None
+    # A decision stored whose effects (clocks stopped, licence, notice, review invitation) are
+    # not all applied yet; `effects_since` is when the repair job may look (see effects_pending).
+    completion_pending: bool = False
+    effects_since: str | None = None
+
+    @property
+    def effects_pending(self) -> bool:
+        """Effects of a stored change not applied yet: a round waiting for its pre-review (the
+        queue message may be lost), a pre-review whose clocks and notices are not all done, or
+        a decision's completion effects."""
+        awaiting = self.state is State.SUBMITTED and self.reviewed_round < self.review_round
+        reviewed = self.reviewed_round >= 0 and self.effects_round < self.reviewed_round
+        return awaiting or reviewed or self.completion_pending
 
     def add_event(self, at: datetime, event: str, **details: Any) -> None:
         self.timeline.append({"at": at.isoformat(), "event": event, **details})

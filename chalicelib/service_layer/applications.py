@@ -87,7 +87,7 @@ class ApplicationDeps:
             deadlines=DeadlineDeps.from_container(c),
             enqueue=enqueue,
             signer=c.signer,
-            completed=c.handling_completed,
+            completed=c.handling_completed_strict,
             transactions=c.transactions,
         )
 
@@ -269,14 +269,26 @@ def submit(
     return app
 
 
-def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> None:
-    deps.enqueue(
-        {
-            "application_id": app.application_id,
-            "round": app.review_round,
-            "correlation_id": get_correlation_id(),
-        }
-    )
+def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> bool:
+    """Hand the round to pre-review. The application is stored as waiting for it, so a lost
+    message is sent again by the repair job: the request that stored it need not fail."""
+    from chalicelib.observability import logger
+
+    try:
+        deps.enqueue(
+            {
+                "application_id": app.application_id,
+                "round": app.review_round,
+                "correlation_id": get_correlation_id(),
+            }
+        )
+    except Exception:
+        logger.exception(
+            "pre-review hand-over failed; the repair job sends it again",
+            extra={"application_id": app.application_id, "round": app.review_round},
+        )
+        return False
+    return True
 
 
 def _new_application(
@@ -309,6 +321,7 @@ def _new_application(
         state=State.SUBMITTED,
         created_at=now.isoformat(),
         updated_at=now.isoformat(),
+        effects_since=now.isoformat(),
     )
     app.add_event(now, "submitted", by=principal.user_id)
     return app
@@ -521,7 +534,7 @@ def _in_transaction(
         later.append(lambda: deps.deadlines.metric(*args, **kwargs))
 
     def completed(handling_type: str, handling_id: str) -> None:
-        later.append(lambda: deps.completed(handling_type, handling_id))
+        later.append(lambda: _invite_or_leave_for_repair(deps, handling_type, handling_id))
 
     inside = replace(deps, deadlines=replace(deps.deadlines, metric=metric), completed=completed)
     if deps.transactions is None:
@@ -531,6 +544,31 @@ def _in_transaction(
         for action in later:
             transaction.after_commit(action)
     return result
+
+
+def _invite_or_leave_for_repair(
+    deps: ApplicationDeps, handling_type: str, application_id: str
+) -> None:
+    """After a decision's transaction: invite the review. The transaction marked the decision's
+    effects done, so a failure here marks them pending again for the repair job (which invites
+    once, by business key) instead of losing the invitation."""
+    try:
+        deps.completed(handling_type, application_id)
+    except Exception:
+        from chalicelib.observability import logger
+
+        logger.exception(
+            "review invitation failed after the decision was stored; the repair job sends it",
+            extra={"application_id": application_id},
+        )
+        now = deps.clock.now()
+
+        def pending(a: Application) -> Application | None:
+            a.completion_pending = True
+            a.effects_since = now.isoformat()
+            return a
+
+        _change(deps, application_id, pending)
 
 
 def _prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Application | None:
@@ -811,6 +849,8 @@ def _finish(
         item_holder["before"] = before
         app.state = State.APPROVED if approved else State.REJECTED
         app.decision = decision
+        app.completion_pending = True
+        app.effects_since = now.isoformat()
         app.add_event(
             now,
             app.state.value,
@@ -823,10 +863,6 @@ def _finish(
     updated = _change(deps, application_id, apply)
     if updated is None:
         raise RuleViolation("申请已办结", code="invalid_state")
-    _clock_call(deps, updated, "promised", "stop")
-    _clock_call(deps, updated, "supplement", "stop", reason="办结")
-    if approved:
-        updated = _issue_licence(deps, updated, now)
     _audit(
         deps,
         actor,
@@ -837,32 +873,68 @@ def _finish(
         _summary(updated),
         rules=[asdict(r) for r in decision.rules],
     )
+    from chalicelib.observability import logger
+
+    try:
+        return _completion_effects(deps, updated, now)
+    except Exception:
+        logger.exception(
+            "completion effects failed; the repair job applies them again",
+            extra={"application_id": application_id},
+        )
+        return updated
+
+
+def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) -> Application:
+    """A decision's effects, each idempotent (clock calls by clock, notices and the invitation
+    by business key, the licence by its number), then one write: the licence number, if any,
+    and the mark that the effects are done."""
+    decision = app.decision
+    approved = app.state is State.APPROVED
+    _clock_call(deps, app, "promised", "stop")
+    _clock_call(deps, app, "supplement", "stop", reason="办结")
+    reasons = "；".join(decision.reasons) if decision else ""
     _notify(
         deps,
-        updated,
-        updated.state.value,
-        f"办结通知：{updated.item_name}",
-        "您的申请已获批准。" if approved else f"您的申请未获批准：{'；'.join(decision.reasons)}",
+        app,
+        app.state.value,
+        f"办结通知：{app.item_name}",
+        "您的申请已获批准。" if approved else f"您的申请未获批准：{reasons}",
     )
-    _record_facts(deps, updated)
-    deps.completed("application", application_id)
-    return updated
+    _record_facts(deps, app)
+    deps.completed("application", app.application_id)
+    number = _issue_licence(deps, app, now) if approved else None
+
+    def done(a: Application) -> Application | None:
+        if not a.completion_pending and (number is None or a.issued_licence == number):
+            return None
+        a.completion_pending = False
+        a.issued_licence = number or a.issued_licence
+        return a
+
+    return _change(deps, app.application_id, done) or app
 
 
-def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Application:
+def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> str | None:
+    """The e-licence of an approval, if the item issues one: numbered and dated by the decision,
+    so applying the effects again writes the same licence."""
     item = _item_of(deps, app)
     if not item.issues_licence:
-        return app
+        return None
+    if app.issued_licence:
+        return app.issued_licence
     from chalicelib.domain.applications import LICENCE_YEARS, ELicence, licence_expiry
 
-    number = f"QP{now:%Y%m%d}{app.application_id[:8].upper()}"
+    decided = app.decision.decided_at if app.decision else ""
+    at = datetime.fromisoformat(decided).astimezone(CHINA_TZ) if decided else now
+    number = f"QP{at:%Y%m%d}{app.application_id[:8].upper()}"
     licence = ELicence(
         type=item.issues_licence,
         number=number,
         holder_id=app.subject_id,
         holder_name=app.applicant_name,
-        valid_from=now.date().isoformat(),
-        valid_until=licence_expiry(now.date(), LICENCE_YEARS).isoformat(),
+        valid_from=at.date().isoformat(),
+        valid_until=licence_expiry(at.date(), LICENCE_YEARS).isoformat(),
         issued_for=app.application_id,
     )
     deps.store.put_licence(licence)  # keyed by type and number: re-issuing overwrites
@@ -875,14 +947,7 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> Ap
         None,
         {"type": licence.type, "application_id": app.application_id},
     )
-
-    def record(a: Application) -> Application | None:
-        if a.issued_licence == number:
-            return None
-        a.issued_licence = number
-        return a
-
-    return _change(deps, app.application_id, record) or app
+    return number
 
 
 # ---- supplements (补正 and 容缺) -------------------------------------------------------------
@@ -923,6 +988,7 @@ def supplement(
             a.supplement_rounds += 1
             a.review_round += 1
             a.state = State.SUBMITTED
+            a.effects_since = now.isoformat()
         a.add_event(
             now, "supplemented", materials=[m.code for m in materials], fields=sorted(fields)
         )
@@ -940,13 +1006,7 @@ def supplement(
     )
     if was is State.SUPPLEMENT_REQUESTED:
         _clock_call(deps, updated, "acceptance", "resume", actor=principal)
-        deps.enqueue(
-            {
-                "application_id": application_id,
-                "round": updated.review_round,
-                "correlation_id": get_correlation_id(),
-            }
-        )
+        _enqueue_prereview(deps, updated)
         return updated
     return _complete_tolerance(deps, updated, now)
 
@@ -1019,6 +1079,52 @@ def terminate_overdue(deps: ApplicationDeps, budget: int = SWEEP_BUDGET) -> list
                 extra={"application_id": application_id},
             )
     return terminated
+
+
+def repair_effects(deps: ApplicationDeps, before: datetime, budget: int) -> list[str]:
+    """Applications whose effects have been pending since before `before` (one Query on the
+    sparse effects index): a decision's effects are applied again; a round still waiting for
+    pre-review, or whose pre-review effects are unfinished, is handed to pre-review again
+    (idempotent per round) and looked at again only after another grace period."""
+    from chalicelib.observability import logger
+
+    repaired = []
+    for application_id in deps.store.effects_pending(before, budget):
+        try:
+            if _repair(deps, application_id):
+                repaired.append(application_id)
+        except Exception:
+            logger.exception(
+                "repairing an application's effects failed; tried again on the next run",
+                extra={"application_id": application_id},
+            )
+    return repaired
+
+
+def _repair(deps: ApplicationDeps, application_id: str) -> bool:
+    app, _ = _load(deps, application_id)
+    now = deps.clock.now()
+    if app.completion_pending:
+        _completion_effects(deps, app, now)
+        return True
+    if not app.effects_pending:
+        return False
+    deps.enqueue(
+        {
+            "application_id": application_id,
+            "round": app.review_round,
+            "correlation_id": get_correlation_id(),
+        }
+    )
+
+    def later(a: Application) -> Application | None:
+        if not a.effects_pending:
+            return None
+        a.effects_since = now.isoformat()
+        return a
+
+    _change(deps, application_id, later)
+    return True
 
 
 def terminate(deps: ApplicationDeps, application_id: str) -> Application:

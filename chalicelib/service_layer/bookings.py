@@ -21,7 +21,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,17 +56,20 @@ from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal
-from chalicelib.domain.notifications import RecipientKind
-from chalicelib.observability import emit_metric
+from chalicelib.domain.notifications import NotificationRequest, RecipientKind
+from chalicelib.observability import emit_metric, get_correlation_id
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, can, require
 from chalicelib.service_layer.notify import notify
 
 if TYPE_CHECKING:
     from chalicelib.service_layer.audit import AuditLog
-    from chalicelib.service_layer.notify import Notifier
     from chalicelib.service_layer.ports import Directory
-    from chalicelib.service_layer.ports.bookings import BookingJobs, BookingStore
+    from chalicelib.service_layer.ports.bookings import (
+        BookingJobs,
+        BookingStore,
+        PreparingNotifier,
+    )
     from chalicelib.service_layer.ports.calendar import CalendarStore
     from chalicelib.service_layer.ports.signing import Signer
 
@@ -104,7 +107,7 @@ class BookingDeps:
     jobs: BookingJobs
     calendars: CalendarStore
     directory: Directory
-    notifier: Notifier
+    notifier: PreparingNotifier
     audit_log: AuditLog
     video: VideoRoomProvider
     clock: TimeSource
@@ -125,7 +128,7 @@ class BookingDeps:
             video=c.video_rooms,
             clock=c.clock,
             signer=c.signer,
-            completed=c.handling_completed,
+            completed=c.handling_completed_strict,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -338,46 +341,126 @@ def book(
     domain.check_booking_day(rules, deps.calendar(), now, slot.day)
     person = domain.person_key(principal.user_id, principal.subject_id)
     # Who the person is (elderly, disabled) decides the seats only where seats are held back
-    # or the channel requires it; elsewhere it is read once the seat is won.
+    # or the channel requires it; elsewhere it only sets the booking's priority.
     tags = _tags(deps, principal) if _tags_decide_seats(service) else None
     priority = domain.is_priority(tags or (), rules)
     # Reads first: a request for a slot seen full writes nothing at all.
     free = _free_seats(deps, service, slot, booking_id, priority, now, rules)
-    domain.check_not_suspended(deps.store.suspended_until(person), now)
     domain.check_home_visit(center, service, request.town, tags or (), rules)
-
-    # The person's guard before the seat: a person's repeated taps contend on their own guard
-    # item, so they never hold several seats at once (which, given back a moment later, would
-    # have told others the slot was full while a seat was about to be free).
-    guard = _take_guard(deps, rules, person, service.item_id, slot.day, booking_id, now)
-    try:
-        seat = _take_seat(
-            deps,
-            service,
-            slot,
-            booking_id,
-            free,
-            lambda: _free_seats(deps, service, slot, booking_id, priority, now, rules),
-            now,
-        )
-    except Exception:
-        _release_guard_if_new(deps, guard, person, service.item_id, slot.day, booking_id)
-        raise
     if tags is None:
         priority = domain.is_priority(_tags(deps, principal), rules)
-    booking = _new_booking(
-        deps, principal, booking_id, person, center, service, slot, seat, priority, request, now
-    )
-    created = deps.store.create_booking(booking, now)
-    if created is None:
-        return BookingResult(_settle_duplicate(deps, booking), created=False)
-    _schedule_jobs(deps, created, rules, now)
-    _notify_booked(deps, created, center, rules)
+    video = _video_room(deps, principal, service, slot, booking_id)
+
+    # The suspension check, the person's guard, the seat, the booking, its reminders and its
+    # confirmation are one transaction: a seat is never held without its booking, so one
+    # person's concurrent taps never keep a seat from others, and a crash leaves nothing half
+    # done. A refused part decides what to try next.
+    tried: set[int] = set()
+    replaced_guard = False
+    for _ in range(len(free) + _GUARD_SETTLE_ATTEMPTS):
+        seat = free[0]
+        tried.add(seat)
+        booking = _new_booking(
+            principal, booking_id, person, center, service, slot, seat, priority, request, now
+        )
+        booking = replace(booking, video=video)
+        effects = _booking_effects(deps, booking, center, rules, now)
+        created, refused = deps.store.create_booking_atomically(
+            booking, now, guard=rules.one_per_item_per_day, effects=effects
+        )
+        if created is not None:
+            break
+        if "suspended" in refused:
+            domain.check_not_suspended(deps.store.suspended_until(person), now)
+        if "booking" in refused:
+            return BookingResult(_settle_duplicate(deps, booking), created=False)
+        if "guard" in refused:
+            replaced_guard = _settle_guard(deps, person, service.item_id, slot.day, booking_id, now)
+        if "seat" in refused:
+            free = [
+                n
+                for n in _refreshed_seats(
+                    deps, service, slot, booking_id, priority, now, rules, replaced_guard, person
+                )
+                if n not in tried
+            ]
+            if not free:
+                _give_back_guard(
+                    deps, replaced_guard, person, service.item_id, slot.day, booking_id
+                )
+                raise Conflict("该时段已约满，请选择其他时段", code="slot_full")
+    else:
+        _give_back_guard(deps, replaced_guard, person, service.item_id, slot.day, booking_id)
+        raise Conflict("预约正在处理中，请稍后查询", code="booking_in_progress")
     _audit(
         deps, principal, "booking.created", "booking", booking_id, None, domain.snapshot(created)
     )
     deps.metric("BookingCreated", 1, "Count", channel=created.channel.value)
     return BookingResult(created, created=True)
+
+
+# Tries beyond one per seat: settling a guard left by a crashed request, a transaction conflict.
+_GUARD_SETTLE_ATTEMPTS = 3
+
+
+def _video_room(
+    deps: BookingDeps, principal: Principal, service: Service, slot: Slot, booking_id: str
+) -> VideoRoom | None:
+    """Created before the booking is written (the booking carries its link); keyed by the
+    booking, so a retry or another seat gets the same room."""
+    if service.channel is not Channel.VIDEO:
+        return None
+    return deps.video.create_room(
+        f"booking:{booking_id}",
+        title=f"{service.item_name}视频帮办",
+        starts_at=slot.starts_at,
+        participant_id=principal.user_id,
+    )
+
+
+def _settle_guard(
+    deps: BookingDeps, person: str, item_id: str, day: date, booking_id: str, now: datetime
+) -> bool:
+    """The person's guard is held by another booking: refused if that booking exists; answered
+    in progress while it may still be written; taken over (True) once its request is older than
+    the grace (guards written before bookings were one transaction)."""
+    held = deps.store.guard_holder(person, item_id, day)
+    if held is None or held[0] == booking_id:
+        return False  # given back meanwhile, or ours: the next try takes it
+    holder, taken_at = held
+    if deps.store.get_booking(holder) is not None:
+        raise RuleViolation(
+            f"您已预约 {day.isoformat()} 的同一事项，每人每天每个事项只能预约一次",
+            code="one_booking_per_item_per_day",
+        )
+    if taken_at is not None and now - taken_at < GUARD_GRACE:
+        raise Conflict("您的另一次预约请求正在处理中，请稍后查询", code="booking_in_progress")
+    return deps.store.replace_guard(person, item_id, day, holder, booking_id, now)
+
+
+def _give_back_guard(
+    deps: BookingDeps, replaced: bool, person: str, item_id: str, day: date, booking_id: str
+) -> None:
+    if replaced:
+        deps.store.release_guard(person, item_id, day, booking_id)
+
+
+def _refreshed_seats(
+    deps: BookingDeps,
+    service: Service,
+    slot: Slot,
+    booking_id: str,
+    priority: bool,
+    now: datetime,
+    rules: BookingRules,
+    replaced_guard: bool,
+    person: str,
+) -> list[int]:
+    try:
+        return _free_seats(deps, service, slot, booking_id, priority, now, rules)
+    except Conflict:
+        _give_back_guard(deps, replaced_guard, person, service.item_id, slot.day, booking_id)
+        raise
 
 
 def _new_booking_id(principal: Principal, idempotency_key: str | None) -> str:
@@ -493,7 +576,6 @@ def _take_seat(
 
 
 def _new_booking(
-    deps: BookingDeps,
     principal: Principal,
     booking_id: str,
     person: str,
@@ -505,14 +587,6 @@ def _new_booking(
     request: BookRequest,
     now: datetime,
 ) -> Booking:
-    video = None
-    if service.channel is Channel.VIDEO:
-        video = deps.video.create_room(
-            f"booking:{booking_id}",
-            title=f"{service.item_name}视频帮办",
-            starts_at=slot.starts_at,
-            participant_id=principal.user_id,
-        )
     address = None
     if service.channel is Channel.HOME_VISIT:
         address = HomeAddress(request.town or "", request.address_detail or "")
@@ -533,7 +607,6 @@ def _new_booking(
         status=BookingStatus.BOOKED,
         created_at=now,
         priority=priority,
-        video=video,
         address=address,
         staff_id=domain.staff_for_seat(service, seat),
     )
@@ -551,15 +624,35 @@ def _settle_duplicate(deps: BookingDeps, mine: Booking) -> Booking:
     return existing
 
 
-def _schedule_jobs(deps: BookingDeps, booking: Booking, rules: BookingRules, now: datetime) -> None:
+def _jobs(booking: Booking, rules: BookingRules, now: datetime) -> list[Job]:
     due = dict(domain.reminder_times(booking, now, rules))
     if booking.channel is Channel.COUNTER:
         due[JobKind.NO_SHOW] = domain.no_show_due(booking, rules)
-    for kind, moment in due.items():
-        job_id = job_id_for(booking.booking_id, kind.value, booking.revision)
-        deps.jobs.schedule(
-            Job(job_id, "booking", booking.booking_id, kind.value, booking.revision, moment), now
+    return [
+        Job(
+            job_id_for(booking.booking_id, kind.value, booking.revision),
+            "booking",
+            booking.booking_id,
+            kind.value,
+            booking.revision,
+            moment,
         )
+        for kind, moment in due.items()
+    ]
+
+
+def _schedule_jobs(deps: BookingDeps, booking: Booking, rules: BookingRules, now: datetime) -> None:
+    for job in _jobs(booking, rules, now):
+        deps.jobs.schedule(job, now)
+
+
+def _booking_effects(
+    deps: BookingDeps, booking: Booking, center: Center, rules: BookingRules, now: datetime
+) -> list[Any]:
+    """A new booking's due jobs and notices, as unsaved items for its creating transaction."""
+    return [deps.jobs.due_record(job, now) for job in _jobs(booking, rules, now)] + [
+        deps.notifier.prepare(request) for request in _booked_notices(deps, booking, center, rules)
+    ]
 
 
 def _cancel_jobs(deps: BookingDeps, booking: Booking, now: datetime) -> None:
@@ -597,6 +690,14 @@ def cancel_link(deps: BookingDeps, booking: Booking) -> tuple[str, str]:
 def _notify_booked(
     deps: BookingDeps, booking: Booking, center: Center, rules: BookingRules
 ) -> None:
+    for request in _booked_notices(deps, booking, center, rules):
+        deps.notifier.notify(request)
+
+
+def _booked_notices(
+    deps: BookingDeps, booking: Booking, center: Center, rules: BookingRules
+) -> list[NotificationRequest]:
+    notices = []
     extra: dict[str, Any] = {}
     lines = [f"您已成功预约：{_describe(booking)}。"]
     if booking.video is not None:
@@ -605,36 +706,54 @@ def _notify_booked(
     elif booking.channel is Channel.HOME_VISIT:
         lines.append(f"工作人员将按时上门（{booking.address.town if booking.address else ''}）。")
         extra.update(staff_id=booking.staff_id)
-        _notify_staff(deps, booking)
+        notices += _staff_notices(booking)
     else:
         lines.append(f"地址：{center.address}；请提前到场并扫码签到。")
     token, url = cancel_link(deps, booking)
     lines.append(f"如需取消，请在开始前{rules.cancel_until_minutes_before}分钟前操作：{url}")
     suffix = "" if booking.revision == 0 else f":r{booking.revision}"
-    _notify(
-        deps,
-        f"booking:{booking.booking_id}:confirmed{suffix}",
-        booking.user_id,
-        "booking.confirmed",
-        f"预约成功：{booking.item_name}",
-        "".join(lines),
-        _booking_data(booking, cancel_token=token, cancel_url=url, **extra),
+    notices.append(
+        _request(
+            f"booking:{booking.booking_id}:confirmed{suffix}",
+            booking.user_id,
+            "booking.confirmed",
+            f"预约成功：{booking.item_name}",
+            "".join(lines),
+            _booking_data(booking, cancel_token=token, cancel_url=url, **extra),
+        )
     )
+    return notices
 
 
-def _notify_staff(deps: BookingDeps, booking: Booking) -> None:
+def _staff_notices(booking: Booking) -> list[NotificationRequest]:
     if not booking.staff_id:
-        return
-    _notify(
-        deps,
-        f"booking:{booking.booking_id}:staff:r{booking.revision}",
-        booking.staff_id,
-        "booking.home_visit_assigned",
-        f"上门办任务：{booking.day.isoformat()} {hhmm(booking.start)}",
-        f"请于 {booking.day.isoformat()} {hhmm(booking.start)}-{hhmm(booking.end)} 上门办理"
-        f"{booking.item_name}（{booking.address.town if booking.address else ''}），"
-        "详细地址见预约详情。",
-        _booking_data(booking),
+        return []
+    return [
+        _request(
+            f"booking:{booking.booking_id}:staff:r{booking.revision}",
+            booking.staff_id,
+            "booking.home_visit_assigned",
+            f"上门办任务：{booking.day.isoformat()} {hhmm(booking.start)}",
+            f"请于 {booking.day.isoformat()} {hhmm(booking.start)}-{hhmm(booking.end)} 上门办理"
+            f"{booking.item_name}（{booking.address.town if booking.address else ''}），"
+            "详细地址见预约详情。",
+            _booking_data(booking),
+        )
+    ]
+
+
+def _request(
+    key: str, recipient_id: str, category: str, title: str, body: str, data: dict[str, Any]
+) -> NotificationRequest:
+    return NotificationRequest(
+        business_key=key,
+        recipient_kind=RecipientKind.USER,
+        recipient_id=recipient_id,
+        category=category,
+        title=title,
+        body=body,
+        data=data,
+        correlation_id=get_correlation_id(),
     )
 
 
@@ -917,7 +1036,7 @@ def _call(
 def serve(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
     booking = _visible_booking(deps, principal, Action.OPERATE_CENTER_QUEUE, booking_id)
     now = deps.clock.now()
-    served = deps.store.save_booking(domain.serve(booking, now), now)
+    served = deps.store.save_booking(domain.serve(booking, now), now, effects_pending=True)
     if served.called_at is not None and served.handling_seconds is not None:
         deps.store.set_handling(
             served.center_id, served.day, served.called_at, booking_id, served.handling_seconds
@@ -938,8 +1057,35 @@ def serve(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
         "Seconds",
         complexity=served.complexity.value,
     )
-    deps.completed("booking", booking_id)
+    _completion_effects(deps, booking_id)
     return served
+
+
+def _completion_effects(deps: BookingDeps, booking_id: str) -> bool:
+    """The review invitation (idempotent per booking), then the pending mark cleared; a
+    failure leaves the mark for the repair job."""
+    from chalicelib.observability import logger
+
+    try:
+        deps.completed("booking", booking_id)
+    except Exception:
+        logger.exception(
+            "review invitation failed; the repair job makes it again",
+            extra={"booking_id": booking_id},
+        )
+        return False
+    deps.store.effects_done(booking_id)
+    return True
+
+
+def repair_effects(deps: BookingDeps, before: datetime, budget: int) -> list[str]:
+    """Bookings served whose invitation has been pending since before `before` (one Query on
+    the sparse effects index)."""
+    return [
+        booking_id
+        for booking_id in deps.store.effects_pending(before, budget)
+        if _completion_effects(deps, booking_id)
+    ]
 
 
 def _check_wait_target(

@@ -184,7 +184,11 @@ def update_draft(
 def publish_version(
     deps: PolicyDeps, principal: Principal, policy_id: str, number: int
 ) -> PolicyVersion:
-    """An approver publishes a draft; the population match starts (one message per segment)."""
+    """An approver publishes a draft; the population match starts (one message per segment).
+    The version is stored with its match marked pending, cleared once every message is sent;
+    a publication whose messages were lost is completed by the repair job."""
+    from chalicelib.observability import logger
+
     published = _approve(
         deps,
         principal,
@@ -192,9 +196,43 @@ def publish_version(
         number,
         "policy.published",
         lambda v, now: domain.publish(v, by=principal.user_id, at=now),
+        effects=True,
     )
-    start_population_match(deps, published)
+    try:
+        start_population_match(deps, published)
+    except Exception:
+        logger.exception(
+            "population match hand-over failed; the repair job sends it again",
+            extra={"policy_id": policy_id, "version": number},
+        )
+        return published
+    deps.store.effects_done(policy_id, number)
     return published
+
+
+def repair_effects(deps: PolicyDeps, before: datetime, budget: int) -> list[str]:
+    """Publications whose match messages have been pending since before `before`: the
+    segments that never started are handed over again (a segment is idempotent: grants are
+    claimed once per subject and benefit), then the mark is cleared."""
+    from chalicelib.observability import logger
+
+    repaired = []
+    for policy_id, number in deps.store.effects_pending(before, budget):
+        try:
+            version = deps.store.get_version(policy_id, number)
+            if version is not None and version.state is VersionState.PUBLISHED:
+                started = deps.store.started_shards(policy_id, number)
+                for shard in range(match_shards()):
+                    if shard not in started:
+                        _enqueue_segment(deps, version, shard)
+            deps.store.effects_done(policy_id, number)
+            repaired.append(f"{policy_id}#v{number}")
+        except Exception:
+            logger.exception(
+                "repairing a publication's match failed; tried again on the next run",
+                extra={"policy_id": policy_id, "version": number},
+            )
+    return repaired
 
 
 def retire_version(
@@ -217,12 +255,15 @@ def _approve(
     number: int,
     action: str,
     change: Callable[[PolicyVersion, datetime], PolicyVersion],
+    *,
+    effects: bool = False,
 ) -> PolicyVersion:
     """An approver's change of a version's state, saved and audited."""
     require(principal, Action.PUBLISH_POLICY)
     current = _version(deps, policy_id, number)
-    changed = change(current, deps.clock.now())
-    deps.store.save_version(changed)
+    now = deps.clock.now()
+    changed = change(current, now)
+    deps.store.save_version(changed, effects_since=now if effects else None)
     _record_version(deps, principal, action, current, changed)
     return changed
 
@@ -714,16 +755,20 @@ def match_shards() -> int:
 def start_population_match(deps: PolicyDeps, version: PolicyVersion) -> int:
     """One message per segment (profile shard): segments run in parallel, each bounded."""
     for shard in range(match_shards()):
-        deps.enqueue(
-            MATCH_QUEUE,
-            {
-                "policy_id": version.policy_id,
-                "version": version.version,
-                "shard": shard,
-                "correlation_id": get_correlation_id(),
-            },
-        )
+        _enqueue_segment(deps, version, shard)
     return match_shards()
+
+
+def _enqueue_segment(deps: PolicyDeps, version: PolicyVersion, shard: int) -> None:
+    deps.enqueue(
+        MATCH_QUEUE,
+        {
+            "policy_id": version.policy_id,
+            "version": version.version,
+            "shard": shard,
+            "correlation_id": get_correlation_id(),
+        },
+    )
 
 
 @dataclass

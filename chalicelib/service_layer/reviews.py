@@ -324,15 +324,18 @@ def _require_department(principal: Principal, action: Action, department_id: str
 # ---- invitations and reminders ----------------------------------------------------------------
 
 
-def invite(deps: ReviewDeps, handling_type: str, handling_id: str) -> None:
+def invite(deps: ReviewDeps, handling_type: str, handling_id: str, *, strict: bool = False) -> None:
     """Called where a handling completes (applications, bookings, tickets, through the
-    container's `handling_completed`): invite the person to rate and file the reminder. Never
-    fails the completion it follows: a failure is logged."""
+    container's `handling_completed`): invite the person to rate and file the reminder
+    (idempotent per handling). Not `strict`, a failure is only logged; `strict`, it is raised
+    to a caller that keeps the completion marked pending for the repair job."""
     from chalicelib.observability import logger
 
     try:
         invite_person(deps, HandlingType(handling_type), handling_id)
     except Exception:
+        if strict:
+            raise
         logger.exception(
             "review invitation failed",
             extra={"handling_type": handling_type, "handling_id": handling_id},

@@ -45,6 +45,13 @@ class RecordingNotifier:
         self.calls.append(request)
         return self.inner.notify(request)
 
+    def prepare(self, request: Any) -> Any:
+        """A notice written in its change's transaction: a retried transaction prepares it
+        again, so only the last request per key counts once."""
+        self.calls = [r for r in self.calls if r.business_key != request.business_key]
+        self.calls.append(request)
+        return self.inner.prepare(request)
+
     def keys(self, prefix: str = "") -> list[str]:
         return [r.business_key for r in self.calls if r.business_key.startswith(prefix)]
 

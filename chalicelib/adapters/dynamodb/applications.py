@@ -11,6 +11,8 @@ One table ("applications"), keys (pk, sk); each record's body is an explicit dom
                  dept_index (dept_key = department while decidable, created_at) for the queue
                  and tolerance_index (tolerance_key = "tolerated" while 容缺-accepted,
                  tolerance_due = supplement deadline) for the termination sweep;
+                 effects_index (effects_key = "pending", effects_since) while a stored
+                 change's effects are not all applied (sparse), for the repair job;
 - KPI facts:     ("kpi#<YYYY-MM>", "app#<id>"): overwritten with the latest facts, so a
                  redelivered message counts once; a month's report is one Query.
 """
@@ -18,15 +20,16 @@ One table ("applications"), keys (pk, sk); each record's body is an explicit dom
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, meta
+from chalicelib.adapters.dynamodb.base import EFFECTS_PENDING, condition_failed, iso, meta
 from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.applications import (
     DECIDABLE,
@@ -91,6 +94,15 @@ class ToleranceIndex(GlobalSecondaryIndex["ApplicationRecord"]):
     tolerance_due = UnicodeAttribute(range_key=True)
 
 
+class EffectsIndex(GlobalSecondaryIndex["ApplicationRecord"]):
+    class Meta:
+        index_name = "effects_index"
+        projection = KeysOnlyProjection()
+
+    effects_key = UnicodeAttribute(hash_key=True)
+    effects_since = UnicodeAttribute(range_key=True)
+
+
 class ProfileIndex(GlobalSecondaryIndex["ApplicationRecord"]):
     """Profiles by (kind, shard): population jobs page a shard by key, never the whole table."""
 
@@ -123,12 +135,16 @@ class ApplicationRecord(Model):
     # Sparse: present only while 容缺-accepted, so the sweep reads just the overdue ones.
     tolerance_key = UnicodeAttribute(null=True)
     tolerance_due = UnicodeAttribute(null=True)
+    # Sparse: present only while effects are pending, so the repair job reads just those.
+    effects_key = UnicodeAttribute(null=True)
+    effects_since = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     owner_index = OwnerIndex()
     dept_index = DepartmentIndex()
     catalogue_index = CatalogueIndex()
     tolerance_index = ToleranceIndex()
+    effects_index = EffectsIndex()
     profile_shard = UnicodeAttribute(null=True)
     profile_subject = UnicodeAttribute(null=True)
     profile_index = ProfileIndex()
@@ -303,6 +319,9 @@ class DynamoApplicationStore:
         if app.state is State.TOLERATED and app.supplement_due:
             record.tolerance_key = "tolerated"
             record.tolerance_due = app.supplement_due
+        if app.effects_pending:
+            record.effects_key = EFFECTS_PENDING
+            record.effects_since = iso(datetime.fromisoformat(app.effects_since or app.updated_at))
         if version is not None:
             record.version = version
         return record
@@ -327,6 +346,13 @@ class DynamoApplicationStore:
         """Ids of 容缺-accepted applications whose supplement deadline is before `now_iso`."""
         result = ApplicationRecord.tolerance_index.query(
             "tolerated", ApplicationRecord.tolerance_due < now_iso, limit=limit
+        )
+        return [r.pk.removeprefix("app#") for r in result]
+
+    def effects_pending(self, before: datetime, limit: int) -> list[str]:
+        """Ids of applications whose effects have been pending since before `before`."""
+        result = ApplicationRecord.effects_index.query(
+            EFFECTS_PENDING, ApplicationRecord.effects_since < iso(before), limit=limit
         )
         return [r.pk.removeprefix("app#") for r in result]
 

@@ -11,6 +11,10 @@ from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.settings import get_settings
 from chalicelib.topology import table_name
 
+# The hash key of every table's sparse "effects pending" index (range: since when). Only the
+# few items whose effects are still being applied carry it, so one key serves a district.
+EFFECTS_PENDING = "pending"
+
 
 def meta(logical_name: str, **extra: object) -> Any:
     """Build a PynamoDB `Meta` class for the table declared under `logical_name` in topology."""

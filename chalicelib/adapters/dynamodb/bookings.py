@@ -4,11 +4,14 @@ keep, and the job table ("booking-jobs") that drives reminders, no-shows and hel
 Items of the bookings table (pk / sk):
 - booking          "booking#<id>" / "booking"; GSIs `user_index` (the owner's bookings by start
                    time) and, while the person is checked in and waiting, `queue_index`
-                   ("queue#<centre>#<day>", priority first, then since when they wait).
+                   ("queue#<centre>#<day>", priority first, then since when they wait);
+                   while a completion's effects (the review invitation) are not applied,
+                   the sparse `effects_index` (effects_key = "pending", effects_since).
 - seat             "seats#<centre>#<item>.<channel>#<day>" / "<HH:MM>#<nn>": one fixed item per
-                   seat of a slot. Taking a seat is one conditional put (free, or already this
+                   seat of a slot. Taking a seat is conditional (free, or already this
                    booking's), so a slot never holds more bookings than seats, whatever the
-                   concurrency. No transactions (moto's are not atomic under concurrency).
+                   concurrency; a new booking takes it in the transaction that writes the
+                   booking, its guard, its jobs and its notice (create_booking_atomically).
 - guard            "guard#<person>#<item>#<day>" / "guard": one booking per person, item and day.
 - catalogue        "catalog#centers" / <centre id>; "catalog#services#<centre>" / <service id>;
                    "config" / "booking-rules" (the rules, versioned).
@@ -37,10 +40,16 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
+from chalicelib.adapters.dynamodb.base import (
+    EFFECTS_PENDING,
+    condition_failed,
+    iso,
+    meta,
+    parse_iso,
+)
 from chalicelib.domain.bookings import (
     Booking,
     BookingRules,
@@ -92,6 +101,15 @@ class QueueIndex(GlobalSecondaryIndex["BookingModel"]):
     queue_order = UnicodeAttribute(range_key=True)
 
 
+class BookingEffectsIndex(GlobalSecondaryIndex["BookingModel"]):
+    class Meta:
+        index_name = "effects_index"
+        projection = KeysOnlyProjection()
+
+    effects_key = UnicodeAttribute(hash_key=True)
+    effects_since = UnicodeAttribute(range_key=True)
+
+
 class BookingModel(Model):
     """A booking. Declares every index of the table (the topology creates the table from it)."""
 
@@ -134,10 +152,13 @@ class BookingModel(Model):
     user_sort = UnicodeAttribute(null=True)
     queue_key = UnicodeAttribute(null=True)
     queue_order = UnicodeAttribute(null=True)
+    effects_key = UnicodeAttribute(null=True)
+    effects_since = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     user_index = UserIndex()
     queue_index = QueueIndex()
+    effects_index = BookingEffectsIndex()
 
 
 class SeatModel(Model):
@@ -692,6 +713,86 @@ class DynamoBookingStore:
             raise
         return _booking_from_model(item)
 
+    def create_booking_atomically(
+        self,
+        booking: Booking,
+        now: datetime,
+        *,
+        guard: bool,
+        effects: list[Any],
+    ) -> tuple[Booking | None, frozenset[str]]:
+        """One transaction: the person is not suspended (a check), their guard for the item and
+        day (when `guard`), the seat, the booking and its `effects` (unsaved items of other
+        tables: due items, notifications). A seat is never held, nor a guard taken, without
+        its booking. Answers (the booking, {}) when written, else (None, the parts refused:
+        "suspended", "guard", "seat", "booking"; "conflict" when another transaction on the
+        same items was in progress)."""
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        start = hhmm(booking.start)
+        seat = SeatModel(
+            seats_pk(booking.center_id, booking.service_id, booking.day),
+            seat_sk(start, booking.seat),
+            booking_id=booking.booking_id,
+            taken_at=iso(now),
+        )
+        record = _booking_to_model(booking, now)
+        # Condition checks come first in the request, then the puts in the order written.
+        parts = ["suspended"]
+        try:
+            with TransactWrite(connection=self._connection()) as transaction:
+                transaction.condition_check(
+                    SuspensionModel,
+                    f"suspension#{booking.person_key}",
+                    "suspension",
+                    condition=SuspensionModel.pk.does_not_exist()
+                    | (SuspensionModel.until <= iso(now)),
+                )
+                if guard:
+                    held = KeyItemModel(
+                        guard_pk(booking.person_key, booking.item_id, booking.day),
+                        "guard",
+                        booking_id=booking.booking_id,
+                        created_at=iso(now),
+                    )
+                    transaction.save(
+                        held,
+                        condition=KeyItemModel.pk.does_not_exist()
+                        | (KeyItemModel.booking_id == booking.booking_id),
+                    )
+                    parts.append("guard")
+                transaction.save(
+                    seat,
+                    condition=SeatModel.pk.does_not_exist()
+                    | (SeatModel.booking_id == booking.booking_id),
+                )
+                transaction.save(record, condition=BookingModel.pk.does_not_exist())
+                parts += ["seat", "booking"]
+                for effect in effects:
+                    transaction.save(effect)
+        except TransactWriteError as error:
+            reasons = error.cancellation_reasons or []
+            if not reasons:
+                raise
+            refused = {
+                parts[n]
+                if n < len(parts) and reason.code == "ConditionalCheckFailed"
+                else "conflict"
+                for n, reason in enumerate(reasons)
+                if reason is not None and reason.code != "None"
+            }
+            return None, frozenset(refused)
+        return _booking_from_model(record), frozenset()
+
+    def _connection(self) -> Any:
+        from pynamodb.connection import Connection
+
+        meta_ = BookingModel.Meta
+        return Connection(
+            region=meta_.region, host=meta_.host, max_retry_attempts=meta_.max_retry_attempts
+        )
+
     def get_booking(self, booking_id: str) -> Booking | None:
         try:
             item = BookingModel.get(booking_pk(booking_id), "booking", consistent_read=True)
@@ -699,9 +800,15 @@ class DynamoBookingStore:
             return None
         return _booking_from_model(item)
 
-    def save_booking(self, booking: Booking, now: datetime) -> Booking:
-        """Write a changed booking if nobody changed it since it was read; else Conflict."""
+    def save_booking(
+        self, booking: Booking, now: datetime, *, effects_pending: bool = False
+    ) -> Booking:
+        """Write a changed booking if nobody changed it since it was read; else Conflict.
+        `effects_pending`: the change has effects still to apply (marked in the same write)."""
         item = _booking_to_model(booking, now)
+        if effects_pending:
+            item.effects_key = EFFECTS_PENDING
+            item.effects_since = iso(now)
         try:
             item.save()
         except PutError as error:
@@ -709,6 +816,21 @@ class DynamoBookingStore:
                 raise Conflict("预约已被更新，请刷新后重试", code="booking_changed") from error
             raise
         return _booking_from_model(item)
+
+    def effects_pending(self, before: datetime, limit: int) -> list[str]:
+        """Ids of bookings whose effects have been pending since before `before`."""
+        result = BookingModel.effects_index.query(
+            EFFECTS_PENDING, BookingModel.effects_since < iso(before), limit=limit
+        )
+        return [r.pk.removeprefix("booking#") for r in result]
+
+    def effects_done(self, booking_id: str) -> None:
+        """Clear the pending mark only (the booking's version is left as it is)."""
+        BookingModel._get_connection().update_item(
+            booking_pk(booking_id),
+            range_key="booking",
+            actions=[BookingModel.effects_key.remove(), BookingModel.effects_since.remove()],
+        )
 
     def bookings_of_user(
         self, user_id: str, limit: int, start_key: dict[str, Any] | None
@@ -877,6 +999,16 @@ class BookingJobModel(Model):
 JOB_DUE_KIND = "booking.job"
 
 
+def _due_item(job: Job) -> DueItem:
+    data = {
+        "subject_type": job.subject_type,
+        "subject_id": job.subject_id,
+        "kind": job.kind,
+        "revision": job.revision,
+    }
+    return DueItem(JOB_DUE_KIND, job.job_id, job.run_at, data)
+
+
 class DynamoBookingJobs:
     """Timed jobs on the one due index, and their once-only claims."""
 
@@ -889,13 +1021,11 @@ class DynamoBookingJobs:
 
     def schedule(self, job: Job, now: datetime) -> None:
         """File a job; a job already filed under this id (a retried request) stays as it is."""
-        data = {
-            "subject_type": job.subject_type,
-            "subject_id": job.subject_id,
-            "kind": job.kind,
-            "revision": job.revision,
-        }
-        self._due.file(DueItem(JOB_DUE_KIND, job.job_id, job.run_at, data), now, once=True)
+        self._due.file(_due_item(job), now, once=True)
+
+    def due_record(self, job: Job, now: datetime) -> Any:
+        """The job's due item, unsaved: written in the transaction that creates its booking."""
+        return self._due.record(_due_item(job), now)
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         found = self._due.get(JOB_DUE_KIND, job_id)

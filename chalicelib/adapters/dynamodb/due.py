@@ -82,10 +82,9 @@ def due_record(kind: str, subject_id: str, due_at: datetime | None, now: datetim
 
 
 class DynamoDueStore:
-    def file(self, item: DueItem, now: datetime, *, once: bool = False) -> None:
-        """File (or re-file at a new time) a due item: one put. `once`: an item already filed
-        under this kind and id, pending or finished, stays as it is (a retried request)."""
-        record = DueItemModel(
+    def record(self, item: DueItem, now: datetime) -> DueItemModel:
+        """The item as filed, unsaved: for a caller writing it in its own transaction."""
+        return DueItemModel(
             item.key,
             kind=item.kind,
             subject_id=item.subject_id,
@@ -96,6 +95,11 @@ class DynamoDueStore:
             due_bucket=filing_bucket(item.due_at, now),
             due_sort=_sort(item),
         )
+
+    def file(self, item: DueItem, now: datetime, *, once: bool = False) -> None:
+        """File (or re-file at a new time) a due item: one put. `once`: an item already filed
+        under this kind and id, pending or finished, stays as it is (a retried request)."""
+        record = self.record(item, now)
         if not once:
             record.save()
             return

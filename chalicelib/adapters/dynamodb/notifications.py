@@ -243,6 +243,16 @@ class DynamoNotificationOutbox:
 
     # -- writing a notification -------------------------------------------------------------
 
+    def prepare(self, request: NotificationRequest) -> NotificationModel:
+        """The notification as `notify` would write it, unsaved: for a caller writing it in the
+        same transaction as the change it reports (its business key makes it one per change)."""
+        from chalicelib.observability import get_correlation_id
+
+        check_request(request)
+        return _to_item(
+            new_notification(request, now=self._clock.now(), correlation_id=get_correlation_id())
+        )
+
     def notify(self, request: NotificationRequest) -> tuple[str, bool]:
         """Write the notification once. Returns (notification_id, created); a second call with
         the same business key writes nothing and returns the first call's id."""

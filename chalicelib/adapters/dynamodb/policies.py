@@ -4,6 +4,8 @@ Table "policies" (streamed, NEW_AND_OLD_IMAGES: the knowledge base follows polic
 - version: ("policy#<id>", "v#<000001>"); while published it carries eff_key = "published" and
            eff_from / eff_to, so "versions effective between two dates" is one Query on
            effective_index (eff_key, eff_from <= end) and never a full-table read;
+           While a publication's match messages are not all sent it carries effects_key =
+           "pending" and effects_since (sparse effects_index, read by the repair job);
 - head:    ("policy#<id>", "head"): the latest version number and the latest published one;
            catalogue = "policy" lists policies through catalogue_index.
 
@@ -21,7 +23,7 @@ Table "policy-grants":
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute, VersionAttribute
@@ -29,7 +31,7 @@ from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, meta
+from chalicelib.adapters.dynamodb.base import EFFECTS_PENDING, condition_failed, iso, meta
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.policies import Grant, GrantState, PolicyVersion, VersionState
 from chalicelib.service_layer.ports import Page
@@ -55,6 +57,15 @@ class PolicyCatalogueIndex(GlobalSecondaryIndex["PolicyRecord"]):
     policy_id = UnicodeAttribute(range_key=True)
 
 
+class PolicyEffectsIndex(GlobalSecondaryIndex["PolicyRecord"]):
+    class Meta:
+        index_name = "effects_index"
+        projection = KeysOnlyProjection()
+
+    effects_key = UnicodeAttribute(hash_key=True)
+    effects_since = UnicodeAttribute(range_key=True)
+
+
 class PolicyRecord(Model):
     Meta = meta("policies", stream_view_type="NEW_AND_OLD_IMAGES")
 
@@ -66,9 +77,12 @@ class PolicyRecord(Model):
     eff_to = UnicodeAttribute(null=True)
     catalogue = UnicodeAttribute(null=True)
     policy_id = UnicodeAttribute(null=True)
+    effects_key = UnicodeAttribute(null=True)
+    effects_since = UnicodeAttribute(null=True)
 
     effective_index = EffectiveIndex()
     catalogue_index = PolicyCatalogueIndex()
+    effects_index = PolicyEffectsIndex()
 
 
 class SubjectIndex(GlobalSecondaryIndex["GrantRecord"]):
@@ -147,9 +161,27 @@ class DynamoPolicyStore:
         self._touch_head(version)
         return True
 
-    def save_version(self, version: PolicyVersion) -> None:
-        self._version_record(version).save()
+    def save_version(self, version: PolicyVersion, effects_since: datetime | None = None) -> None:
+        """`effects_since`: the change has effects still to apply (marked in the same write)."""
+        record = self._version_record(version)
+        if effects_since is not None:
+            record.effects_key = EFFECTS_PENDING
+            record.effects_since = iso(effects_since)
+        record.save()
         self._touch_head(version)
+
+    def effects_pending(self, before: datetime, limit: int) -> list[tuple[str, int]]:
+        """(policy id, version) of versions whose effects have been pending since before."""
+        result = PolicyRecord.effects_index.query(
+            EFFECTS_PENDING, PolicyRecord.effects_since < iso(before), limit=limit
+        )
+        return [(r.pk.removeprefix("policy#"), int(r.sk.removeprefix("v#"))) for r in result]
+
+    def effects_done(self, policy_id: str, version: int) -> None:
+        PolicyRecord(f"policy#{policy_id}", _vsk(version)).update(
+            actions=[PolicyRecord.effects_key.remove(), PolicyRecord.effects_since.remove()],
+            condition=PolicyRecord.pk.exists(),
+        )
 
     def get_version(self, policy_id: str, version: int) -> PolicyVersion | None:
         try:
@@ -323,6 +355,13 @@ class DynamoPolicyStore:
 
     def checkpoints(self, policy_id: str, version: int) -> list[dict[str, Any]]:
         return [r.data for r in PlainGrantRecord.query(f"match#{policy_id}#v{version}")]
+
+    def started_shards(self, policy_id: str, version: int) -> set[int]:
+        """Shards whose match has checkpointed at least one page."""
+        return {
+            int(r.sk.removeprefix("shard#"))
+            for r in PlainGrantRecord.query(f"match#{policy_id}#v{version}")
+        }
 
     # ---- digests ------------------------------------------------------------------------
 

@@ -24,4 +24,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import audit
 
     registered.append(audit.bp)
+    from chalicelib.entrypoints.events import repair
+
+    registered.append(repair.bp)
     return registered
