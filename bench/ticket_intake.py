@@ -37,7 +37,7 @@ def _intake(n: int) -> dict:
         "channel": "mini_program",
         "description": f"第{n}件：企业设立登记网上提交多次被退回",
         "contact": {"method": "phone"},
-        **({"service_item_id": "item-qysl", "service_item_name": "企业设立登记"} if routed else {}),
+        **({"item_code": "QP-SC-101", "item_name": "企业设立登记"} if routed else {}),
     }
 
 

@@ -170,6 +170,12 @@ class AcceptedView(ApiModel):
 
 class MonthQuery(ApiModel):
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    format: Literal["json", "csv"] = Field(
+        default="json", description="csv：下载表格（亦可 Accept: text/csv）"
+    )
+
+
+_REPORT_COLUMNS = ["item_code", "item_name", "department_id", "department_name", "applications"]
 
 
 class ReportView(ApiModel):
@@ -429,12 +435,19 @@ def decide(call: Call, application_id: str):
 @api_route(
     bp,
     "/reports/applications",
-    summary="办件月度指标：预填率、预审自动化率、首办成功率、网上办结率、P90办理时长（含目标值）",
+    summary="办件月度指标：预填率、预审自动化率、首办成功率、网上办结率、P90办理时长（含目标值）"
+    "；format=csv 或 Accept: text/csv 下载表格",
     tags=_TAGS,
     query=MonthQuery,
     response=ReportView,
 )
 def application_report(call: Call):
+    from chalicelib.entrypoints.http.export import csv_response, wants_csv
     from chalicelib.service_layer.applications import report
 
-    return report(_deps(), call.user, call.query.month)
+    result = report(_deps(), call.user, call.query.month)
+    if wants_csv(call, call.query.format):
+        rows = [{"month": result["month"], **row} for row in result["items"]]
+        columns = ["month", *(rows[0] if rows else _REPORT_COLUMNS)]
+        return csv_response(rows, columns, f"applications-{result['month']}.csv")
+    return result

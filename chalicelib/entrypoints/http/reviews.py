@@ -140,9 +140,7 @@ class ReportQuery(_Body):
     format: Literal["json", "csv"] = "json"
 
 
-class ReportRow(ApiModel):
-    id: str
-    name: str
+class _ReportFigures(ApiModel):
     reviews: int
     good: int
     bad: int
@@ -158,12 +156,22 @@ class ReportRow(ApiModel):
     talk: bool
 
 
+class DepartmentReportRow(_ReportFigures):
+    department_id: str
+    department_name: str
+
+
+class CentreReportRow(_ReportFigures):
+    centre_id: str
+    centre_name: str
+
+
 class ReportView(ApiModel):
     month: str
     final: bool
     built_at: str | None = None
-    departments: list[ReportRow]
-    centres: list[ReportRow]
+    departments: list[DepartmentReportRow]
+    centres: list[CentreReportRow]
 
 
 class AlertPolicyBody(_Body):
@@ -502,7 +510,19 @@ def review_report(call: Call):
                 "Content-Disposition": f'attachment; filename="reviews-{query.month}.csv"',
             },
         )
-    return ReportView.model_validate(report)
+    return ReportView.model_validate(
+        {
+            **report,
+            "departments": [_named(r, "department") for r in report["departments"]],
+            "centres": [_named(r, "centre") for r in report["centres"]],
+        }
+    )
+
+
+def _named(row: dict[str, Any], scope: str) -> dict[str, Any]:
+    """A stored report row (`id`, `name`) with the columns every report uses."""
+    named = {k: v for k, v in row.items() if k not in ("id", "name")}
+    return {**named, f"{scope}_id": row["id"], f"{scope}_name": row["name"]}
 
 
 @api_route(
