@@ -389,7 +389,7 @@ def _checkup_entry(version: PolicyVersion, evaluation: Any) -> dict[str, Any]:
     if version.mode is Mode.APPLY and version.service_item_code:
         code = version.service_item_code
         entry["hand_off"] = {
-            "service_item_code": code,
+            "item_code": code,
             "item_url": f"/items/{code}",
             "prefill_url": f"/items/{code}/prefill",
         }
@@ -869,7 +869,7 @@ def _apply_item(version: PolicyVersion) -> dict[str, Any]:
         "policy_id": version.policy_id,
         "version": version.version,
         "title": version.title,
-        "service_item_code": version.service_item_code,
+        "item_code": version.service_item_code,
         "tags": list(version.tags),
     }
 

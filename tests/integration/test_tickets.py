@@ -478,6 +478,18 @@ def test_the_department_list_filters_by_state_overdue_and_due_before(api, clock)
     clock.advance(timedelta(days=1))  # Saturday: the first ticket's contact deadline passed
     overdue = api.get(f"{path}?overdue=true", user=MARKET).json["items"]
     assert [(t["ticket_id"], t["overdue"]) for t in overdue] == [(first, True)]
+    # The list row says what the list screen shows; the ticket and /clocks agree on the state.
+    assert overdue[0]["next_deadline_state"] == "breached"
+    assert (overdue[0]["latest_event"], overdue[0]["item_code"]) == ("dispatch", "QP-SC-101")
+    ticket = api.get(f"/tickets/{first}", user=MARKET).json
+    contact = next(d for d in ticket["deadlines"] if d["kind"] == "contact")
+    assert (contact["state"], contact["overdue"]) == ("breached", True)
+    clocks = api.get(f"/clocks?subject_type=ticket&subject_id={first}", user=SUPERVISOR).json
+    (clock_row,) = [c for c in clocks["items"] if c["kind"] == "contact"]
+    assert (clock_row["state"], clock_row["overdue"]) == ("breached", True)
+    mine = api.get("/me/tickets", user=CITIZEN).json["items"]
+    row = next(t for t in mine if t["ticket_id"] == first)
+    assert row["next_deadline_state"] == "breached" and row["latest_event_at"]
     also = api.get(f"{path}?overdue=true&state=accepted", user=MARKET).json["items"]
     assert also == []
 
@@ -580,6 +592,13 @@ def test_the_monthly_report_counts_per_department(api, clock):
     assert api.get("/reports/tickets?month=2026-11", user=CITIZEN).status == 403
     assert api.get("/reports/tickets?month=2026-13", user=SUPERVISOR).status == 400
     assert api.get("/reports/tickets?month=2026-12", user=SUPERVISOR).json["departments"] == []
+
+    for asked in ({"path": "&format=csv"}, {"headers": {"Accept": "text/csv"}}):
+        url = "/reports/tickets?month=2026-11" + asked.get("path", "")
+        csv = api.get(url, user=SUPERVISOR, headers=asked.get("headers"))
+        assert csv.status == 200 and csv.headers["Content-Type"].startswith("text/csv")
+        assert csv.text.startswith("\ufeff月份,部门编号,部门名称,收件数")
+        assert "dept-scjgj,青浦区市场监督管理局,2," in csv.text
 
 
 def test_counting_an_event_twice_counts_it_once(container):

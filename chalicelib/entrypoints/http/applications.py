@@ -196,16 +196,25 @@ def _item_view(item: Any) -> dict[str, Any]:
     return asdict(item)
 
 
+def _now() -> Any:
+    from chalicelib.bootstrap import container
+
+    return container().clock.now()
+
+
 def _app_view(app: Any, deadlines: list[Any] | None = None) -> dict[str, Any]:
+    from chalicelib.domain.clocks import deadline_state
+
     data = app.to_dict()
     keep = ApplicationView.model_fields.keys()
     view = {k: v for k, v in data.items() if k in keep}
     view["state"] = app.state.value
     view["findings"] = [{**asdict(f), "reason": f.reason.value} for f in app.findings]
+    now = _now() if deadlines else None
     view["deadlines"] = [
         {
             "kind": c.kind,
-            "state": c.state.value,
+            "state": deadline_state(c.state.value, c.due_at, now) if now else c.state.value,
             "due_at": c.due_at.isoformat() if c.due_at else None,
         }
         for c in deadlines or []
@@ -448,6 +457,6 @@ def application_report(call: Call):
     result = report(_deps(), call.user, call.query.month)
     if wants_csv(call, call.query.format):
         rows = [{"month": result["month"], **row} for row in result["items"]]
-        columns = ["month", *(rows[0] if rows else _REPORT_COLUMNS)]
+        columns = list(rows[0]) if rows else ["month", *_REPORT_COLUMNS]
         return csv_response(rows, columns, f"applications-{result['month']}.csv")
     return result

@@ -41,6 +41,11 @@ LABELS = {
     "return_requests": "退单申请数",
     "on_time_rate": "按时率",
     "applications": "申请数",
+    "prefill_rate": "预填率",
+    "prereview_automation_rate": "预审自动化率",
+    "first_submission_success_rate": "首办成功率",
+    "online_completion_rate": "网上办结率",
+    "p90_processing_working_days": "P90办理时长（工作日）",
 }
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

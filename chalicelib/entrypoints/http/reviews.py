@@ -229,20 +229,21 @@ def _changed_task(change: Any, call: Call, review_id: str, **fields: Any) -> Tas
 
 
 def _task_view(task: Any, deps: Any) -> TaskView:
+    from chalicelib.domain.clocks import deadline_state
+
     deadlines = []
     for name, clock_id in task.clocks.items():
         clock = deps.deadlines.clocks.get(clock_id)
         if clock is None:
             continue
+        state = deadline_state(clock.state.value, clock.due_at, deps.clock.now())
         deadlines.append(
             {
                 "name": name,
                 "kind": clock.kind,
-                "state": clock.state.value,
+                "state": state,
                 "due_at": clock.due_at.isoformat() if clock.due_at else None,
-                "overdue": clock.is_open
-                and clock.due_at is not None
-                and deps.clock.now() > clock.due_at,
+                "overdue": state == "breached",
             }
         )
     return TaskView(
