@@ -990,7 +990,7 @@ def _check_wait_target(
         f"{center.name}{label}事项近{rules.wait_window_minutes}分钟平均等候{average}分钟，"
         f"超过{target}分钟的目标，请增开窗口或调配人员。",
         {
-            "center_id": center.center_id,
+            "centre_id": center.center_id,
             "complexity": complexity.value,
             "average_wait_minutes": average,
             "target_minutes": target,
