@@ -752,10 +752,17 @@ def _rules_view(rules: Any) -> RoutingRulesView:
     return RoutingRulesView(
         version=rules.version,
         rules=[_rule_view(r) for r in rules.rules],
-        item_departments=dict(rules.item_departments),
+        item_departments={_code(k) or k: v for k, v in rules.item_departments.items()},
         updated_by=rules.updated_by,
         updated_at=rules.updated_at,
     )
+
+
+def _code(value: str | None) -> str | None:
+    """Tickets filed before items were named by the guide's code read as that code."""
+    from chalicelib.domain.items import item_code
+
+    return item_code(value) if value else None
 
 
 def _rule_view(rule: Any) -> RoutingRuleView:
@@ -789,7 +796,7 @@ def _summary(ticket: Any, now: datetime) -> TicketSummaryView:
         complexity=ticket.complexity.value,
         department_id=ticket.department_id,
         department_name=ticket.department_name,
-        item_code=ticket.service_item_id,
+        item_code=_code(ticket.service_item_id),
         item_name=ticket.service_item_name,
         next_due_at=due,
         next_deadline_state=state,
@@ -896,7 +903,7 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
         state_label=STATE_LABELS[ticket.state],
         complexity=ticket.complexity.value,
         description=ticket.description,
-        item_code=ticket.service_item_id,
+        item_code=_code(ticket.service_item_id),
         item_name=ticket.service_item_name,
         application_id=ticket.application_id,
         attachments=list(ticket.attachments),
