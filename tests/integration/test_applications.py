@@ -270,6 +270,8 @@ def test_supplement_request_pauses_the_clock_and_the_supplement_resumes_it_to_a_
     assert kinds["application_promised"] == "met"
     mine = api.get("/me/applications", user=ENTERPRISE).json["items"]
     assert [a["application_id"] for a in mine] == [application_id]
+    assert mine[0]["latest_event"] == decided.json["timeline"][-1]["event"]
+    assert mine[0]["latest_event_at"]
 
 
 def test_the_low_risk_item_is_approved_by_rules_and_issues_an_elicence(api, flow, seeded):

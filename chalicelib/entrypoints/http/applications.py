@@ -153,6 +153,9 @@ class ApplicationView(ApiModel):
     supplement_rounds: int
     findings: list[FindingView]
     timeline: list[dict[str, Any]]
+    latest_event: str | None = Field(default=None, description="最近一次办理环节")
+    latest_event_at: str | None = None
+    next_due_at: str | None = Field(default=None, description="容缺补齐期限（如有）")
     deadlines: list[DeadlineView] = Field(default_factory=list)
     decision: dict[str, Any] | None = None
     issued_licence: str | None = None
@@ -209,6 +212,10 @@ def _app_view(app: Any, deadlines: list[Any] | None = None) -> dict[str, Any]:
     keep = ApplicationView.model_fields.keys()
     view = {k: v for k, v in data.items() if k in keep}
     view["state"] = app.state.value
+    latest = app.timeline[-1] if app.timeline else {}
+    view["latest_event"] = latest.get("event")
+    view["latest_event_at"] = latest.get("at")
+    view["next_due_at"] = app.supplement_due
     view["findings"] = [{**asdict(f), "reason": f.reason.value} for f in app.findings]
     now = _now() if deadlines else None
     view["deadlines"] = [
