@@ -134,7 +134,7 @@ def race(port: int, container: Any, day: date, start: str, clients: int, number:
     from chalicelib.domain.identity import Principal, Role
 
     body = json.dumps(
-        {"center_id": CENTER, "item_id": ITEM, "date": day.isoformat(), "start": start}
+        {"centre_id": CENTER, "item_code": ITEM, "date": day.isoformat(), "start": start}
     ).encode()
     barrier = threading.Barrier(clients + 1)
     issuer, now = container.dev_token_issuer, container.clock.now()
@@ -159,7 +159,7 @@ def race(port: int, container: Any, day: date, start: str, clients: int, number:
     result.codes.update(t.code for t in threads if t.code)
     result.latencies = [t.latency for t in threads]
     result.retries = sum(t.retries for t in threads)
-    listing = get_json(port, f"/centers/{CENTER}/slots?item={ITEM}&date={day.isoformat()}")
+    listing = get_json(port, f"/centres/{CENTER}/slots?item_code={ITEM}&date={day.isoformat()}")
     slot = next(s for s in listing["services"][0]["slots"] if s["start"] == start)
     result.free_after = slot["free_priority"]
     return result

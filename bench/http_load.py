@@ -145,14 +145,14 @@ def operation(rng: random.Random, user: str, token: str, days: list[date]) -> tu
             "channel": "mini_program",
             "description": f"压测：企业设立登记网上提交被退回 {uuid.uuid4().hex[:8]}",
             "contact": {"method": "mini_program"},
-            "service_item_id": "item-qysl",
-            "service_item_name": "企业设立登记",
+            "item_code": "QP-SC-101",
+            "item_name": "企业设立登记",
         }
         headers = {**auth, "Idempotency-Key": f"load-{uuid.uuid4().hex}"}
         return op, "POST", "/tickets", body, headers
     body = {
-        "center_id": "qp-district",
-        "item_id": "item-id-card",
+        "centre_id": "qp-district",
+        "item_code": "QP-GA-601",
         "channel": "counter",
         "date": rng.choice(days).isoformat(),
         "start": rng.choice(STARTS),

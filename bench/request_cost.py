@@ -52,8 +52,8 @@ TICKET = {
     "channel": "mini_program",
     "description": "企业设立登记网上提交多次被退回",
     "contact": {"method": "phone"},
-    "service_item_id": "item-qysl",
-    "service_item_name": "企业设立登记",
+    "item_code": "QP-SC-101",
+    "item_name": "企业设立登记",
 }
 ACCEPT = {"contact_method": "phone", "note": "已电话联系办事人", "staff_phone": "13900001111"}
 
@@ -215,8 +215,8 @@ def run(counter: CallCounter, tracer: Tracer) -> dict:
 
             def booking() -> object:
                 body = {
-                    "center_id": DISTRICT,
-                    "item_id": "item-id-card",
+                    "centre_id": DISTRICT,
+                    "item_code": "QP-GA-601",
                     "channel": "counter",
                     "date": next(booking_days),
                     "start": "10:00",
@@ -232,8 +232,8 @@ def run(counter: CallCounter, tracer: Tracer) -> dict:
                     "/bookings",
                     user,
                     {
-                        "center_id": DISTRICT,
-                        "item_id": "item-company-setup",
+                        "centre_id": DISTRICT,
+                        "item_code": "QP-SC-101",
                         "channel": "counter",
                         "date": "{:04d}-{:02d}-{:02d}".format(*day),
                         "start": "14:00",

@@ -37,7 +37,7 @@ def _intake(n: int) -> dict:
         "channel": "mini_program",
         "description": f"第{n}件：企业设立登记网上提交多次被退回",
         "contact": {"method": "phone"},
-        **({"service_item_id": "item-qysl", "service_item_name": "企业设立登记"} if routed else {}),
+        **({"item_code": "QP-SC-101", "item_name": "企业设立登记"} if routed else {}),
     }
 
 
@@ -52,6 +52,7 @@ def run(counter: CallCounter) -> dict:
         from chalicelib.settings import get_settings
         from local.provision import provision
         from local.seed import seed
+        from local.seed_applications import seed_guide_entries
         from local.seed_tickets import seed_routing_rules
 
         settings = get_settings()
@@ -60,6 +61,7 @@ def run(counter: CallCounter) -> dict:
         container = Container(settings, clock=clock)
         set_container(container)
         seed(container.directory)
+        seed_guide_entries(container)  # routed tickets name a guide item
         seed_routing_rules(container)
         users = ["u-citizen-zhang", "u-citizen-li", "u-enterprise-lvjing"]
         tokens = {

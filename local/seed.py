@@ -16,6 +16,11 @@ DEPARTMENTS = [
     Department("dept-rsj", "青浦区人力资源和社会保障局"),
     Department("dept-ybj", "青浦区医疗保障局"),
     Department("dept-zwb", "青浦区政务服务办公室"),
+    # Owners of guide items booked at the centres; no staff account in the demo.
+    Department("dept-gaj", "上海市公安局青浦分局"),
+    Department("dept-mzj", "青浦区民政局"),
+    Department("dept-swj", "国家税务总局上海市青浦区税务局"),
+    Department("dept-ghzyj", "青浦区规划和自然资源局"),
 ]
 
 

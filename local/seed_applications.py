@@ -184,6 +184,42 @@ ITEMS: tuple[ServiceItem, ...] = (
     ),
 )
 
+
+def _entry(
+    code: str, name: str, department_id: str, subject_kind: str, statutory: int, promised: int
+) -> ServiceItem:
+    """A guide entry that bookings and tickets refer to; online submission is not offered
+    for it yet (no form fields), the guide says where and how it is done."""
+    return ServiceItem(
+        code=code,
+        name=name,
+        department_id=department_id,
+        kind=ItemKind.IMMEDIATE if promised == 0 else ItemKind.PROMISED,
+        statutory_days=statutory,
+        promised_days=promised,
+        subject_kind=subject_kind,
+    )
+
+
+# The items booked at the centres and named in tickets, by the guide's code (their former
+# ids are in chalicelib/domain/items.py).
+GUIDE_ENTRIES: tuple[ServiceItem, ...] = (
+    _entry("QP-SC-101", "企业设立登记", "dept-scjgj", "enterprise", 5, 1),
+    _entry("QP-SC-104", "食品经营许可", "dept-scjgj", "enterprise", 20, 10),
+    _entry("QP-RS-203", "社会保险参保登记", "dept-rsj", "person", 5, 0),
+    _entry("QP-RS-204", "社会保障卡申领", "dept-rsj", "person", 20, 10),
+    _entry("QP-RS-205", "灵活就业登记", "dept-rsj", "person", 5, 0),
+    _entry("QP-RC-502", "人才引进落户", "dept-rsj", "person", 20, 15),
+    _entry("QP-YB-302", "医疗费用零星报销", "dept-ybj", "person", 20, 10),
+    _entry("QP-GA-601", "居民身份证申领", "dept-gaj", "person", 60, 20),
+    _entry("QP-MZ-701", "老年综合津贴申领", "dept-mzj", "person", 20, 10),
+    _entry("QP-MZ-702", "残疾人两项补贴申请", "dept-mzj", "person", 20, 15),
+    _entry("QP-MZ-703", "社会救助申请", "dept-mzj", "person", 30, 20),
+    _entry("QP-SW-801", "涉税综合业务", "dept-swj", "enterprise", 20, 0),
+    _entry("QP-GH-901", "不动产转移登记", "dept-ghzyj", "person", 30, 5),
+)
+
+
 PROFILES: tuple[Profile, ...] = (
     Profile(
         subject_id=ENTERPRISE,
@@ -239,7 +275,16 @@ def seed_applications(container: Any) -> None:
     for item in ITEMS:
         if store.latest_item(item.code) is None:
             store.put_item_version(validate_item(item))
+    seed_guide_entries(container)
     for profile in PROFILES:
         store.put_profile(profile)
     for licence in LICENCES:
         store.put_licence(licence)
+
+
+def seed_guide_entries(container: Any) -> None:
+    """The guide entries of the items booked and named in tickets (published once)."""
+    store = container.application_store
+    for item in GUIDE_ENTRIES:
+        if store.latest_item(item.code) is None:
+            store.put_item_version(validate_item(item))

@@ -29,25 +29,25 @@ S, C = Complexity.SIMPLE, Complexity.COMPLEX
 COUNTER, VIDEO, HOME = Channel.COUNTER, Channel.VIDEO, Channel.HOME_VISIT
 
 ITEMS: dict[str, tuple[str, Complexity]] = {
-    "item-id-card": ("居民身份证申领", S),
-    "item-social-insurance": ("社会保险参保登记", S),
-    "item-medical-reimburse": ("医疗费用零星报销", S),
-    "item-elderly-allowance": ("老年综合津贴申领", S),
-    "item-disability-subsidy": ("残疾人两项补贴申请", S),
-    "item-company-setup": ("企业设立登记", C),
-    "item-tax": ("涉税综合业务", C),
-    "item-property-transfer": ("不动产转移登记", C),
-    "item-talent-residence": ("人才引进落户", C),
-    "item-social-assistance": ("社会救助申请", C),
+    "QP-GA-601": ("居民身份证申领", S),
+    "QP-RS-203": ("社会保险参保登记", S),
+    "QP-YB-302": ("医疗费用零星报销", S),
+    "QP-MZ-701": ("老年综合津贴申领", S),
+    "QP-MZ-702": ("残疾人两项补贴申请", S),
+    "QP-SC-101": ("企业设立登记", C),
+    "QP-SW-801": ("涉税综合业务", C),
+    "QP-GH-901": ("不动产转移登记", C),
+    "QP-RC-502": ("人才引进落户", C),
+    "QP-MZ-703": ("社会救助申请", C),
 }
 
 # The department answering for each item's service (its reviews and rectification); items of
 # departments without an account in the demo answer to the district office (None).
 ITEM_DEPARTMENTS: dict[str, str] = {
-    "item-company-setup": "dept-scjgj",
-    "item-social-insurance": "dept-rsj",
-    "item-talent-residence": "dept-rsj",
-    "item-medical-reimburse": "dept-ybj",
+    "QP-SC-101": "dept-scjgj",
+    "QP-RS-203": "dept-rsj",
+    "QP-RC-502": "dept-rsj",
+    "QP-YB-302": "dept-ybj",
 }
 
 DISTRICT_HOURS = (Session(time(9, 0), time(12, 0)), Session(time(13, 0), time(17, 0)))
@@ -142,29 +142,29 @@ def catalogue() -> tuple[list[Center], list[Service], list[UserProfile]]:
         )
     )
     services += [
-        _service(DISTRICT_ID, "item-id-card", COUNTER, 15, 4, 1),
-        _service(DISTRICT_ID, "item-social-insurance", COUNTER, 15, 4, 1),
-        _service(DISTRICT_ID, "item-medical-reimburse", COUNTER, 15, 3, 1),
-        _service(DISTRICT_ID, "item-company-setup", COUNTER, 30, 3, 1),
-        _service(DISTRICT_ID, "item-tax", COUNTER, 30, 3, 1),
-        _service(DISTRICT_ID, "item-property-transfer", COUNTER, 30, 2),
-        _service(DISTRICT_ID, "item-talent-residence", COUNTER, 30, 2),
-        _service(DISTRICT_ID, "item-company-setup", VIDEO, 30, 2),
-        _service(DISTRICT_ID, "item-social-insurance", VIDEO, 20, 2),
+        _service(DISTRICT_ID, "QP-GA-601", COUNTER, 15, 4, 1),
+        _service(DISTRICT_ID, "QP-RS-203", COUNTER, 15, 4, 1),
+        _service(DISTRICT_ID, "QP-YB-302", COUNTER, 15, 3, 1),
+        _service(DISTRICT_ID, "QP-SC-101", COUNTER, 30, 3, 1),
+        _service(DISTRICT_ID, "QP-SW-801", COUNTER, 30, 3, 1),
+        _service(DISTRICT_ID, "QP-GH-901", COUNTER, 30, 2),
+        _service(DISTRICT_ID, "QP-RC-502", COUNTER, 30, 2),
+        _service(DISTRICT_ID, "QP-SC-101", VIDEO, 30, 2),
+        _service(DISTRICT_ID, "QP-RS-203", VIDEO, 20, 2),
     ]
 
     offers = {
-        "industrial": [("item-company-setup", 30, 3, 1), ("item-tax", 30, 2, 0)],
-        "xihongqiao": [("item-company-setup", 30, 3, 1), ("item-tax", 30, 2, 0)],
+        "industrial": [("QP-SC-101", 30, 3, 1), ("QP-SW-801", 30, 2, 0)],
+        "xihongqiao": [("QP-SC-101", 30, 3, 1), ("QP-SW-801", 30, 2, 0)],
         "newcity": [
-            ("item-id-card", 15, 3, 1),
-            ("item-social-insurance", 15, 3, 1),
-            ("item-medical-reimburse", 15, 2, 1),
+            ("QP-GA-601", 15, 3, 1),
+            ("QP-RS-203", 15, 3, 1),
+            ("QP-YB-302", 15, 2, 1),
         ],
-        "software": [("item-company-setup", 30, 2, 0), ("item-talent-residence", 30, 2, 0)],
-        "demozone": [("item-company-setup", 30, 2, 0), ("item-tax", 30, 2, 0)],
-        "realestate": [("item-property-transfer", 30, 4, 1)],
-        "talent": [("item-talent-residence", 30, 3, 1), ("item-social-insurance", 15, 3, 1)],
+        "software": [("QP-SC-101", 30, 2, 0), ("QP-RC-502", 30, 2, 0)],
+        "demozone": [("QP-SC-101", 30, 2, 0), ("QP-SW-801", 30, 2, 0)],
+        "realestate": [("QP-GH-901", 30, 4, 1)],
+        "talent": [("QP-RC-502", 30, 3, 1), ("QP-RS-203", 15, 3, 1)],
     }
     for suffix, name, address, phone in SUB_CENTERS:
         center_id = f"qp-sub-{suffix}"
@@ -184,7 +184,7 @@ def catalogue() -> tuple[list[Center], list[Service], list[UserProfile]]:
             for item, minutes, seats, priority in offers[suffix]
         ]
         if suffix in ("industrial", "xihongqiao", "demozone"):
-            services.append(_service(center_id, "item-company-setup", VIDEO, 30, 1))
+            services.append(_service(center_id, "QP-SC-101", VIDEO, 30, 1))
 
     for number, (suffix, town, address) in enumerate(COMMUNITIES, start=1):
         center_id = f"qp-cc-{suffix}"
@@ -212,20 +212,27 @@ def catalogue() -> tuple[list[Center], list[Service], list[UserProfile]]:
             )
         )
         services += [
-            _service(center_id, "item-social-insurance", COUNTER, 15, 2, 1),
-            _service(center_id, "item-medical-reimburse", COUNTER, 15, 2, 1),
-            _service(center_id, "item-elderly-allowance", COUNTER, 20, 2, 1),
-            _service(center_id, "item-disability-subsidy", COUNTER, 20, 2, 1),
-            _service(center_id, "item-social-assistance", COUNTER, 30, 2),
-            _service(center_id, "item-social-insurance", VIDEO, 20, 1),
-            _service(center_id, "item-elderly-allowance", HOME, 60, 2, staff=visitors),
-            _service(center_id, "item-disability-subsidy", HOME, 60, 2, staff=visitors),
+            _service(center_id, "QP-RS-203", COUNTER, 15, 2, 1),
+            _service(center_id, "QP-YB-302", COUNTER, 15, 2, 1),
+            _service(center_id, "QP-MZ-701", COUNTER, 20, 2, 1),
+            _service(center_id, "QP-MZ-702", COUNTER, 20, 2, 1),
+            _service(center_id, "QP-MZ-703", COUNTER, 30, 2),
+            _service(center_id, "QP-RS-203", VIDEO, 20, 1),
+            _service(center_id, "QP-MZ-701", HOME, 60, 2, staff=visitors),
+            _service(center_id, "QP-MZ-702", HOME, 60, 2, staff=visitors),
         ]
     return centers, services, staff
 
 
 def seed_bookings(container: Any) -> dict[str, int]:
+    from local.seed_applications import GUIDE_ENTRIES, seed_guide_entries
+
     centers, services, staff = catalogue()
+    guide = {item.code: item.name for item in GUIDE_ENTRIES}
+    unknown = sorted({s.item_id for s in services if guide.get(s.item_id) != s.item_name})
+    if unknown:
+        raise ValueError(f"booking services name items missing from the guide: {unknown}")
+    seed_guide_entries(container)
     store = container.booking_store
     store.put_catalog(centers, services)
     for user in staff:

@@ -17,14 +17,9 @@ from chalicelib.domain.tickets import (
     TicketState,
 )
 
-# Which department owns each demo service item (the routing rules route on it).
-ITEM_DEPARTMENTS = {
-    "item-qysl": "dept-scjgj",  # 企业设立登记
-    "item-spjy": "dept-scjgj",  # 食品经营许可
-    "item-sbk": "dept-rsj",  # 社会保障卡申领
-    "item-lhjy": "dept-rsj",  # 灵活就业登记
-    "item-ydba": "dept-ybj",  # 医保异地就医备案
-}
+# The guide says which department owns each item (a ticket naming one is routed on it); the
+# rule set may override that per item, which the demo does not.
+ITEM_DEPARTMENTS: dict[str, str] = {}
 
 RULES = [
     RoutingRule(
@@ -102,7 +97,7 @@ DEMO_TICKETS: list[dict[str, Any]] = [
             "channel": Channel.MINI_PROGRAM,
             "description": "网上提交企业设立登记三次都被退回，每次退回的理由都不一样。",
             "contact_method": ContactMethod.PHONE,
-            "service_item_id": "item-qysl",
+            "service_item_id": "QP-SC-101",
             "service_item_name": "企业设立登记",
         },
         "steps": [],
@@ -115,7 +110,7 @@ DEMO_TICKETS: list[dict[str, Any]] = [
             "channel": Channel.MINI_PROGRAM,
             "description": "补办社保卡申请一直显示审核中，已经超过承诺时限。",
             "contact_method": ContactMethod.PHONE,
-            "service_item_id": "item-sbk",
+            "service_item_id": "QP-RS-204",
             "service_item_name": "社会保障卡申领",
         },
         "steps": [
@@ -135,7 +130,7 @@ DEMO_TICKETS: list[dict[str, Any]] = [
             "channel": Channel.PC,
             "description": "食品经营许可申请因场地证明被拒收，但材料清单中没有要求该证明。",
             "contact_method": ContactMethod.PHONE,
-            "service_item_id": "item-spjy",
+            "service_item_id": "QP-SC-104",
             "service_item_name": "食品经营许可",
         },
         "steps": [
@@ -165,7 +160,7 @@ DEMO_TICKETS: list[dict[str, Any]] = [
             "channel": Channel.MINI_PROGRAM,
             "description": "员工灵活就业登记后无法在线打印证明。",
             "contact_method": ContactMethod.MINI_PROGRAM,
-            "service_item_id": "item-lhjy",
+            "service_item_id": "QP-RS-205",
             "service_item_name": "灵活就业登记",
         },
         "steps": [
@@ -207,7 +202,9 @@ DEMO_TICKETS: list[dict[str, Any]] = [
 def seed_tickets(container: Any) -> None:
     """Routing rules, then the demo tickets moved to their states."""
     from chalicelib.service_layer import tickets as service
+    from local.seed_applications import seed_guide_entries
 
+    seed_guide_entries(container)  # the items the demo tickets name
     seed_routing_rules(container)
     seed_ticket_limits(container)
     deps = service.TicketDeps.from_container(container)

@@ -52,7 +52,7 @@ COMPLEXITY_LABELS = {Complexity.SIMPLE: "简易", Complexity.COMPLEX: "复杂"}
 
 class CenterKind(StrEnum):
     DISTRICT = "district"  # 区政务服务中心
-    SUB_CENTER = "sub_center"  # 分中心
+    SUB_CENTER = "sub_centre"  # 分中心
     COMMUNITY = "community"  # 街镇社区事务受理服务中心
 
 
@@ -366,7 +366,7 @@ def check_booking_day(
     """A bookable day is a working day 1 to 5 working days after today (defaults)."""
     today = today_of(now)
     if not calendar.is_working_day(day):
-        raise RuleViolation(f"{day.isoformat()} 不是工作日，服务中心不开放", code="center_closed")
+        raise RuleViolation(f"{day.isoformat()} 不是工作日，服务中心不开放", code="centre_closed")
     ahead = calendar.working_days_between(today, day)
     if ahead < rules.min_working_days_ahead or ahead > rules.max_working_days_ahead:
         raise RuleViolation(

@@ -48,6 +48,14 @@ class ClockState(StrEnum):
     CANCELLED = "cancelled"
 
 
+def deadline_state(state: str, due_at: datetime | None, now: datetime) -> str:
+    """The state of a deadline as every view reports it: a running one past its due moment
+    is breached, before or after the sweep has recorded it."""
+    if state == ClockState.RUNNING and due_at is not None and now > due_at:
+        return ClockState.BREACHED.value
+    return str(state)
+
+
 class LimitUnit(StrEnum):
     WORKING_DAYS = "working_days"
     HOURS = "hours"  # service hours of working days

@@ -137,7 +137,7 @@ def validate_version(version: PolicyVersion) -> PolicyVersion:
     if version.effective_to is not None and version.effective_to < version.effective_from:
         problems.append({"field": "effective_to", "message": "失效日期不能早于生效日期"})
     if version.mode is Mode.APPLY and not version.service_item_code:
-        problems.append({"field": "service_item_code", "message": "快申政策须指明办事事项"})
+        problems.append({"field": "item_code", "message": "快申政策须指明办事事项"})
     if version.mode is not Mode.APPLY and version.amount is None and not version.benefit:
         problems.append({"field": "benefit", "message": "请填写兑现内容或金额"})
     if not (version.legal_ref or "").strip():

@@ -26,6 +26,7 @@ from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID
 from chalicelib.domain.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 from chalicelib.domain.identity import PUBLIC_ROLES, SYSTEM, Principal, Role
+from chalicelib.domain.items import item_code
 
 SUBJECT_TYPE = "ticket"
 
@@ -726,11 +727,13 @@ def file(
     duplicates: Iterable[str] = (),
     department_name: str | None = None,
     limits: TicketLimits = DEFAULT_TICKET_LIMITS,
+    item_owner: str | None = None,
 ) -> Ticket:
-    """A new ticket, routed by the first matching rule; no match leaves it in the dispatcher
-    queue. Possible duplicates are recorded, never merged."""
+    """A new ticket, routed by the first matching rule, else to the department owning its
+    service item (the rule set's mapping, else the guide's `item_owner`); no match leaves it
+    in the dispatcher queue. Possible duplicates are recorded, never merged."""
     check_channel(filed_by, intake.channel)
-    item_department = rules.item_departments.get(intake.service_item_id or "")
+    item_department = rules.item_department(intake.service_item_id) or item_owner
     ticket = Ticket(
         ticket_id=intake.ticket_id,
         kind=intake.kind,
@@ -1385,6 +1388,8 @@ def decide_extension(
 # ---- routing rules ----------------------------------------------------------------------
 
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+# The rule id recorded when a ticket was routed to its service item's owner, no rule matching.
+ITEM_OWNER_RULE = "item-owner"
 
 
 @dataclass(frozen=True)
@@ -1452,7 +1457,7 @@ class RoutingRule:
             department_id=data["department_id"],
             complexity=Complexity(data.get("complexity", Complexity.SIMPLE)),
             kinds=frozenset(TicketKind(k) for k in data.get("kinds", ())),
-            service_item_ids=frozenset(data.get("service_item_ids", ())),
+            service_item_ids=frozenset(item_code(i) for i in data.get("service_item_ids", ())),
             item_department_ids=frozenset(data.get("item_department_ids", ())),
             keywords=tuple(data.get("keywords", ())),
             centre_ids=frozenset(data.get("centre_ids", ())),
@@ -1477,6 +1482,23 @@ class RuleSet:
                 return RoutingMatch(
                     rule.rule_id, rule.version, self.version, rule.department_id, rule.complexity
                 )
+        # No rule more specific: the item's owner answers for it. Matters across departments
+        # and staff conduct stay with the dispatcher unless a rule says otherwise.
+        if facts.item_department_id and facts.kind not in (
+            TicketKind.CROSS_DEPARTMENT,
+            TicketKind.STAFF_CONDUCT,
+        ):
+            return RoutingMatch(
+                ITEM_OWNER_RULE, 0, self.version, facts.item_department_id, Complexity.SIMPLE
+            )
+        return None
+
+    def item_department(self, code: str | None) -> str | None:
+        if not code:
+            return None
+        for item, department in self.item_departments.items():
+            if item_code(item) == code:
+                return department
         return None
 
 
@@ -1495,8 +1517,8 @@ def next_rule_set(
     for rule in rules:
         if not _RULE_ID.match(rule.rule_id):
             problems.append(f"规则编号 {rule.rule_id!r} 应为小写字母、数字、下划线或连字符")
-        if rule.rule_id in seen:
-            problems.append(f"规则编号 {rule.rule_id} 重复")
+        if rule.rule_id in seen or rule.rule_id == ITEM_OWNER_RULE:
+            problems.append(f"规则编号 {rule.rule_id} 重复或为保留编号")
         seen.add(rule.rule_id)
         if rule.department_id not in known_departments:
             problems.append(f"规则 {rule.rule_id} 的承办部门 {rule.department_id} 不存在")

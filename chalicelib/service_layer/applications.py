@@ -69,6 +69,7 @@ class ApplicationDeps:
     signer: Signer
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     transactions: Transactions | None = None  # a pre-review's writes in one; None: one by one
+    directory: Any = None  # department names in reports
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -81,6 +82,7 @@ class ApplicationDeps:
 
         return cls(
             store=c.application_store,
+            directory=c.directory,
             notifier=c.notifier,
             audit_log=c.audit_log,
             clock=c.clock,
@@ -1208,6 +1210,24 @@ def report(deps: ApplicationDeps, principal: Principal, month: str) -> dict[str,
         "targets": domain.TARGETS,
         "overall": domain.kpis(facts),
         "items": [
-            {"item_code": code, **domain.kpis(rows)} for code, rows in sorted(by_item.items())
+            {**_item_columns(deps, code), **domain.kpis(rows)}
+            for code, rows in sorted(by_item.items())
         ],
+    }
+
+
+def _item_columns(deps: ApplicationDeps, code: str) -> dict[str, Any]:
+    """The columns naming an item and its department, as every report names them."""
+    item = deps.store.latest_item(code)
+    department_id = item.department_id if item else None
+    department = (
+        deps.directory.get_department(department_id)
+        if department_id and deps.directory is not None
+        else None
+    )
+    return {
+        "item_code": code,
+        "item_name": item.name if item else None,
+        "department_id": department_id,
+        "department_name": department.name if department else None,
     }

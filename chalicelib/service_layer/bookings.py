@@ -115,6 +115,7 @@ class BookingDeps:
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     links_base_url: str = "https://haoban.qingpu.example"
     metric: Callable[..., None] = emit_metric
+    items: Any = None  # the service guide (`latest_item(code)`): services name its items
 
     @classmethod
     def from_container(cls, c: Any) -> BookingDeps:
@@ -129,6 +130,7 @@ class BookingDeps:
             clock=c.clock,
             signer=c.signer,
             completed=c.handling_completed_strict,
+            items=c.application_store,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -207,7 +209,7 @@ def get_center(deps: BookingDeps, center_id: str) -> Center:
     _check_id(center_id, "center_not_found", "服务中心不存在")
     center = deps.store.get_center(center_id)
     if center is None:
-        raise NotFound("服务中心不存在", code="center_not_found")
+        raise NotFound("服务中心不存在", code="centre_not_found")
     return center
 
 
@@ -222,11 +224,20 @@ def _center_and_service(
     center = get_center(deps, center_id)
     service = deps.store.get_service(center_id, domain.service_id(item_id, channel))
     if service is None:
+        _refuse_unknown_item(deps, item_id)
         raise NotFound(
             f"{center.name}不提供该事项的{CHANNEL_LABELS[Channel(channel)]}预约",
             code="service_not_offered",
         )
     return center, service
+
+
+def _refuse_unknown_item(deps: BookingDeps, code: str) -> None:
+    """An item the guide does not know is a bad request, not a service the centre lacks."""
+    if deps.items is not None and deps.items.latest_item(code) is None:
+        raise InvalidInput(
+            f"办事事项 {code} 不存在，请填写办事指南中的事项编码", code="item_not_found"
+        )
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,7 @@ def day_slots(
         if s.item_id == item_id and (channel is None or s.channel is Channel(channel))
     ]
     if not services:
+        _refuse_unknown_item(deps, item_id)
         raise NotFound(f"{center.name}不提供该事项的预约", code="service_not_offered")
     now, rules, calendar = deps.clock.now(), deps.rules(), deps.calendar()
     is_open = calendar.is_working_day(day)
@@ -671,8 +683,8 @@ def _describe(booking: Booking) -> str:
 def _booking_data(booking: Booking, **extra: Any) -> dict[str, Any]:
     return {
         "booking_id": booking.booking_id,
-        "center_id": booking.center_id,
-        "item_id": booking.item_id,
+        "centre_id": booking.center_id,
+        "item_code": booking.item_id,
         "channel": booking.channel.value,
         "date": booking.day.isoformat(),
         "start": hhmm(booking.start),
@@ -680,11 +692,25 @@ def _booking_data(booking: Booking, **extra: Any) -> dict[str, Any]:
     }
 
 
+# The mini-program page a cancel link opens (docs/bookings.md); it shows the booking and, when
+# the person confirms, calls POST /bookings/{booking_id}/cancel-by-token with the token. A
+# link must not cancel by itself: message previews open links.
+CANCEL_PAGE = "/pages/booking/cancel"
+
+
 def cancel_link(deps: BookingDeps, booking: Booking) -> tuple[str, str]:
     parts, expires_at = domain.cancel_link_claims(booking)
     token = deps.signer.sign_detached(domain.CANCEL_LINK_KIND, parts, expires_at)
-    url = f"{deps.links_base_url}/bookings/{booking.booking_id}/cancel?token={token}"
+    url = f"{deps.links_base_url}{CANCEL_PAGE}?booking_id={booking.booking_id}&token={token}"
     return token, url
+
+
+def _cancel_data(booking: Booking, token: str, url: str) -> dict[str, Any]:
+    return {
+        "cancel_token": token,
+        "cancel_url": url,
+        "cancel_api": f"/bookings/{booking.booking_id}/cancel-by-token",
+    }
 
 
 def _notify_booked(
@@ -719,7 +745,7 @@ def _booked_notices(
             "booking.confirmed",
             f"预约成功：{booking.item_name}",
             "".join(lines),
-            _booking_data(booking, cancel_token=token, cancel_url=url, **extra),
+            _booking_data(booking, **_cancel_data(booking, token, url), **extra),
         )
     )
     return notices
@@ -795,6 +821,8 @@ def list_my_bookings(
 def cancel_booking(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
     """The person cancels until 2 hours before (default); staff may cancel any booked one."""
     booking = _visible_booking(deps, principal, Action.CANCEL_BOOKING, booking_id)
+    if booking.status is BookingStatus.CANCELLED:
+        return booking  # a retry of a cancellation answers as the first did
     now = deps.clock.now()
     if principal.is_public:
         domain.check_cancellable(booking, now, deps.rules())
@@ -810,6 +838,8 @@ def cancel_by_token(deps: BookingDeps, booking_id: str, token: str) -> Booking:
         deps, domain.CANCEL_LINK_KIND, token, domain.cancel_link_claims(booking)[0], now
     ):
         raise NotFound("预约不存在或取消链接已失效", code="booking_not_found")
+    if booking.status is BookingStatus.CANCELLED:
+        return booking
     domain.check_cancellable(booking, now, deps.rules())
     profile = deps.directory.get_user(booking.user_id)
     actor = profile.principal() if profile is not None else SYSTEM
@@ -1115,7 +1145,7 @@ def _check_wait_target(
         f"{center.name}{label}事项近{rules.wait_window_minutes}分钟平均等候{average}分钟，"
         f"超过{target}分钟的目标，请增开窗口或调配人员。",
         {
-            "center_id": center.center_id,
+            "centre_id": center.center_id,
             "complexity": complexity.value,
             "average_wait_minutes": average,
             "target_minutes": target,
@@ -1348,7 +1378,7 @@ def _remind(
         f"预约提醒：{when}{hhmm(booking.start)} {booking.item_name}",
         f"您预约了{_describe(booking)}，请按时{_attend_text(booking)}。"
         f"如需取消（开始前{rules.cancel_until_minutes_before}分钟前有效）：{url}",
-        _booking_data(booking, reminder=kind.value, cancel_token=token, cancel_url=url),
+        _booking_data(booking, reminder=kind.value, **_cancel_data(booking, token, url)),
     )
     deps.jobs.finish_claim(f"{booking.booking_id}#{name}", now)
     _audit(

@@ -445,7 +445,7 @@ def _checkup_entry(version: PolicyVersion, evaluation: Any) -> dict[str, Any]:
     if version.mode is Mode.APPLY and version.service_item_code:
         code = version.service_item_code
         entry["hand_off"] = {
-            "service_item_code": code,
+            "item_code": code,
             "item_url": f"/items/{code}",
             "prefill_url": f"/items/{code}/prefill",
         }
@@ -574,6 +574,8 @@ def _decide(deps: PolicyDeps, principal: Principal, grant_id: str, action: str) 
 
     grant, _ = _load_grant(deps, grant_id)
     require(principal, Action.DECIDE_GRANT, Resource(owner_subject_id=grant.subject_id))
+    if grant.state in _ALREADY[action]:
+        return grant  # a retry of a decision already taken answers as the first did
     now = deps.clock.now()
     if grant.confirm_due and action == "confirm" and now.isoformat() > grant.confirm_due:
         expire_grant(deps, grant_id)
@@ -591,6 +593,11 @@ def _decide(deps: PolicyDeps, principal: Principal, grant_id: str, action: str) 
 
 
 _DECISION_EVENTS = {"confirm": "grant.confirmed", "decline": "grant.declined"}
+# The states a grant is in once the decision was taken (payment follows a confirmation).
+_ALREADY = {
+    "confirm": {GrantState.CONFIRMED, GrantState.PAYING, GrantState.PAID},
+    "decline": {GrantState.DECLINED},
+}
 
 
 def expire_overdue(deps: PolicyDeps, budget: int = SWEEP_BUDGET) -> list[str]:
@@ -983,7 +990,7 @@ def _apply_item(version: PolicyVersion) -> dict[str, Any]:
         "policy_id": version.policy_id,
         "version": version.version,
         "title": version.title,
-        "service_item_code": version.service_item_code,
+        "item_code": version.service_item_code,
         "tags": list(version.tags),
     }
 

@@ -27,6 +27,7 @@ from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID, Clock, ClockState, Outcome
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import PUBLIC_ROLES, Principal, Role
+from chalicelib.domain.items import item_code
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.domain.personal_data import mask_text
 from chalicelib.domain.tickets import (
@@ -89,6 +90,8 @@ class TicketDeps:
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     new_id: Callable[[datetime], str] = new_ticket_id
     transactions: Transactions | None = None  # a change and its effects in one write; None: steps
+    # The service guide (`latest_item(code)`, cached): tickets and rules name its items.
+    items: Any = None
 
     @classmethod
     def from_container(cls, c: Any) -> TicketDeps:
@@ -103,6 +106,7 @@ class TicketDeps:
             clock=c.clock,
             completed=c.handling_completed,
             transactions=c.transactions,
+            items=c.application_store,
         )
 
 
@@ -246,6 +250,13 @@ def file_ticket(
     # half-way finds that ticket and finishes its effects instead of filing a second one.
     ticket_id = keyed_ticket_id(now, intake_key) if intake_key else deps.new_id(now)
     rules = deps.tickets.current_rule_set()
+    guide_item = _guide_item(deps, request.service_item_id)
+    if guide_item is not None:
+        request = replace(
+            request,
+            service_item_id=guide_item.code,
+            service_item_name=request.service_item_name or guide_item.name,
+        )
     duplicates: list[str] = []
     if request.service_item_id:
         found = deps.tickets.open_for_owner_item(owner.key, request.service_item_id)
@@ -269,7 +280,13 @@ def file_ticket(
         intake_key=intake_key,
     )
     ticket = domain.file(
-        intake, principal, now, rules=rules, duplicates=duplicates, limits=_limits(deps, now)
+        intake,
+        principal,
+        now,
+        rules=rules,
+        duplicates=duplicates,
+        limits=_limits(deps, now),
+        item_owner=guide_item.department_id if guide_item is not None else None,
     )
     if ticket.department_id:
         found_department = deps.directory.get_department(ticket.department_id)
@@ -294,6 +311,19 @@ def file_ticket(
             raise Conflict("工单编号冲突，请重试", code="ticket_id_conflict")
         return IntakeResult(apply_effects(deps, existing), created=False)
     return IntakeResult(apply_effects(deps, created), created=True)
+
+
+def _guide_item(deps: TicketDeps, code: str | None) -> Any:
+    """The guide's item a ticket or rule names (by its code, or a legacy id), or None when
+    none is named; an unknown item is refused."""
+    if not code or deps.items is None:
+        return None
+    found = deps.items.latest_item(item_code(code))
+    if found is None:
+        raise InvalidInput(
+            f"办事事项 {code} 不存在，请填写办事指南中的事项编码", code="item_not_found"
+        )
+    return found
 
 
 # ---- transitions ------------------------------------------------------------------------
@@ -1002,6 +1032,17 @@ def replace_rule_set(
         raise Conflict(
             f"派单规则已更新为第{current.version}版，请刷新后再修改", code="ruleset_changed"
         )
+    for rule in rules:
+        for code in rule.service_item_ids:
+            _guide_item(deps, code)
+    item_departments = {
+        _guide_item(deps, code).code if deps.items is not None else code: department
+        for code, department in item_departments.items()
+    }
+    rules = [
+        replace(rule, service_item_ids=frozenset(item_code(i) for i in rule.service_item_ids))
+        for rule in rules
+    ]
     departments = {r.department_id for r in rules} | set(item_departments.values())
     known = {d for d in departments if deps.directory.get_department(d) is not None}
     now = deps.clock.now()

@@ -64,6 +64,7 @@ def container(provisioned, aws, clock):
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.settings import get_settings
     from local.seed import seed
+    from local.seed_applications import seed_guide_entries
 
     c = Container(get_settings(), clock=clock)
     set_container(c)
@@ -71,6 +72,8 @@ def container(provisioned, aws, clock):
         ("users", "departments"),
         lambda: seed(c.directory, webhook_base_url="http://127.0.0.1:9/hooks"),
     )
+    # Tickets and bookings name their items by the guide's codes, and refuse unknown ones.
+    aws.keep_seeded(("applications",), lambda: seed_guide_entries(c))
     yield c
     set_container(None)
 

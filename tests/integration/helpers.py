@@ -98,6 +98,7 @@ def app_on_fresh_aws() -> Iterator[tuple[Any, Any, str]]:
     from chalicelib.settings import get_settings
     from local.provision import provision
     from local.seed import seed
+    from local.seed_applications import seed_guide_entries
 
     with mock_aws():
         provision(get_settings())
@@ -106,6 +107,7 @@ def app_on_fresh_aws() -> Iterator[tuple[Any, Any, str]]:
         set_container(container)
         try:
             seed(container.directory, webhook_base_url="http://127.0.0.1:9/hooks")
+            seed_guide_entries(container)
             admin = container.directory.get_user("u-admin")
             token = container.dev_token_issuer.issue(admin.principal(), clock.now())
             with Client(app) as client:

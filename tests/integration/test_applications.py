@@ -270,6 +270,8 @@ def test_supplement_request_pauses_the_clock_and_the_supplement_resumes_it_to_a_
     assert kinds["application_promised"] == "met"
     mine = api.get("/me/applications", user=ENTERPRISE).json["items"]
     assert [a["application_id"] for a in mine] == [application_id]
+    assert mine[0]["latest_event"] == decided.json["timeline"][-1]["event"]
+    assert mine[0]["latest_event_at"]
 
 
 def test_the_low_risk_item_is_approved_by_rules_and_issues_an_elicence(api, flow, seeded):
@@ -374,7 +376,14 @@ def test_monthly_kpis_show_each_figure_beside_its_target(api, flow, clock):
     assert body["targets"]["prefill_rate"] == 0.7
     row = next(r for r in body["items"] if r["item_code"] == "QP-SC-103")
     assert row["applications"] == 1
+    assert (row["item_name"], row["department_id"]) == ("仅销售预包装食品备案", "dept-scjgj")
+    assert row["department_name"] == "青浦区市场监督管理局"
     assert row["prefill_rate"] >= 0.7
+    csv = api.get(f"/reports/applications?month={month}&format=csv", user="u-supervisor-zhao")
+    assert csv.status == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    header, first = csv.text.splitlines()[:2]
+    assert header.startswith("\ufeff月份,事项编码,事项名称,部门编号,部门名称,申请数")
+    assert first.startswith(f"{month},QP-SC-103,仅销售预包装食品备案,dept-scjgj,")
     assert row["prereview_automation_rate"] == 1.0
     assert row["first_submission_success_rate"] == 1.0
     assert row["online_completion_rate"] == 1.0

@@ -87,14 +87,14 @@ class Booker:
         day: str = TOMORROW,
         *,
         center: str = DISTRICT,
-        item: str = "item-id-card",
+        item: str = "QP-GA-601",
         channel: str = "counter",
         key: str | None = None,
         address: dict | None = None,
     ):
         body: dict[str, Any] = {
-            "center_id": center,
-            "item_id": item,
+            "centre_id": center,
+            "item_code": item,
             "channel": channel,
             "date": day,
             "start": start,
@@ -104,8 +104,8 @@ class Booker:
         headers = {"Idempotency-Key": key} if key else None
         return self.api.post("/bookings", body, user=user, headers=headers)
 
-    def slots(self, center: str = DISTRICT, item: str = "item-id-card", day: str = TOMORROW):
-        result = self.api.get(f"/centers/{center}/slots?item={item}&date={day}")
+    def slots(self, center: str = DISTRICT, item: str = "QP-GA-601", day: str = TOMORROW):
+        result = self.api.get(f"/centres/{center}/slots?item_code={item}&date={day}")
         assert result.status == 200, result
         return result.json
 
@@ -146,38 +146,38 @@ def booker(api, container, clock) -> Booker:
 def test_centres_are_the_district_centre_7_sub_centres_and_11_community_centres(booker):
     found, cursor = [], None
     while True:
-        page = booker.api.get("/centers?limit=7" + (f"&cursor={cursor}" if cursor else ""))
+        page = booker.api.get("/centres?limit=7" + (f"&cursor={cursor}" if cursor else ""))
         assert page.status == 200, page
         found += page.json["items"]
         cursor = page.json["next_cursor"]
         if not cursor:
             break
     kinds = Counter(c["kind"] for c in found)
-    assert kinds == {"district": 1, "sub_center": 7, "community": 11}
+    assert kinds == {"district": 1, "sub_centre": 7, "community": 11}
     names = {c["name"] for c in found}
     assert {"青浦区政务服务中心", "青浦工业园区分中心", "西虹桥分中心"} <= names
     for town in ("夏阳街道", "盈浦街道", "香花桥街道", "赵巷镇", "徐泾镇", "华新镇", "重固镇"):
         assert f"{town}社区事务受理服务中心" in names
     for town in ("白鹤镇", "朱家角镇", "练塘镇", "金泽镇"):
         assert f"{town}社区事务受理服务中心" in names
-    community = booker.api.get("/centers?kind=community&limit=100").json["items"]
+    community = booker.api.get("/centres?kind=community&limit=100").json["items"]
     assert len(community) == 11 and all(c["breaks"] for c in community)
 
 
 def test_seeding_twice_leaves_the_same_catalogue(booker):
     from local.seed_bookings import seed_bookings
 
-    before = booker.api.get(f"/centers/{XIAYANG}").json
+    before = booker.api.get(f"/centres/{XIAYANG}").json
     assert seed_bookings(booker.container) == {"centers": 19, "services": 114, "staff": 41}
-    assert booker.api.get(f"/centers/{XIAYANG}").json == before
+    assert booker.api.get(f"/centres/{XIAYANG}").json == before
 
 
 def test_centre_detail_lists_its_services_by_channel(booker):
-    result = booker.api.get(f"/centers/{XIAYANG}")
+    result = booker.api.get(f"/centres/{XIAYANG}")
     assert result.status == 200, result
-    channels = {(s["item_id"], s["channel"]) for s in result.json["services"]}
-    assert ("item-elderly-allowance", "home_visit") in channels
-    assert ("item-social-insurance", "video") in channels
+    channels = {(s["item_code"], s["channel"]) for s in result.json["services"]}
+    assert ("QP-MZ-701", "home_visit") in channels
+    assert ("QP-RS-203", "video") in channels
     assert result.json["opening_hours"] == [
         {"opens": "08:30", "closes": "11:30"},
         {"opens": "13:30", "closes": "16:30"},
@@ -317,14 +317,14 @@ def test_a_guard_left_by_a_crashed_request_is_taken_over_after_the_grace(booker)
     person = person_key("u-citizen-zhang", "310118198503121233")
     day = date(2026, 11, 27)
     free = booker.free("09:00")
-    store.take_guard(person, "item-id-card", day, "crashed-request", booker.clock.now())
+    store.take_guard(person, "QP-GA-601", day, "crashed-request", booker.clock.now())
     in_flight = booker.book("u-citizen-zhang", "09:00")
     assert in_flight.status == 409 and in_flight.json["code"] == "booking_in_progress"
     assert booker.free("09:00") == free
     booker.clock.advance(timedelta(minutes=3))
     taken_over = booker.book("u-citizen-zhang", "09:00")
     assert taken_over.status == 201, taken_over
-    assert store.guard_holder(person, "item-id-card", day)[0] == taken_over.json["booking_id"]
+    assert store.guard_holder(person, "QP-GA-601", day)[0] == taken_over.json["booking_id"]
 
 
 def test_one_booking_per_person_per_item_per_day(booker):
@@ -332,7 +332,7 @@ def test_one_booking_per_person_per_item_per_day(booker):
     assert first.status == 201, first
     same_day = booker.book("u-citizen-zhang", "10:00")
     assert same_day.status == 422 and same_day.json["code"] == "one_booking_per_item_per_day"
-    assert booker.book("u-citizen-zhang", "10:00", item="item-social-insurance").status == 201
+    assert booker.book("u-citizen-zhang", "10:00", item="QP-RS-203").status == 201
     assert booker.book("u-citizen-zhang", "10:00", day=MONDAY).status == 201
     cancelled = booker.api.delete(f"/bookings/{first.json['booking_id']}", user="u-citizen-zhang")
     assert cancelled.status == 200, cancelled
@@ -344,7 +344,7 @@ def test_one_booking_per_person_per_item_per_day(booker):
     [
         ("2026-11-26", "outside_booking_window"),
         ("2026-12-04", "outside_booking_window"),
-        ("2026-11-28", "center_closed"),
+        ("2026-11-28", "centre_closed"),
     ],
 )
 def test_booking_outside_the_window_is_refused(booker, day, code):
@@ -369,7 +369,7 @@ def test_seats_held_back_for_elderly_people(booker):
 
 def test_cancel_until_two_hours_before(booker):
     early = booker.book("u-citizen-zhang", "09:00").json["booking_id"]
-    late = booker.book("u-citizen-zhang", "09:00", item="item-social-insurance").json["booking_id"]
+    late = booker.book("u-citizen-zhang", "09:00", item="QP-RS-203").json["booking_id"]
     booker.clock.set(t(2026, 11, 27, 7, 0))
     assert booker.api.delete(f"/bookings/{early}", user="u-citizen-zhang").status == 200
     assert booker.free("09:00") == 4
@@ -456,7 +456,7 @@ def test_two_job_runners_at_once_send_each_reminder_once(booker, serialised_moto
     ids = [
         booker.book(user, "14:00", item=item).json["booking_id"]
         for user in ("u-citizen-zhang", "u-citizen-li")
-        for item in ("item-id-card", "item-tax")
+        for item in ("QP-GA-601", "QP-SW-801")
     ]
     booker.clock.set(t(2026, 11, 26, 14, 1))
     c = booker.container
@@ -550,7 +550,7 @@ def test_a_checked_in_booking_is_not_a_no_show(booker):
 def test_a_video_booking_gets_a_room_and_the_link_is_sent(booker):
     from chalicelib.adapters.video import LocalVideoRooms
 
-    result = booker.book("u-citizen-zhang", "09:00", item="item-company-setup", channel="video")
+    result = booker.book("u-citizen-zhang", "09:00", item="QP-SC-101", channel="video")
     assert result.status == 201, result
     video = result.json["video"]
     expected = LocalVideoRooms(booker.container.signer).create_room(
@@ -605,7 +605,7 @@ def test_home_visit_for_an_elderly_person_in_the_community_area(booker):
         "u-citizen-li",
         "08:30",
         center=XIAYANG,
-        item="item-elderly-allowance",
+        item="QP-MZ-701",
         channel="home_visit",
         address=address,
     )
@@ -629,7 +629,7 @@ def test_home_visits_are_refused_outside_the_rules(booker, user, center, town, s
         user,
         "09:30" if center == XIAYANG else "09:00",
         center=center,
-        item="item-elderly-allowance",
+        item="QP-MZ-701",
         channel="home_visit",
         address={"town": town, "detail": "某路 1 号"},
     )
@@ -643,7 +643,7 @@ def test_check_in_call_serve_record_waits_and_alert_the_manager(booker):
     zhang = booker.book("u-citizen-zhang", "09:00").json["booking_id"]
     li = booker.book("u-citizen-li", "09:00").json["booking_id"]
     booker.clock.set(t(2026, 11, 27, 8, 45))
-    code = booker.api.get(f"/centers/{DISTRICT}/check-in-code", user="u-window-wang").json["code"]
+    code = booker.api.get(f"/centres/{DISTRICT}/check-in-code", user="u-window-wang").json["code"]
     wrong = booker.api.post(
         f"/bookings/{zhang}/check-in", {"code": "0" * 20}, user="u-citizen-zhang"
     )
@@ -656,12 +656,12 @@ def test_check_in_call_serve_record_waits_and_alert_the_manager(booker):
     )
     booker.clock.set(t(2026, 11, 27, 8, 50))
     assert booker.api.post(f"/bookings/{li}/check-in", {}, user="u-window-wang").status == 200
-    queue = booker.api.get(f"/centers/{DISTRICT}/queue").json
+    queue = booker.api.get(f"/centres/{DISTRICT}/queue").json
     assert (queue["waiting"], queue["waiting_priority"]) == (2, 1)
     assert queue["estimated_wait_minutes"] > 0
 
     booker.clock.set(t(2026, 11, 27, 9, 12))
-    first = booker.api.post(f"/centers/{DISTRICT}/queue/next", user="u-window-wang")
+    first = booker.api.post(f"/centres/{DISTRICT}/queue/next", user="u-window-wang")
     assert first.status == 200 and first.json["booking_id"] == li  # elderly first
     assert first.json["wait_seconds"] == 12 * 60  # from the booked 09:00, not from 08:50
     manager_key = f"center:{DISTRICT}:wait:simple:2026-11-27T09"
@@ -671,14 +671,14 @@ def test_check_in_call_serve_record_waits_and_alert_the_manager(booker):
     booker.clock.set(t(2026, 11, 27, 9, 20))
     served = booker.api.post(f"/bookings/{li}/serve", user="u-window-wang")
     assert served.status == 200 and served.json["handling_seconds"] == 8 * 60
-    second = booker.api.post(f"/centers/{DISTRICT}/queue/next", user="u-window-wang")
+    second = booker.api.post(f"/centres/{DISTRICT}/queue/next", user="u-window-wang")
     assert second.json["booking_id"] == zhang and second.json["wait_seconds"] == 20 * 60
     assert booker.notifier.keys(manager_key) == [manager_key, manager_key]  # one alert an hour
-    queue = booker.api.get(f"/centers/{DISTRICT}/queue").json
+    queue = booker.api.get(f"/centres/{DISTRICT}/queue").json
     assert queue["waiting"] == 0
     assert queue["average_wait_minutes"]["simple"] == 16.0
     assert queue["over_target"] == {"simple": True, "complex": False}
-    empty = booker.api.post(f"/centers/{DISTRICT}/queue/next", user="u-window-wang")
+    empty = booker.api.post(f"/centres/{DISTRICT}/queue/next", user="u-window-wang")
     assert empty.status == 204
 
 
@@ -726,7 +726,7 @@ def test_another_persons_booking_answers_404_like_a_missing_one(booker):
 
 def test_my_bookings_are_paginated_and_only_mine(booker):
     for n, start in enumerate(["09:00", "09:15", "09:30"]):
-        item = ["item-id-card", "item-social-insurance", "item-medical-reimburse"][n]
+        item = ["QP-GA-601", "QP-RS-203", "QP-YB-302"][n]
         assert booker.book("u-citizen-zhang", start, item=item).status == 201
     booker.book("u-citizen-li", "09:00")
     page = booker.api.get("/me/bookings?limit=2", user="u-citizen-zhang").json
@@ -747,12 +747,13 @@ def test_my_bookings_are_paginated_and_only_mine(booker):
         ({"channel": "fax"}, 400, "validation_failed"),
         ({"extra": 1}, 400, "validation_failed"),
         ({"start": "09:07"}, 400, "unknown_slot"),
-        ({"center_id": "qp-nowhere"}, 404, "center_not_found"),
-        ({"item_id": "item-unknown"}, 404, "service_not_offered"),
+        ({"centre_id": "qp-nowhere"}, 404, "centre_not_found"),
+        ({"item_code": "item-unknown"}, 400, "item_not_found"),
+        ({"item_code": "QP-MZ-701"}, 404, "service_not_offered"),
     ],
 )
 def test_bad_booking_input_is_4xx_and_writes_nothing(booker, changes, status, code):
-    body = {"center_id": DISTRICT, "item_id": "item-id-card", "date": TOMORROW, "start": "09:00"}
+    body = {"centre_id": DISTRICT, "item_code": "QP-GA-601", "date": TOMORROW, "start": "09:00"}
     body.update(changes)
     result = booker.api.post("/bookings", body, user="u-citizen-zhang")
     assert result.status == status and result.json["code"] == code, result
@@ -763,6 +764,6 @@ def test_who_may_book(booker):
     assert booker.api.post("/bookings", {}, user=None).status == 401
     staff = booker.book("u-window-wang", "09:00")
     assert staff.status == 403
-    assert booker.api.post(f"/centers/{DISTRICT}/queue/next", user="u-citizen-zhang").status == 403
+    assert booker.api.post(f"/centres/{DISTRICT}/queue/next", user="u-citizen-zhang").status == 403
     bad_key = booker.book("u-citizen-zhang", "09:00", key="bad key!")
     assert bad_key.status == 400 and bad_key.json["code"] == "invalid_idempotency_key"

@@ -34,16 +34,16 @@ def _ticket(api: Any, variant: int) -> dict:
         "channel": "mini_program",
         "description": f"企业设立登记网上提交三次都被退回（第{variant}件）",
         "contact": {"method": "phone"},
-        "service_item_id": "item-qysl",
-        "service_item_name": "企业设立登记",
+        "item_code": "QP-SC-101",
+        "item_name": "企业设立登记",
     }
 
 
 def _booking(api: Any, variant: int) -> dict:
     start = ["09:00", "09:30", "10:00"][variant]
     return {
-        "center_id": "qp-district",
-        "item_id": "item-id-card",
+        "centre_id": "qp-district",
+        "item_code": "QP-GA-601",
         "channel": "counter",
         "date": TOMORROW,
         "start": start,

@@ -36,7 +36,7 @@ def test_every_acknowledged_intake_under_32_clients_has_all_its_effects(containe
             description=f"第{n}件：企业设立登记网上提交多次被退回",
             contact_method=ContactMethod.PHONE,
             contact_mobile="13800001111",
-            service_item_id="item-qysl",
+            service_item_id="QP-SC-101",
             service_item_name="企业设立登记",
         )
         start.wait()

@@ -91,6 +91,9 @@ def test_publish_grants_the_eligible_seeded_enterprises_and_pays_a_confirmed_gra
     confirmed = flow.api.post(f"/grants/{grant.grant_id}/confirm", user=QINGHE_USER)
     assert confirmed.status == 200, confirmed
     assert confirmed.json["state"] == "paying"
+    # A client retrying the confirmation gets the same answer, and nothing is paid twice.
+    again = flow.api.post(f"/grants/{grant.grant_id}/confirm", user=QINGHE_USER)
+    assert (again.status, again.json) == (200, confirmed.json)
     (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     for _ in range(3):

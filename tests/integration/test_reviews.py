@@ -69,12 +69,12 @@ def served(api, container, clock, notifier) -> dict[str, str]:
 
     seed_bookings(container)
     ids = {}
-    for user, item in ((CITIZEN, "item-company-setup"), (LI, "item-id-card")):
+    for user, item in ((CITIZEN, "QP-SC-101"), (LI, "QP-GA-601")):
         result = api.post(
             "/bookings",
             {
-                "center_id": DISTRICT,
-                "item_id": item,
+                "centre_id": DISTRICT,
+                "item_code": item,
                 "channel": "counter",
                 "date": "2026-11-27",
                 "start": "09:00",
@@ -352,14 +352,17 @@ def test_the_report_ranks_departments_and_flags_the_bottom_two_two_months_runnin
                 put_review(container, department, rating, t(year, month, 10, 10), n, centre=centre)
     report = api.get("/reports/reviews?month=2026-11", user=MARKET)
     assert report.status == 200 and report.json["final"] is False
-    rows = {r["id"]: r for r in report.json["departments"]}
-    ranks = sorted((r["rank"], r["id"]) for r in rows.values())
+    rows = {r["department_id"]: r for r in report.json["departments"]}
+    ranks = sorted((r["rank"], r["department_id"]) for r in rows.values())
     assert [d for _, d in ranks] == ["dept-rsj", "dept-zwb", "dept-scjgj", "dept-ybj"]
     assert [d for d, r in rows.items() if r["bottom_two"]] == ["dept-scjgj", "dept-ybj"]
     assert [d for d, r in rows.items() if r["talk"]] == ["dept-ybj"]
-    assert rows["dept-ybj"]["good_rate"] == 0.25 and rows["dept-ybj"]["name"] == "青浦区医疗保障局"
+    assert (
+        rows["dept-ybj"]["good_rate"] == 0.25
+        and rows["dept-ybj"]["department_name"] == "青浦区医疗保障局"
+    )
     (centre,) = report.json["centres"]
-    assert (centre["id"], centre["reviews"], centre["bad"]) == (DISTRICT, 4, 3)
+    assert (centre["centre_id"], centre["reviews"], centre["bad"]) == (DISTRICT, 4, 3)
 
     csv = api.get("/reports/reviews?month=2026-11&format=csv", user=SUPERVISOR)
     assert csv.status == 200 and csv.headers["Content-Type"].startswith("text/csv")

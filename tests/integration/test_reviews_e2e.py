@@ -41,8 +41,8 @@ def serve_at_the_window(flow: Flow) -> str:
     booked = flow.post(
         "/bookings",
         {
-            "center_id": DISTRICT,
-            "item_id": "item-company-setup",
+            "centre_id": DISTRICT,
+            "item_code": "QP-SC-101",
             "channel": "counter",
             "date": "2026-11-27",
             "start": "09:00",
@@ -191,8 +191,8 @@ def test_the_monthly_job_builds_last_months_report_once_and_tells_the_district_o
     assert len(november) == 1 and november[0]["signature_valid"]
     report = flow.api.get("/reports/reviews?month=2026-11", user=SUPERVISOR).json
     assert report["final"] is True
-    (market,) = [d for d in report["departments"] if d["id"] == "dept-scjgj"]
+    (market,) = [d for d in report["departments"] if d["department_id"] == "dept-scjgj"]
     assert (market["reviews"], market["bad"], market["good_rate"]) == (1, 1, 0.0)
     (centre,) = report["centres"]
-    assert centre["id"] == DISTRICT and centre["name"] == "青浦区政务服务中心"
+    assert centre["centre_id"] == DISTRICT and centre["centre_name"] == "青浦区政务服务中心"
     assert review_id

@@ -36,8 +36,8 @@ def body(**overrides) -> dict:
         "channel": "mini_program",
         "description": "企业设立登记网上提交三次都被退回",
         "contact": {"method": "phone"},
-        "service_item_id": "item-qysl",
-        "service_item_name": "企业设立登记",
+        "item_code": "QP-SC-101",
+        "item_name": "企业设立登记",
     }
     values.update(overrides)
     return values
@@ -111,12 +111,12 @@ def test_a_similar_open_ticket_is_reported_as_a_possible_duplicate_not_merged(ap
     second = filed(api, description="还是企业设立登记的问题，仍然被退回")
     assert second["possible_duplicates"] == [first["ticket_id"]]
     assert second["ticket_id"] != first["ticket_id"]
-    other_item = filed(api, service_item_id="item-spjy", service_item_name="食品经营许可")
+    other_item = filed(api, item_code="QP-SC-104", item_name="食品经营许可")
     assert other_item["possible_duplicates"] == []
 
 
 def test_an_unmatched_ticket_waits_in_the_dispatcher_queue_for_manual_dispatch(api):
-    ticket = filed(api, kind="cross_department", service_item_id=None, service_item_name=None)
+    ticket = filed(api, kind="cross_department", item_code=None, item_name=None)
     assert ticket["state"] == "submitted" and ticket["deadlines"] == []
     queue = api.get("/dispatcher/tickets?queue=unrouted", user=DISPATCHER).json["items"]
     assert ticket["ticket_id"] in [t["ticket_id"] for t in queue]
@@ -143,8 +143,8 @@ def test_window_staff_file_for_a_person_who_then_sees_it_as_their_own(api):
         channel="window",
         contact={"method": "phone", "mobile": "13998765432"},
         on_behalf_of={"name": "李秀英", "subject_id": "310118194801150026"},
-        service_item_id="item-sbk",
-        service_item_name="社会保障卡申领",
+        item_code="QP-RS-204",
+        item_name="社会保障卡申领",
     )
     assert ticket["channel"] == "window" and ticket["department_id"] == "dept-rsj"
     mine = api.get("/me/tickets", user=OTHER_CITIZEN).json["items"]
@@ -478,6 +478,18 @@ def test_the_department_list_filters_by_state_overdue_and_due_before(api, clock)
     clock.advance(timedelta(days=1))  # Saturday: the first ticket's contact deadline passed
     overdue = api.get(f"{path}?overdue=true", user=MARKET).json["items"]
     assert [(t["ticket_id"], t["overdue"]) for t in overdue] == [(first, True)]
+    # The list row says what the list screen shows; the ticket and /clocks agree on the state.
+    assert overdue[0]["next_deadline_state"] == "breached"
+    assert (overdue[0]["latest_event"], overdue[0]["item_code"]) == ("dispatch", "QP-SC-101")
+    ticket = api.get(f"/tickets/{first}", user=MARKET).json
+    contact = next(d for d in ticket["deadlines"] if d["kind"] == "contact")
+    assert (contact["state"], contact["overdue"]) == ("breached", True)
+    clocks = api.get(f"/clocks?subject_type=ticket&subject_id={first}", user=SUPERVISOR).json
+    (clock_row,) = [c for c in clocks["items"] if c["kind"] == "contact"]
+    assert (clock_row["state"], clock_row["overdue"]) == ("breached", True)
+    mine = api.get("/me/tickets", user=CITIZEN).json["items"]
+    row = next(t for t in mine if t["ticket_id"] == first)
+    assert row["next_deadline_state"] == "breached" and row["latest_event_at"]
     also = api.get(f"{path}?overdue=true&state=accepted", user=MARKET).json["items"]
     assert also == []
 
@@ -524,7 +536,7 @@ def test_admins_publish_versioned_rules_and_tickets_record_the_rule_that_routed_
     update = {
         "expected_version": 1,
         "rules": rules,
-        "item_departments": {"item-qysl": "dept-scjgj"},
+        "item_departments": {"QP-SC-101": "dept-scjgj"},
     }
     assert api.put("/admin/ticket-routing", update, user=DISPATCHER).status == 403
     published = api.put("/admin/ticket-routing", update, user=ADMIN)
@@ -581,6 +593,13 @@ def test_the_monthly_report_counts_per_department(api, clock):
     assert api.get("/reports/tickets?month=2026-13", user=SUPERVISOR).status == 400
     assert api.get("/reports/tickets?month=2026-12", user=SUPERVISOR).json["departments"] == []
 
+    for asked in ({"path": "&format=csv"}, {"headers": {"Accept": "text/csv"}}):
+        url = "/reports/tickets?month=2026-11" + asked.get("path", "")
+        csv = api.get(url, user=SUPERVISOR, headers=asked.get("headers"))
+        assert csv.status == 200 and csv.headers["Content-Type"].startswith("text/csv")
+        assert csv.text.startswith("\ufeff月份,部门编号,部门名称,收件数")
+        assert "dept-scjgj,青浦区市场监督管理局,2," in csv.text
+
 
 def test_counting_an_event_twice_counts_it_once(container):
     store = container.ticket_store
@@ -596,3 +615,38 @@ def test_a_new_ticket_view_is_stable_while_nothing_changes(api, container):
     assert again == ticket
     stored = container.ticket_store.get(ticket["ticket_id"])
     assert replace(stored, version=None).effects_through == stored.last_seq
+
+
+def test_a_ticket_naming_a_guide_item_goes_to_the_department_the_guide_names(api, container):
+    from local.seed_policies import TALENT_SERVICE_ITEM
+
+    if container.application_store.latest_item("QP-RC-501") is None:
+        container.application_store.put_item_version(TALENT_SERVICE_ITEM)
+    ticket = filed(api, item_code="QP-RC-501", item_name=None, description="人才安居补贴迟迟未到账")
+    assert ticket["department_id"] == "dept-rsj" and ticket["state"] == "dispatched"
+    assert ticket["routing"]["rule_id"] in ("hr-items", "item-owner")
+    assert (ticket["item_code"], ticket["item_name"]) == ("QP-RC-501", "青浦区人才安居补贴申领")
+
+    # A former item id still names the item; an unknown code is refused before anything.
+    legacy = filed(api, item_code="item-sbk", item_name=None)
+    assert (legacy["item_code"], legacy["department_id"]) == ("QP-RS-204", "dept-rsj")
+    unknown = file(api, item_code="QP-XX-999")
+    assert unknown.status == 400 and unknown.json["code"] == "item_not_found"
+
+
+def test_routing_rules_refuse_items_missing_from_the_guide(api):
+    current = api.get("/admin/ticket-routing", user=ADMIN).json
+    update = {
+        "expected_version": current["version"],
+        "rules": [
+            {"rule_id": "r1", "name": "n", "department_id": "dept-rsj", "item_codes": ["QP-XX-1"]}
+        ],
+    }
+    refused = api.put("/admin/ticket-routing", update, user=ADMIN)
+    assert refused.status == 400 and refused.json["code"] == "item_not_found"
+    update["rules"][0]["item_codes"] = ["item-sbk"]
+    update["item_departments"] = {"item-lhjy": "dept-rsj"}
+    stored = api.put("/admin/ticket-routing", update, user=ADMIN)
+    assert stored.status == 200, stored
+    assert stored.json["rules"][0]["item_codes"] == ["QP-RS-204"]
+    assert stored.json["item_departments"] == {"QP-RS-205": "dept-rsj"}

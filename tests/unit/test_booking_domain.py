@@ -143,8 +143,8 @@ def test_one_to_five_working_days_ahead_is_bookable(day):
     [
         (date(2026, 11, 26), "outside_booking_window"),  # today
         (date(2026, 12, 4), "outside_booking_window"),  # 6 working days
-        (date(2026, 11, 28), "center_closed"),  # Saturday
-        (date(2026, 10, 1), "center_closed"),  # National Day
+        (date(2026, 11, 28), "centre_closed"),  # Saturday
+        (date(2026, 10, 1), "centre_closed"),  # National Day
     ],
 )
 def test_days_outside_the_window_or_closed_are_refused(day, code):

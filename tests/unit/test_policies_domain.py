@@ -52,7 +52,7 @@ def test_conditions_are_validated_as_data_on_save():
     "changes,field",
     [
         ({"effective_to": date(2025, 12, 31)}, "effective_to"),
-        ({"mode": Mode.APPLY, "service_item_code": None}, "service_item_code"),
+        ({"mode": Mode.APPLY, "service_item_code": None}, "item_code"),
         ({"subject_kind": "robot"}, "subject_kind"),
         ({"benefit_key": " "}, "benefit_key"),
     ],

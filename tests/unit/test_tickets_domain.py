@@ -431,7 +431,7 @@ def test_the_first_matching_rule_wins_and_names_its_id_and_versions():
 
 
 def test_no_match_leaves_the_ticket_for_the_dispatcher():
-    assert RULES.route(facts(item_department_id="dept-x", text="别的事")) is None
+    assert RULES.route(facts(item_department_id=None, text="别的事")) is None
     ticket = filed(service_item_id=None, description="跨部门的复杂问题")
     assert ticket.state is TicketState.SUBMITTED and ticket.department_id is None
     assert [e.event for e in ticket.timeline] == [Event.SUBMIT]
@@ -530,3 +530,26 @@ def test_a_paused_deadline_does_not_govern_the_department_list():
     due = NOW + timedelta(days=7)
     ref = t.ClockRef(ticket.resolve_key, "c2", "resolve", "dept-a", "paused", due)
     assert replace(ticket, clocks={ticket.resolve_key: ref}).governing_due is None
+
+
+def test_with_no_rule_matching_the_items_owner_gets_the_ticket():
+    match = RULES.route(facts(item_department_id="dept-x", text="别的事"))
+    assert (match.rule_id, match.department_id) == ("item-owner", "dept-x")
+    for kind in (TicketKind.CROSS_DEPARTMENT, TicketKind.STAFF_CONDUCT):
+        routed = RuleSet(version=1).route(facts(kind=kind, item_department_id="dept-x"))
+        assert routed is None
+
+
+def test_a_ticket_on_a_guide_item_goes_to_the_guides_owner_unless_the_rules_say_otherwise():
+    ticket = t.file(intake(), ACTORS[Role.CITIZEN], NOW, rules=RuleSet(), item_owner="dept-rsj")
+    assert ticket.state is TicketState.DISPATCHED and ticket.department_id == "dept-rsj"
+    assert ticket.routing.rule_id == "item-owner"
+    mapped = RuleSet(item_departments={"item-qysl": "dept-scjgj"})
+    assert mapped.item_department("QP-SC-101") == "dept-scjgj"  # a legacy id reads as its code
+
+
+def test_rules_name_items_by_the_guides_code_even_when_stored_with_a_legacy_id():
+    rule = RoutingRule.from_dict(
+        {"rule_id": "r", "department_id": "d", "service_item_ids": ["item-qysl"]}
+    )
+    assert rule.service_item_ids == frozenset({"QP-SC-101"})

@@ -73,6 +73,7 @@ from chalicelib.domain.bookings import (
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.items import item_code
 from chalicelib.service_layer.ports import Page
 
 _CENTERS = "catalog#centers"
@@ -356,7 +357,7 @@ def _booking_from_model(item: BookingModel) -> Booking:
         person_key=item.person_key,
         center_id=item.center_id,
         center_name=item.center_name,
-        item_id=item.item_id,
+        item_id=item_code(item.item_id),
         item_name=item.item_name,
         channel=Channel(item.channel),
         complexity=Complexity(item.complexity),
@@ -403,7 +404,7 @@ def center_from_data(data: dict[str, Any]) -> Center:
     return Center(
         center_id=data["center_id"],
         name=data["name"],
-        kind=CenterKind(data["kind"]),
+        kind=CenterKind("sub_centre" if data["kind"] == "sub_center" else data["kind"]),
         address=data["address"],
         phone=data["phone"],
         sessions=tuple(Session(parse_hhmm(a), parse_hhmm(b)) for a, b in data["sessions"]),
@@ -430,7 +431,7 @@ def service_to_data(service: Service) -> dict[str, Any]:
 def service_from_data(data: dict[str, Any]) -> Service:
     return Service(
         center_id=data["center_id"],
-        item_id=data["item_id"],
+        item_id=item_code(data["item_id"]),
         item_name=data["item_name"],
         channel=Channel(data["channel"]),
         slot_minutes=int(data["slot_minutes"]),
@@ -521,7 +522,15 @@ class DynamoBookingStore:
     # -- catalogue ----------------------------------------------------------------------------
 
     def put_catalog(self, centers: list[Center], services: list[Service]) -> None:
+        """The catalogue as given: services a centre no longer offers (or offered under a
+        former item id) are removed."""
         self._forget()
+        offered = {(s.center_id, s.service_id) for s in services}
+        with CatalogModel.batch_write() as batch:
+            for center in centers:
+                for stored in CatalogModel.query(f"catalog#services#{center.center_id}"):
+                    if (center.center_id, stored.sk) not in offered:
+                        batch.delete(stored)
         with CatalogModel.batch_write() as batch:
             for center in centers:
                 batch.save(

@@ -161,6 +161,9 @@ class ApplicationView(ApiModel):
     supplement_rounds: int
     findings: list[FindingView]
     timeline: list[dict[str, Any]]
+    latest_event: str | None = Field(default=None, description="最近一次办理环节")
+    latest_event_at: str | None = None
+    next_due_at: str | None = Field(default=None, description="容缺补齐期限（如有）")
     deadlines: list[DeadlineView] = Field(default_factory=list)
     decision: dict[str, Any] | None = None
     issued_licence: str | None = None
@@ -178,6 +181,12 @@ class AcceptedView(ApiModel):
 
 class MonthQuery(ApiModel):
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    format: Literal["json", "csv"] = Field(
+        default="json", description="csv：下载表格（亦可 Accept: text/csv）"
+    )
+
+
+_REPORT_COLUMNS = ["item_code", "item_name", "department_id", "department_name", "applications"]
 
 
 class ReportView(ApiModel):
@@ -198,16 +207,29 @@ def _item_view(item: Any) -> dict[str, Any]:
     return asdict(item)
 
 
+def _now() -> Any:
+    from chalicelib.bootstrap import container
+
+    return container().clock.now()
+
+
 def _app_view(app: Any, deadlines: list[Any] | None = None) -> dict[str, Any]:
+    from chalicelib.domain.clocks import deadline_state
+
     data = app.to_dict()
     keep = ApplicationView.model_fields.keys()
     view = {k: v for k, v in data.items() if k in keep}
     view["state"] = app.state.value
+    latest = app.timeline[-1] if app.timeline else {}
+    view["latest_event"] = latest.get("event")
+    view["latest_event_at"] = latest.get("at")
+    view["next_due_at"] = app.supplement_due
     view["findings"] = [{**asdict(f), "reason": f.reason.value} for f in app.findings]
+    now = _now() if deadlines else None
     view["deadlines"] = [
         {
             "kind": c.kind,
-            "state": c.state.value,
+            "state": deadline_state(c.state.value, c.due_at, now) if now else c.state.value,
             "due_at": c.due_at.isoformat() if c.due_at else None,
         }
         for c in deadlines or []
@@ -447,13 +469,20 @@ def decide(call: Call, application_id: str):
 @api_route(
     bp,
     "/reports/applications",
-    summary="办件月度指标：预填率、预审自动化率、首办成功率、网上办结率、P90办理时长（含目标值）",
+    summary="办件月度指标：预填率、预审自动化率、首办成功率、网上办结率、P90办理时长（含目标值）"
+    "；format=csv 或 Accept: text/csv 下载表格",
     tags=_TAGS,
     query=MonthQuery,
     response=ReportView,
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def application_report(call: Call):
+    from chalicelib.entrypoints.http.export import csv_response, wants_csv
     from chalicelib.service_layer.applications import report
 
-    return report(_deps(), call.user, call.query.month)
+    result = report(_deps(), call.user, call.query.month)
+    if wants_csv(call, call.query.format):
+        rows = [{"month": result["month"], **row} for row in result["items"]]
+        columns = list(rows[0]) if rows else ["month", *_REPORT_COLUMNS]
+        return csv_response(rows, columns, f"applications-{result['month']}.csv")
+    return result

@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from chalice import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.errors import (
     Conflict,
@@ -27,7 +27,7 @@ _TAGS = ("bookings",)
 # dataclasses to every cold start (tests/unit/test_booking_domain.py checks that they match).
 ChannelName = Literal["counter", "video", "home_visit"]
 ComplexityName = Literal["simple", "complex"]
-CenterKindName = Literal["district", "sub_center", "community"]
+CenterKindName = Literal["district", "sub_centre", "community"]
 BookingStatusName = Literal["booked", "checked_in", "called", "served", "cancelled", "no_show"]
 HelpStatusName = Literal["waiting", "picked_up"]
 
@@ -61,7 +61,7 @@ class SessionView(_Model):
 
 
 class CenterView(_Model):
-    center_id: str
+    centre_id: str
     name: str
     kind: CenterKindName
     address: str
@@ -77,7 +77,7 @@ class CenterPage(_Model):
 
 
 class ServiceView(_Model):
-    item_id: str
+    item_code: str
     item_name: str
     channel: ChannelName
     slot_minutes: int
@@ -92,12 +92,16 @@ class CenterDetailView(CenterView):
 
 class CentersQuery(PageQuery):
     kind: CenterKindName | None = Field(
-        default=None, description="district、sub_center 或 community"
+        default=None, description="district、sub_centre 或 community"
     )
 
 
 class SlotsQuery(_Model):
-    item: str = Field(pattern=_ID, description="事项编号")
+    item_code: str = Field(
+        pattern=_ID,
+        validation_alias=AliasChoices("item_code", "item"),
+        description="办事指南事项编码（旧参数名 item 仍可用）",
+    )
     date: Day = Field(description="日期（YYYY-MM-DD）")
     channel: ChannelName | None = Field(default=None, description="counter、video 或 home_visit")
 
@@ -111,7 +115,7 @@ class SlotView(_Model):
 
 
 class ServiceSlotsView(_Model):
-    item_id: str
+    item_code: str
     item_name: str
     channel: ChannelName
     complexity: ComplexityName
@@ -119,8 +123,8 @@ class ServiceSlotsView(_Model):
 
 
 class DaySlotsView(_Model):
-    center_id: str
-    center_name: str
+    centre_id: str
+    centre_name: str
     date: dt.date
     open: bool = Field(description="当天是否为工作日（开放）")
     bookable: bool = Field(description="当天是否在可预约范围内（1至5个工作日后）")
@@ -133,8 +137,12 @@ class AddressIn(_Input):
 
 
 class BookingCreate(_Input):
-    center_id: str = Field(pattern=_ID)
-    item_id: str = Field(pattern=_ID)
+    centre_id: str = Field(pattern=_ID, validation_alias=AliasChoices("centre_id", "center_id"))
+    item_code: str = Field(
+        pattern=_ID,
+        validation_alias=AliasChoices("item_code", "item_id"),
+        description="办事指南事项编码，如 QP-GA-601",
+    )
     channel: ChannelName = "counter"
     date: Day
     start: str = Field(pattern=_HHMM, description="时段开始时间 HH:MM")
@@ -169,9 +177,9 @@ class AddressView(_Model):
 class BookingView(_Model):
     booking_id: str
     status: BookingStatusName
-    center_id: str
-    center_name: str
-    item_id: str
+    centre_id: str
+    centre_name: str
+    item_code: str
     item_name: str
     channel: ChannelName
     complexity: ComplexityName
@@ -199,14 +207,14 @@ class BookingPage(_Model):
 
 
 class CheckInCodeView(_Model):
-    center_id: str
+    centre_id: str
     date: dt.date
     code: str = Field(description="当天签到二维码的内容")
 
 
 class QueueView(_Model):
-    center_id: str
-    center_name: str
+    centre_id: str
+    centre_name: str
     date: dt.date
     at: dt.datetime
     waiting: int
@@ -272,14 +280,16 @@ class RulesUpdate(_Input):
 
 class HelpCreate(_Input):
     topic: Text(200, min_length=2, multiline=True) = Field(description="需要帮助的问题")
-    item_id: str | None = Field(default=None, pattern=_ID)
+    item_code: str | None = Field(
+        default=None, pattern=_ID, validation_alias=AliasChoices("item_code", "item_id")
+    )
 
 
 class HelpView(_Model):
     request_id: str
     status: HelpStatusName
     topic: str
-    item_id: str | None = None
+    item_code: str | None = None
     requested_at: dt.datetime
     picked_at: dt.datetime | None = None
     agent_id: str | None = None
@@ -293,9 +303,15 @@ class HelpPage(_Model):
     next_cursor: str | None = None
 
 
+def item_code(value: str) -> str:
+    from chalicelib.domain.items import item_code as canonical
+
+    return canonical(value)
+
+
 def _center_view(center: Any) -> dict[str, Any]:
     return {
-        "center_id": center.center_id,
+        "centre_id": center.center_id,
         "name": center.name,
         "kind": center.kind.value,
         "address": center.address,
@@ -316,9 +332,9 @@ def _booking_view(booking: Any) -> BookingView:
     return BookingView(
         booking_id=booking.booking_id,
         status=booking.status.value,
-        center_id=booking.center_id,
-        center_name=booking.center_name,
-        item_id=booking.item_id,
+        centre_id=booking.center_id,
+        centre_name=booking.center_name,
+        item_code=booking.item_id,
         item_name=booking.item_name,
         channel=booking.channel.value,
         complexity=booking.complexity.value,
@@ -350,7 +366,7 @@ def _help_view(request: Any) -> HelpView:
         request_id=request.request_id,
         status=request.status.value,
         topic=request.topic,
-        item_id=request.item_id,
+        item_code=request.item_id,
         requested_at=request.requested_at,
         picked_at=request.picked_at,
         agent_id=request.agent_id,
@@ -371,7 +387,7 @@ def _rules_view(rules: Any, version: int | None) -> RulesView:
 
 @api_route(
     bp,
-    "/centers",
+    "/centres",
     summary="政务服务中心、分中心与街镇社区事务受理服务中心（分页）",
     tags=_TAGS,
     query=CentersQuery,
@@ -396,22 +412,22 @@ def list_centers(call: Call):
 
 @api_route(
     bp,
-    "/centers/{center_id}",
+    "/centres/{centre_id}",
     summary="服务中心详情与可预约事项",
     tags=_TAGS,
     response=CenterDetailView,
     public=True,
     errors=(InvalidInput, NotFound),
 )
-def get_center(call: Call, center_id: str):
+def get_center(call: Call, centre_id: str):
     from chalicelib.service_layer import bookings
 
-    center, services = bookings.center_detail(_deps(), center_id)
+    center, services = bookings.center_detail(_deps(), centre_id)
     return CenterDetailView(
         **_center_view(center),
         services=[
             ServiceView(
-                item_id=s.item_id,
+                item_code=s.item_id,
                 item_name=s.item_name,
                 channel=s.channel.value,
                 slot_minutes=s.slot_minutes,
@@ -426,7 +442,7 @@ def get_center(call: Call, center_id: str):
 
 @api_route(
     bp,
-    "/centers/{center_id}/slots",
+    "/centres/{centre_id}/slots",
     summary="某事项某日的预约时段与剩余名额",
     tags=_TAGS,
     query=SlotsQuery,
@@ -434,21 +450,21 @@ def get_center(call: Call, center_id: str):
     public=True,
     errors=(InvalidInput, NotFound, Conflict, RuleViolation),
 )
-def list_slots(call: Call, center_id: str):
+def list_slots(call: Call, centre_id: str):
     from chalicelib.service_layer import bookings
 
     result = bookings.day_slots(
-        _deps(), center_id, call.query.item, call.query.date, call.query.channel
+        _deps(), centre_id, item_code(call.query.item_code), call.query.date, call.query.channel
     )
     return DaySlotsView(
-        center_id=result.center.center_id,
-        center_name=result.center.name,
+        centre_id=result.center.center_id,
+        centre_name=result.center.name,
         date=result.day,
         open=result.open,
         bookable=result.bookable,
         services=[
             ServiceSlotsView(
-                item_id=service.item_id,
+                item_code=service.item_id,
                 item_name=service.item_name,
                 channel=service.channel.value,
                 complexity=service.complexity.value,
@@ -470,21 +486,21 @@ def list_slots(call: Call, center_id: str):
 
 @api_route(
     bp,
-    "/centers/{center_id}/queue",
+    "/centres/{centre_id}/queue",
     summary="服务中心当前排队与预计等候时间",
     tags=_TAGS,
     response=QueueView,
     public=True,
     errors=(InvalidInput, NotFound),
 )
-def center_queue(call: Call, center_id: str):
+def center_queue(call: Call, centre_id: str):
     from chalicelib.service_layer import bookings
 
-    status = bookings.queue_status(_deps(), center_id)
+    status = bookings.queue_status(_deps(), centre_id)
     estimate = status.estimate
     return QueueView(
-        center_id=status.center.center_id,
-        center_name=status.center.name,
+        centre_id=status.center.center_id,
+        centre_name=status.center.name,
         date=status.day,
         at=status.at,
         waiting=estimate.waiting,
@@ -500,32 +516,32 @@ def center_queue(call: Call, center_id: str):
 
 @api_route(
     bp,
-    "/centers/{center_id}/check-in-code",
+    "/centres/{centre_id}/check-in-code",
     summary="（窗口人员）当天的现场签到二维码内容",
     tags=_TAGS,
     response=CheckInCodeView,
     errors=(InvalidInput, Forbidden, NotFound),
 )
-def check_in_code(call: Call, center_id: str):
+def check_in_code(call: Call, centre_id: str):
     from chalicelib.service_layer import bookings
 
-    code, day = bookings.check_in_code(_deps(), call.user, center_id)
-    return CheckInCodeView(center_id=center_id, date=day, code=code)
+    code, day = bookings.check_in_code(_deps(), call.user, centre_id)
+    return CheckInCodeView(centre_id=centre_id, date=day, code=code)
 
 
 @api_route(
     bp,
-    "/centers/{center_id}/queue/next",
+    "/centres/{centre_id}/queue/next",
     method="POST",
     summary="（窗口人员）叫号：叫下一位（老年人、残疾人优先）；无人等候时返回 204",
     tags=_TAGS,
     response=BookingView,
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
-def call_next(call: Call, center_id: str):
+def call_next(call: Call, centre_id: str):
     from chalicelib.service_layer import bookings
 
-    called = bookings.call_next(_deps(), call.user, center_id)
+    called = bookings.call_next(_deps(), call.user, centre_id)
     return _booking_view(called) if called is not None else None
 
 
@@ -588,8 +604,8 @@ def create_booking(call: Call):
 
     body = call.body
     request = bookings.BookRequest(
-        center_id=body.center_id,
-        item_id=body.item_id,
+        center_id=body.centre_id,
+        item_id=item_code(body.item_code),
         channel=Channel(body.channel),
         day=body.date,
         start=body.start,
@@ -749,7 +765,11 @@ def request_help(call: Call):
     from chalicelib.service_layer import bookings
 
     created = bookings.request_help(
-        _deps(), call.user, call.body.topic, call.body.item_id, call.idempotency_key
+        _deps(),
+        call.user,
+        call.body.topic,
+        item_code(call.body.item_code) if call.body.item_code else None,
+        call.idempotency_key,
     )
     return _help_view(created)
 

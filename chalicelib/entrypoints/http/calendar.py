@@ -198,7 +198,10 @@ class DeadlineClockView(ApiModel):
     limit: int
     extension: int
     started_at: str
-    state: str = Field(description="running、paused、met、breached 或 cancelled")
+    state: str = Field(
+        description="running、paused、met、breached 或 cancelled；已过时限未办结即为 breached"
+    )
+    overdue: bool = Field(description="已超时限（state 为 breached）")
     open: bool
     due_date: date | None = None
     due_at: str | None = None
@@ -231,6 +234,10 @@ class DeadlineClockDetail(DeadlineClockView):
 
 
 def _clock_view(clock: Any) -> DeadlineClockView:
+    from chalicelib.bootstrap import container
+    from chalicelib.domain.clocks import deadline_state
+
+    state = deadline_state(clock.state.value, clock.due_at, container().clock.now())
     return DeadlineClockView(
         clock_id=clock.clock_id,
         subject_type=clock.subject_type,
@@ -240,7 +247,8 @@ def _clock_view(clock: Any) -> DeadlineClockView:
         limit=clock.limit,
         extension=clock.extension,
         started_at=clock.started_at.isoformat(),
-        state=clock.state.value,
+        state=state,
+        overdue=state == "breached",
         open=clock.is_open,
         due_date=clock.due_date,
         due_at=clock.due_at.isoformat() if clock.due_at else None,

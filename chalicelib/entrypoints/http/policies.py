@@ -5,7 +5,7 @@ import re
 from typing import Any, Literal
 
 from chalice import Blueprint
-from pydantic import ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from chalicelib.domain.errors import (
     Conflict,
@@ -44,7 +44,12 @@ class PolicyBody(ApiModel):
     )
     conditions: dict[str, Any] = Field(description="适用条件（声明式规则，保存时校验）")
     subject_kind: Literal["enterprise", "person"] = "enterprise"
-    service_item_code: str | None = Field(default=None, pattern=_SLUG)
+    item_code: str | None = Field(
+        default=None,
+        pattern=_SLUG,
+        validation_alias=AliasChoices("item_code", "service_item_code"),
+        description="快申对应的办事指南事项编码",
+    )
     tags: list[Tag] = Field(default=[], max_length=20)
     summary: Text(2000, multiline=True) = ""
 
@@ -65,7 +70,12 @@ class PolicyPatch(ApiModel):
     mode: Literal["direct", "confirm", "apply"] | None = None
     conditions: dict[str, Any] | None = None
     subject_kind: Literal["enterprise", "person"] | None = None
-    service_item_code: str | None = Field(default=None, pattern=_SLUG)
+    item_code: str | None = Field(
+        default=None,
+        pattern=_SLUG,
+        validation_alias=AliasChoices("item_code", "service_item_code"),
+        description="快申对应的办事指南事项编码",
+    )
     tags: list[Tag] | None = Field(default=None, max_length=20)
     summary: Text(2000, multiline=True) | None = None
 
@@ -85,7 +95,7 @@ class VersionView(ApiModel):
     mode_label: str
     conditions: dict[str, Any]
     subject_kind: str
-    service_item_code: str | None
+    item_code: str | None
     tags: list[str]
     summary: str
     state: str
@@ -204,7 +214,16 @@ def _deps() -> Any:
 def _version_view(version: Any) -> dict[str, Any]:
     data = version.to_dict()
     data["mode_label"] = version.mode_label
+    data["item_code"] = data.pop("service_item_code", None)
     return data
+
+
+def _fields(body: Any, **options: Any) -> dict[str, Any]:
+    """A policy body as the use cases name its fields."""
+    fields = body.model_dump(mode="json", **options)
+    if "item_code" in fields:
+        fields["service_item_code"] = fields.pop("item_code")
+    return fields
 
 
 def _grant_view(grant: Any) -> dict[str, Any]:
@@ -279,7 +298,7 @@ def read_policy(call: Call, policy_id: str):
 def draft_policy(call: Call):
     from chalicelib.service_layer.policies import draft_policy as draft
 
-    return _version_view(draft(_deps(), call.user, call.body.model_dump(mode="json")))
+    return _version_view(draft(_deps(), call.user, _fields(call.body)))
 
 
 @api_route(
@@ -297,7 +316,7 @@ def draft_policy(call: Call):
 def draft_version(call: Call, policy_id: str):
     from chalicelib.service_layer.policies import new_version
 
-    fields = call.body.model_dump(mode="json", exclude_unset=True)
+    fields = _fields(call.body, exclude_unset=True)
     return _version_view(new_version(_deps(), call.user, policy_id, fields))
 
 
@@ -328,7 +347,7 @@ def read_version(call: Call, policy_id: str, version: str):
 def update_version(call: Call, policy_id: str, version: str):
     from chalicelib.service_layer.policies import update_draft
 
-    fields = call.body.model_dump(mode="json", exclude_unset=True)
+    fields = _fields(call.body, exclude_unset=True)
     return _version_view(update_draft(_deps(), call.user, policy_id, _number(version), fields))
 
 
@@ -494,7 +513,7 @@ def update_profile(call: Call, subject_id: str):
 
     if not re.match(_SUBJECT, subject_id):
         raise NotFound("未找到该主体的档案", code="profile_not_found")
-    fields = call.body.model_dump(mode="json", exclude_unset=True)
+    fields = _fields(call.body, exclude_unset=True)
     profile = update(_deps(), call.user, subject_id, fields)
     return {
         "subject_id": profile.subject_id,

@@ -148,9 +148,7 @@ class ReportQuery(_Body):
     format: Literal["json", "csv"] = "json"
 
 
-class ReportRow(ApiModel):
-    id: str
-    name: str
+class _ReportFigures(ApiModel):
     reviews: int
     good: int
     bad: int
@@ -166,12 +164,22 @@ class ReportRow(ApiModel):
     talk: bool
 
 
+class DepartmentReportRow(_ReportFigures):
+    department_id: str
+    department_name: str
+
+
+class CentreReportRow(_ReportFigures):
+    centre_id: str
+    centre_name: str
+
+
 class ReportView(ApiModel):
     month: str
     final: bool
     built_at: str | None = None
-    departments: list[ReportRow]
-    centres: list[ReportRow]
+    departments: list[DepartmentReportRow]
+    centres: list[CentreReportRow]
 
 
 class AlertPolicyBody(_Body):
@@ -229,20 +237,21 @@ def _changed_task(change: Any, call: Call, review_id: str, **fields: Any) -> Tas
 
 
 def _task_view(task: Any, deps: Any) -> TaskView:
+    from chalicelib.domain.clocks import deadline_state
+
     deadlines = []
     for name, clock_id in task.clocks.items():
         clock = deps.deadlines.clocks.get(clock_id)
         if clock is None:
             continue
+        state = deadline_state(clock.state.value, clock.due_at, deps.clock.now())
         deadlines.append(
             {
                 "name": name,
                 "kind": clock.kind,
-                "state": clock.state.value,
+                "state": state,
                 "due_at": clock.due_at.isoformat() if clock.due_at else None,
-                "overdue": clock.is_open
-                and clock.due_at is not None
-                and deps.clock.now() > clock.due_at,
+                "overdue": state == "breached",
             }
         )
     return TaskView(
@@ -529,7 +538,19 @@ def review_report(call: Call):
                 "Content-Disposition": f'attachment; filename="reviews-{query.month}.csv"',
             },
         )
-    return ReportView.model_validate(report)
+    return ReportView.model_validate(
+        {
+            **report,
+            "departments": [_named(r, "department") for r in report["departments"]],
+            "centres": [_named(r, "centre") for r in report["centres"]],
+        }
+    )
+
+
+def _named(row: dict[str, Any], scope: str) -> dict[str, Any]:
+    """A stored report row (`id`, `name`) with the columns every report uses."""
+    named = {k: v for k, v in row.items() if k not in ("id", "name")}
+    return {**named, f"{scope}_id": row["id"], f"{scope}_name": row["name"]}
 
 
 @api_route(

@@ -108,6 +108,10 @@ def api_route(
     errors: tuple[type[e.DomainError], ...] = (),
     also_statuses: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if idempotency is None and method in _BODY_METHODS:
+        # One retry behaviour for every create and state change: a repeat carrying the same
+        # Idempotency-Key answers the first response (docs/glossary.md, "Retries").
+        idempotency = "optional"
     spec = RouteSpec(
         path,
         method,

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from chalice import Blueprint
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from chalicelib.domain.errors import (
     Conflict,
@@ -81,8 +81,16 @@ class TicketIntakeBody(_Body):
     channel: ChannelName = Field(description="渠道")
     description: Text(2000, min_length=5, multiline=True) = Field(description="遇到的问题")
     contact: TicketContactIn
-    service_item_id: Ref | None = None
-    service_item_name: Text(100) | None = None
+    item_code: Ref | None = Field(
+        default=None,
+        validation_alias=AliasChoices("item_code", "service_item_id"),
+        description="办事指南事项编码，如 QP-RS-201（旧字段名 service_item_id 仍可用）",
+    )
+    item_name: Text(100) | None = Field(
+        default=None,
+        validation_alias=AliasChoices("item_name", "service_item_name"),
+        description="事项名称；缺省取办事指南",
+    )
     application_id: Ref | None = None
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=10)
     centre_id: Ref | None = Field(default=None, description="发生问题的服务中心")
@@ -154,7 +162,12 @@ class RoutingRuleIn(_Body):
     department_id: Ref
     complexity: ComplexityName = "simple"
     kinds: list[Kind] = Field(default_factory=list, max_length=5)
-    service_item_ids: list[Ref] = Field(default_factory=list, max_length=200)
+    item_codes: list[Ref] = Field(
+        default_factory=list,
+        max_length=200,
+        validation_alias=AliasChoices("item_codes", "service_item_ids"),
+        description="办事指南事项编码",
+    )
     item_department_ids: list[Ref] = Field(default_factory=list, max_length=50)
     keywords: list[Text(30, min_length=1)] = Field(default_factory=list, max_length=50)
     centre_ids: list[Ref] = Field(default_factory=list, max_length=50)
@@ -165,7 +178,9 @@ class RoutingRulesBody(_Body):
     expected_version: int = Field(ge=0, description="当前版本号（乐观锁）")
     rules: list[RoutingRuleIn] = Field(max_length=200, description="按顺序匹配，先中先得")
     item_departments: dict[Ref, Ref] = Field(
-        default_factory=dict, max_length=2000, description="事项编号 → 主管部门"
+        default_factory=dict,
+        max_length=2000,
+        description="事项编码 → 承办部门（覆盖办事指南的主管部门）",
     )
 
 
@@ -209,6 +224,9 @@ class TicketQueueQuery(PageQuery):
 
 class TicketReportQuery(_Model):
     month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    format: Literal["json", "csv"] = Field(
+        default="json", description="csv：下载表格（亦可 Accept: text/csv）"
+    )
 
 
 # ---- views ------------------------------------------------------------------------------
@@ -218,8 +236,8 @@ class TicketDeadlineView(_Model):
     kind: str
     kind_label: str
     department_id: str | None
-    state: str = Field(description="running / paused / met / breached / cancelled")
-    overdue: bool
+    state: str = Field(description="running、paused、met、breached 或 cancelled（与 /clocks 相同）")
+    overdue: bool = Field(description="已超时限（state 为 breached）")
     due_at: datetime | None
     provisional: bool
     extension_days: int = 0
@@ -258,8 +276,8 @@ class TicketView(_Model):
     state_label: str
     complexity: str
     description: str
-    service_item_id: str | None = None
-    service_item_name: str | None = None
+    item_code: str | None = None
+    item_name: str | None = None
     application_id: str | None = None
     attachments: list[str] = []
     centre_id: str | None = None
@@ -291,9 +309,16 @@ class TicketSummaryView(_Model):
     complexity: str
     department_id: str | None = None
     department_name: str | None = None
-    service_item_name: str | None = None
+    item_code: str | None = None
+    item_name: str | None = None
     next_due_at: datetime | None = None
+    next_deadline_state: str | None = Field(
+        default=None, description="最近时限的状态（running、paused、breached）"
+    )
     overdue: bool = False
+    latest_event: str | None = Field(default=None, description="最近一次办理环节")
+    latest_event_label: str | None = None
+    latest_event_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -311,7 +336,7 @@ class RoutingRuleView(_Model):
     department_id: str
     complexity: str
     kinds: list[str]
-    service_item_ids: list[str]
+    item_codes: list[str]
     item_department_ids: list[str]
     keywords: list[str]
     centre_ids: list[str]
@@ -415,8 +440,8 @@ def file_ticket(call: Call):
         contact_method=ContactMethod(body.contact.method),
         contact_mobile=body.contact.mobile,
         contact_note=body.contact.note,
-        service_item_id=body.service_item_id,
-        service_item_name=body.service_item_name,
+        service_item_id=body.item_code,
+        service_item_name=body.item_name,
         application_id=body.application_id,
         attachments=tuple(body.attachments),
         centre_id=body.centre_id,
@@ -689,7 +714,7 @@ def replace_routing(call: Call):
             department_id=r.department_id,
             complexity=Complexity(r.complexity),
             kinds=frozenset(TicketKind(k) for k in r.kinds),
-            service_item_ids=frozenset(r.service_item_ids),
+            service_item_ids=frozenset(r.item_codes),
             item_department_ids=frozenset(r.item_department_ids),
             keywords=tuple(r.keywords),
             centre_ids=frozenset(r.centre_ids),
@@ -754,18 +779,19 @@ def replace_limits(call: Call):
 @api_route(
     bp,
     "/reports/tickets",
-    summary="办不成事月度统计（按部门）",
+    summary="办不成事月度统计（按部门）；format=csv 或 Accept: text/csv 下载表格",
     tags=_TAGS,
     query=TicketReportQuery,
     response=TicketReportView,
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def ticket_report(call: Call):
+    from chalicelib.entrypoints.http.export import csv_response, wants_csv
     from chalicelib.service_layer.tickets import ticket_report as report
 
     month = call.query.month
     rows = report(_deps(), call.user, month)
-    return TicketReportView(
+    view = TicketReportView(
         month=month,
         departments=[
             TicketDepartmentReport(
@@ -793,6 +819,11 @@ def ticket_report(call: Call):
             for r in rows
         ],
     )
+    if wants_csv(call, call.query.format):
+        columns = ["month", *TicketDepartmentReport.model_fields]
+        lines = [{"month": month, **row.model_dump()} for row in view.departments]
+        return csv_response(lines, columns, f"tickets-{month}.csv")
+    return view
 
 
 # ---- mapping ----------------------------------------------------------------------------
@@ -801,8 +832,8 @@ def ticket_report(call: Call):
 def _rules_view(rules: Any) -> RoutingRulesView:
     return RoutingRulesView(
         version=rules.version,
-        rules=[RoutingRuleView(**r.to_dict()) for r in rules.rules],
-        item_departments=dict(rules.item_departments),
+        rules=[_rule_view(r) for r in rules.rules],
+        item_departments={_code(k) or k: v for k, v in rules.item_departments.items()},
         updated_by=rules.updated_by,
         updated_at=rules.updated_at,
     )
@@ -819,6 +850,19 @@ def _limits_view(version: Any) -> TicketLimitsVersionView:
     )
 
 
+def _code(value: str | None) -> str | None:
+    """Tickets filed before items were named by the guide's code read as that code."""
+    from chalicelib.domain.items import item_code
+
+    return item_code(value) if value else None
+
+
+def _rule_view(rule: Any) -> RoutingRuleView:
+    data = rule.to_dict()
+    data["item_codes"] = data.pop("service_item_ids")
+    return RoutingRuleView(**data)
+
+
 def _page(page: Any, now: datetime) -> TicketPageView:
     return TicketPageView(
         items=[_summary(t, now) for t in page.items], next_cursor=encode_cursor(page.last_key)
@@ -826,9 +870,15 @@ def _page(page: Any, now: datetime) -> TicketPageView:
 
 
 def _summary(ticket: Any, now: datetime) -> TicketSummaryView:
-    from chalicelib.domain.tickets import KIND_LABELS, STATE_LABELS
+    from chalicelib.domain.clocks import deadline_state
+    from chalicelib.domain.tickets import KIND_LABELS, STATE_LABELS, TRANSITIONS
 
     due = ticket.governing_due
+    governing = next(
+        (r for r in ticket.clocks.values() if r.is_open and r.due_at == due and due), None
+    )
+    state = deadline_state(governing.state, governing.due_at, now) if governing else None
+    latest = ticket.timeline[-1] if ticket.timeline else None
     return TicketSummaryView(
         ticket_id=ticket.ticket_id,
         kind=ticket.kind.value,
@@ -838,9 +888,14 @@ def _summary(ticket: Any, now: datetime) -> TicketSummaryView:
         complexity=ticket.complexity.value,
         department_id=ticket.department_id,
         department_name=ticket.department_name,
-        service_item_name=ticket.service_item_name,
+        item_code=_code(ticket.service_item_id),
+        item_name=ticket.service_item_name,
         next_due_at=due,
-        overdue=due is not None and now > due,
+        next_deadline_state=state,
+        overdue=state == "breached" or (due is not None and now > due),
+        latest_event=latest.event.value if latest else None,
+        latest_event_label=TRANSITIONS[latest.event].label if latest else None,
+        latest_event_at=latest.at if latest else None,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
     )
@@ -861,6 +916,7 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
     """The person sees their own data and masked staff names and phones; staff see the
     person's contact (to reach them) but not their full ID number."""
     from chalicelib.domain.clocks import KIND_LABELS as CLOCK_KINDS
+    from chalicelib.domain.clocks import deadline_state
     from chalicelib.domain.identity import SYSTEM
     from chalicelib.domain.personal_data import mask_id_number, mask_mobile
     from chalicelib.domain.tickets import (
@@ -922,9 +978,8 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
             kind=ref.kind,
             kind_label=CLOCK_KINDS.get(ref.kind, ref.kind),
             department_id=ref.department_id,
-            state=ref.state,
-            overdue=ref.state == "breached"
-            or (ref.state == "running" and ref.due_at is not None and now > ref.due_at),
+            state=deadline_state(ref.state, ref.due_at, now),
+            overdue=deadline_state(ref.state, ref.due_at, now) == "breached",
             due_at=ref.due_at,
             provisional=ref.provisional,
             extension_days=ref.extension,
@@ -940,8 +995,8 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
         state_label=STATE_LABELS[ticket.state],
         complexity=ticket.complexity.value,
         description=ticket.description,
-        service_item_id=ticket.service_item_id,
-        service_item_name=ticket.service_item_name,
+        item_code=_code(ticket.service_item_id),
+        item_name=ticket.service_item_name,
         application_id=ticket.application_id,
         attachments=list(ticket.attachments),
         centre_id=ticket.centre_id,
