@@ -57,8 +57,8 @@ export function fileTicket(session: Session, actionKey: string): Promise<Ticket>
     channel: "mini_program",
     description: "企业设立登记网上提交三次都被退回，每次理由都不一样",
     contact: { method: "phone" },
-    service_item_id: "item-qysl",
-    service_item_name: "企业设立登记",
+    item_code: "QP-SC-101",
+    item_name: "企业设立登记",
   };
   return send<Ticket>(session, "POST", "/tickets", intake, actionKey);
 }
