@@ -33,11 +33,14 @@ lock: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.runner
 
+# Two workers on a two-core machine; the infrastructure tests share one (tests/conftest.py).
+TEST_WORKERS ?= auto
+
 test: $(STAMP) api-contract
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest; status=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$status
 

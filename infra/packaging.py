@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import compileall
 import hashlib
+import os
 import py_compile
 import re
 import shutil
@@ -181,7 +182,7 @@ def dependencies_zip(requirements: str, cache: Path) -> Path:
         listed.write_text(requirements, encoding="utf-8")
         site = Path(scratch) / "site"
         install(listed, site)
-        partial = target.with_suffix(".partial")
+        partial = _partial(target)
         _write_zip(partial, _tree(site, "", bytecode=True))
         partial.replace(target)
     return target
@@ -255,9 +256,15 @@ def _requirement_name(requirement: str) -> str:
     return normalise(re.split(r"[=<>!~\[ ;]", requirement.strip(), maxsplit=1)[0])
 
 
+def _partial(target: Path) -> Path:
+    """Where `target` is written before it is renamed into place; one per process, so two
+    syntheses sharing the cache (a test run and `make synth`) never write the same file."""
+    return target.with_name(f"{target.name}.{os.getpid()}.partial")
+
+
 def _code_zip(deps: Path, files: list[tuple[Path, str]], target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    partial = _partial(target)
     shutil.copyfile(deps, partial)
     with zipfile.ZipFile(partial, "a", zipfile.ZIP_DEFLATED) as archive:
         present = set(archive.namelist())

@@ -29,3 +29,13 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("QPHB_AWS_ENDPOINT_URL", None)
+
+
+def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
+    """Under pytest-xdist (`make test` runs two workers) the infrastructure tests share one
+    worker, so the CDK app is synthesized once per run, not once per worker."""
+    import pytest
+
+    for item in items:
+        if "infrastructure" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.xdist_group("cdk"))

@@ -142,8 +142,8 @@ EVENTS = [e for e in Event if e is not Event.SUBMIT]
 ALLOWED = [
     (event, state, role)
     for event in EVENTS
-    for state in t.TRANSITIONS[event].sources
-    for role in t.TRANSITIONS[event].roles
+    for state in sorted(t.TRANSITIONS[event].sources, key=lambda s: s.value)
+    for role in sorted(t.TRANSITIONS[event].roles, key=lambda r: r.value)
 ]
 ILLEGAL_STATES = [
     (event, state)
