@@ -35,16 +35,31 @@ const STATE_LABELS = {
   report: "通报",
 };
 const STATE_ORDER = ["report", "supervise", "urge", "overdue", "warning", "on_time", "paused"];
+// The clock kinds' names (domain/clocks.py KIND_LABELS).
 const CLOCK_KIND_LABELS = {
-  contact: "首次联系",
-  resolve: "办理答复",
+  contact: "联系",
+  reply: "答复",
+  resolve: "办结",
   call_back: "回访",
-  answer: "答复",
   supplement: "补正",
-  review: "审批",
+  confirm: "确认",
+  answer: "解答",
+  decision: "审批决定",
+  dispatch: "派单",
   rectify: "整改",
-  rectification: "整改",
 };
+const TASK_STATE_LABELS = { open: "待联系", contacted: "整改中", submitted: "待验收", closed: "已验收" };
+const APPLICATION_STATE_LABELS = {
+  submitted: "待预审",
+  supplement_requested: "待补正",
+  accepted: "已受理",
+  tolerated: "容缺受理",
+  approved: "准予",
+  rejected: "不予",
+  terminated: "已终止",
+  needs_manual_review: "待人工预审",
+};
+const DEADLINE_STATE_LABELS = { running: "计时中", paused: "暂停", breached: "已超期", met: "已完成", cancelled: "已取消" };
 const PAGE_SIZE = 100;
 const MAX_PAGES = 5;
 
@@ -342,7 +357,7 @@ async function loadWork() {
           department: task.department_id || department,
           centre: null,
           title: `${task.rating} 星评价整改（第 ${task.round} 轮）`,
-          status: task.state,
+          status: TASK_STATE_LABELS[task.state] || task.state,
           due: deadline.due_at,
           state: deadlineState(task.review_id, { overdue: deadline.state === "breached", state: deadline.state }, highest),
         });
@@ -358,7 +373,7 @@ async function loadWork() {
           department: application.department_id || department,
           centre: null,
           title: application.item_name,
-          status: application.state,
+          status: APPLICATION_STATE_LABELS[application.state] || application.state,
           due: deadline.due_at,
           state: deadlineState(application.application_id, { overdue: deadline.state === "breached", state: deadline.state }, highest),
         });
@@ -481,7 +496,7 @@ async function openTimeline(row) {
       const task = await api(`/reviews/${encodeURIComponent(row.id)}/rectification`);
       content.replaceChildren(
         h("h2", {}, `差评整改 ${task.review_id}`),
-        h("p", {}, `${departmentName(task.department_id)} · ${task.state}`),
+        h("p", {}, `${departmentName(task.department_id)} · ${TASK_STATE_LABELS[task.state] || task.state}`),
         deadlineList(task.deadlines),
         h("h2", {}, "整改经过"),
         timelineList((task.history || []).map((e) => ({ at: e.at, label: e.event || e.action || e.state, who: e.actor_id, note: e.note }))),
@@ -490,7 +505,7 @@ async function openTimeline(row) {
       const application = await api(`/applications/${encodeURIComponent(row.id)}`);
       content.replaceChildren(
         h("h2", {}, `办件 ${application.application_id}`),
-        h("p", {}, `${application.item_name} · ${application.state}`),
+        h("p", {}, `${application.item_name} · ${APPLICATION_STATE_LABELS[application.state] || application.state}`),
         deadlineList(application.deadlines),
         h("h2", {}, "办理经过"),
         timelineList((application.timeline || []).map((e) => ({ at: e.at, label: e.label || e.event, who: e.actor_name || e.actor_id, note: e.note }))),
@@ -505,7 +520,7 @@ function clockTable(clocks) {
   return table(
     ["时限", "状态", "到期", "已执行升级"],
     clocks.map((c) => [
-      c.label || CLOCK_KIND_LABELS[c.kind] || c.kind,
+      CLOCK_KIND_LABELS[c.kind] || c.kind,
       c.overdue ? "已超期" : c.open ? "计时中" : "已结束",
       formatTime(c.due_at),
       (c.steps_done || []).map((s) => STATE_LABELS[s] || s).join("、") || "—",
@@ -516,7 +531,7 @@ function clockTable(clocks) {
 function deadlineList(deadlines) {
   return table(
     ["时限", "状态", "到期"],
-    (deadlines || []).map((d) => [CLOCK_KIND_LABELS[d.kind] || d.kind, d.state, formatTime(d.due_at)]),
+    (deadlines || []).map((d) => [CLOCK_KIND_LABELS[d.kind] || d.kind, DEADLINE_STATE_LABELS[d.state] || d.state, formatTime(d.due_at)]),
   );
 }
 
@@ -684,7 +699,10 @@ async function pageCentres() {
   setMain(h("h1", {}, "服务中心"), h("p", { class: "muted" }, "正在加载…"));
   let queues;
   try {
-    const centres = await all("/centres");
+    let centres = await all("/centres");
+    // A centre's manager sees their own centre; the district office sees every centre.
+    const managed = (session.me && session.me.managed_centre_ids) || [];
+    if (!seesEveryDepartment() && managed.length) centres = centres.filter((c) => managed.includes(c.centre_id));
     queues = [];
     // A few at a time: every queue is its own call.
     for (let i = 0; i < centres.length; i += 6) {
@@ -711,7 +729,7 @@ async function pageCentres() {
     table(
       ["服务中心", "等候人数", "其中优先", "在岗窗口", "现在签到预计等候", "简易事项平均等候", "复杂事项平均等候"],
       queues.map((q) => [
-        q.centre_name,
+        h("span", { class: "centre-name", dataset: { centre: q.centre_id } }, q.centre_name),
         q.waiting,
         q.waiting_priority,
         q.counters,
@@ -755,16 +773,17 @@ async function pageDelivery() {
   }
   const readable = perDepartment.filter((d) => d.letters !== null);
   const letters = readable.flatMap((d) => d.letters.map((l) => ({ ...l, department: d.department })));
-  const status = (letter) => (letter.status === "dead" ? "已转死信" : letter.status === "pending" || letter.status === "retrying" ? "重试中" : letter.status);
+  // Dead letters are the notifications whose retries all failed (status "failed").
+  const status = (letter) => ({ failed: "已转死信", retrying: "重试中", pending: "待投递", delivered: "已送达" })[letter.status] || letter.status;
   setMain(
     h("h1", {}, "通知投递"),
     h("p", { class: "muted" }, "各部门回调通知：重试全部失败的通知转为死信，可在部门接口恢复后重新投递。"),
     table(
-      ["部门", "死信", "重新投递中"],
+      ["部门", "死信", "最近一次转为死信"],
       readable.map((d) => [
         departmentName(d.department),
-        d.letters.filter((l) => l.status === "dead").length,
-        d.letters.filter((l) => l.status !== "dead").length,
+        h("span", { class: d.letters.length ? "unmet" : "met", dataset: { deadLetters: d.department } }, d.letters.length),
+        formatTime(d.letters.map((l) => l.dead_at).filter(Boolean).sort().pop()),
       ]),
     ),
     h("h2", {}, "死信"),
@@ -777,7 +796,7 @@ async function pageDelivery() {
         formatTime(l.dead_at),
         l.last_attempt ? `${l.last_attempt.status_code ?? l.last_attempt.error ?? "—"}（第 ${l.last_attempt.number} 次）` : "—",
         h("span", { class: "letter-status" }, status(l)),
-        l.status === "dead"
+        l.status === "failed"
           ? h(
               "button",
               {

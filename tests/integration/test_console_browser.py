@@ -190,9 +190,21 @@ def test_supervisor_sees_escalation_and_charts_and_a_department_sees_its_own(
     # A tablet held upright: the same page, nothing cut off sideways.
     page.set_viewport_size({"width": 768, "height": 1024})
     page.screenshot(path=shots / "now-tablet.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    page.set_viewport_size({"width": 1366, "height": 900})
+
+    # A centre's manager (值班长) sees the queue of their own centre only.
+    page.click("#sign-out")
+    sign_in(page, runner, "u-manager-district")
+    centres = page.locator(".centre-name").evaluate_all("cells => cells.map(c => c.dataset.centre)")
+    assert centres == ["qp-district"]
+    assert page.locator('nav a[data-page="now"]').is_hidden()
+    page.screenshot(path=shots / "centres-manager.png", full_page=True)
+
     assert errors == []
     context.close()
     assert sorted(p.name for p in shots.iterdir()) == [
+        "centres-manager.png",
         "centres.png",
         "delivery.png",
         "now-before.png",
