@@ -228,6 +228,10 @@ function table(headers, rows, { rowAttrs } = {}) {
 }
 
 function failure(error) {
+  if (error instanceof ApiError && error.status === 401) {
+    // The token expired while the page was open: back to signing in, once the page settles.
+    queueMicrotask(() => signOut("登录已过期，请重新登录"));
+  }
   return h("p", { class: "error" }, `加载失败：${error.message}`);
 }
 
