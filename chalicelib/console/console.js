@@ -303,12 +303,14 @@ async function escalations() {
     ),
   );
   const highest = new Map();
+  const departmentsEscalated = new Set();
   for (const record of lists.flat()) {
+    if (record.department_id) departmentsEscalated.add(record.department_id);
     if (!record.subject_id) continue;
     const rank = STEPS.indexOf(record.step);
     if (rank > (highest.get(record.subject_id) ?? -1)) highest.set(record.subject_id, rank);
   }
-  return highest;
+  return { highest, departmentsEscalated };
 }
 
 function deadlineState(subjectId, deadline, highest) {
@@ -327,7 +329,11 @@ function openDeadline(deadlines) {
 }
 
 async function loadWork() {
-  const [names, highest] = await Promise.all([departments(), escalations()]);
+  const [names, { highest, departmentsEscalated }] = await Promise.all([departments(), escalations()]);
+  // Work escalated in these two months names its department even when no report does yet.
+  if (seesEveryDepartment()) {
+    for (const id of departmentsEscalated) if (!names.has(id)) names.set(id, id);
+  }
   const rows = [];
   await Promise.all(
     [...names.keys()].map(async (department) => {
