@@ -774,6 +774,7 @@ async function pageDelivery() {
     perDepartment = await Promise.all(
       [...names.keys()].sort().map(async (department) => ({
         department,
+        health: await optional(api("/notifications/delivery-health", { query: { department_id: department } }), null),
         letters: await optional(all("/notifications/dead-letters", { department_id: department }), null),
       })),
     );
@@ -789,12 +790,19 @@ async function pageDelivery() {
     h("h1", {}, "通知投递"),
     h("p", { class: "muted" }, "各部门回调通知：重试全部失败的通知转为死信，可在部门接口恢复后重新投递。"),
     table(
-      ["部门", "死信", "最近一次转为死信"],
-      readable.map((d) => [
-        departmentName(d.department),
-        h("span", { class: d.letters.length ? "unmet" : "met", dataset: { deadLetters: d.department } }, d.letters.length),
-        formatTime(d.letters.map((l) => l.dead_at).filter(Boolean).sort().pop()),
-      ]),
+      ["部门", "待投递", "重试中", "死信", "部门接口", "最近一次转为死信"],
+      readable.map((d) => {
+        const health = d.health || {};
+        const mark = health.complete === false ? "+" : "";
+        return [
+          departmentName(d.department),
+          health.pending === undefined ? "—" : `${health.pending}${mark}`,
+          health.retrying === undefined ? "—" : h("span", { class: health.retrying ? "unmet" : "" }, `${health.retrying}${mark}`),
+          h("span", { class: d.letters.length ? "unmet" : "met", dataset: { deadLetters: d.department } }, d.letters.length),
+          health.circuit_open === undefined ? "—" : health.circuit_open ? h("span", { class: "unmet" }, "连续失败，暂停投递") : "正常",
+          formatTime(d.letters.map((l) => l.dead_at).filter(Boolean).sort().pop()),
+        ];
+      }),
     ),
     h("h2", {}, "死信"),
     table(

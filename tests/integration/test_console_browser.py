@@ -170,7 +170,9 @@ def test_supervisor_sees_escalation_and_charts_and_a_department_sees_its_own(
     page.screenshot(path=shots / "centres.png", full_page=True)
 
     open_page(page, "delivery")
-    assert "青浦区市场监督管理局" in page.locator("main").inner_text()
+    delivery = page.locator("main").inner_text()
+    assert "青浦区市场监督管理局" in delivery and "重试中" in delivery
+    assert page.locator('[data-dead-letters="dept-scjgj"]').inner_text() == "0"
     page.screenshot(path=shots / "delivery.png", full_page=True)
 
     page.click("#sign-out")
