@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: venv lock run test unit integration lint format bench synth verify-audit clean api-contract
+.PHONY: venv lock run test unit integration lint format bench synth verify-audit clean api-contract \
+	browser console-vendor
 
 # Locks generated from pyproject.toml by `make lock` (uv, hashes of every file). Both target
 # Linux x86_64 with Python 3.11, the Lambda runtime: the Lambda packages are built from
@@ -36,7 +37,7 @@ run: $(STAMP)
 # Two workers on a two-core machine; the infrastructure tests share one (tests/conftest.py).
 TEST_WORKERS ?= auto
 
-test: $(STAMP) api-contract
+test: $(STAMP) api-contract browser
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
@@ -96,3 +97,17 @@ synth: $(STAMP)
 	@command -v node >/dev/null 2>&1 || { echo "需要 Node.js (node) 才能合成 CDK 模板"; exit 1; }
 	rm -rf infra/cdk.out/asset.*
 	$(BIN)/python infra/app.py
+
+# The console's browser test drives Debian's Chromium (Playwright launches it, downloads no
+# browser of its own), with a CJK font so its screenshots are legible.
+browser:
+	@command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q . || { \
+		command -v apt-get >/dev/null 2>&1 || { echo "需要 Chromium 与中文字体（Debian 包 chromium、fonts-wqy-zenhei）才能运行控制台浏览器测试"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei; }
+
+# The console's chart library, a pinned npm package (tools/console), copied as the one minified
+# file the console serves; the copy is committed so the app ships it without a build step.
+CONSOLE_TOOLS := tools/console
+console-vendor:
+	cd $(CONSOLE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	cp $(CONSOLE_TOOLS)/node_modules/chart.js/dist/chart.umd.min.js chalicelib/console/chart.umd.min.js

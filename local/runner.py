@@ -662,6 +662,7 @@ def banner(runner: Runner) -> str:
         "",
         "青浦好办 本地环境已启动",
         f"  API:          {api}    (健康检查 {api}/health，接口文档 {api}/openapi.json)",
+        f"  管理控制台:   {api}/console/  (选择演示用户登录)",
         f"  内置 AWS:     {runner.config.aws_url}  (moto，单线程)",
         f"  部门回调接收: {runner.receiver.base_url}  (GET 查看已收到的回调)",
         f"  数据目录:     {runner.config.data_dir}",

@@ -55,7 +55,7 @@ from chalicelib.domain.bookings import (
 from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
-from chalicelib.domain.identity import SYSTEM, Principal
+from chalicelib.domain.identity import SYSTEM, Principal, Role
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import emit_metric, get_correlation_id
 from chalicelib.service_layer.audit import record_change
@@ -203,6 +203,27 @@ def list_centers(
 ) -> Page:
     page = deps.store.list_centers(kind, limit, start_key)
     return Page(page.items, page.last_key)
+
+
+# Centres are a short catalogue (district, sub-centres, communities): a few pages at most.
+_MANAGED_PAGE = 100
+_MANAGED_PAGES = 10
+
+
+def centres_managed_by(deps: BookingDeps, principal: Principal) -> list[str]:
+    """The centres whose manager (值班长) `principal` is: window staff only, a bounded walk of
+    the catalogue."""
+    if principal.role is not Role.WINDOW_STAFF:
+        return []
+    managed: list[str] = []
+    start_key: dict[str, Any] | None = None
+    for _ in range(_MANAGED_PAGES):
+        page = deps.store.list_centers(None, _MANAGED_PAGE, start_key)
+        managed += [c.center_id for c in page.items if c.manager_id == principal.user_id]
+        start_key = page.last_key
+        if start_key is None:
+            break
+    return managed
 
 
 def get_center(deps: BookingDeps, center_id: str) -> Center:

@@ -456,6 +456,21 @@ class DynamoNotificationOutbox:
         items = [to_domain(item) for item in result]
         return items, result.last_evaluated_key
 
+    def outstanding(self, limit: int) -> list[Notification]:
+        """Notifications still to be delivered (written, retrying or deferred), at most `limit`:
+        Queries on the due keys of the sparse work index, which hold nothing delivered or
+        dead-lettered."""
+        found: list[Notification] = []
+        for shard in range(DUE_SHARDS):
+            wanted = limit - len(found)
+            if wanted <= 0:
+                break
+            result = NotificationModel.work_index.query(
+                f"due#{shard}", limit=wanted, page_size=wanted
+            )
+            found += [to_domain(item) for item in result]
+        return found
+
     def redrive(self, notification_id: str, now: datetime, sweep_at: datetime) -> bool:
         """A dead letter starts a new round of the schedule, due now. False if it is not (or no
         longer) a dead letter: a second re-drive changes nothing."""

@@ -4,6 +4,7 @@ from chalice import Blueprint
 from pydantic import ConfigDict, Field
 
 from chalicelib.domain.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from chalicelib.domain.identity import Role
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -19,7 +20,7 @@ dev_bp = Blueprint(__name__ + ".dev")
     summary="当前登录人身份与档案摘要",
     tags=("identity",),
     response=MeView,
-    errors=(Forbidden, NotFound),
+    errors=(Forbidden, InvalidInput, NotFound),
 )
 def me(call: Call):
     from chalicelib.bootstrap import container
@@ -42,7 +43,18 @@ def me(call: Call):
         display_name=principal.display_name or (profile.display_name if profile else ""),
         department_id=principal.department_id,
         profile=summary,
+        managed_centre_ids=_managed_centres(principal),
     )
+
+
+def _managed_centres(principal) -> list[str]:
+    # Only window staff can manage a centre: nobody else pays for the booking dependencies.
+    if principal.role is not Role.WINDOW_STAFF:
+        return []
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.bookings import BookingDeps, centres_managed_by
+
+    return centres_managed_by(BookingDeps.from_container(container()), principal)
 
 
 class DemoUserView(ApiModel):

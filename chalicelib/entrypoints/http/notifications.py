@@ -190,3 +190,42 @@ def _view(notification: Any) -> NotificationView:
         read=notification.read_at is not None,
         read_at=notification.read_at,
     )
+
+
+class DeliveryHealthQuery(ApiModel):
+    department_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="承办部门编号"
+    )
+
+
+class DeliveryHealthView(ApiModel):
+    department_id: str
+    pending: int = Field(description="待投递（尚未尝试，或因部门接口暂停而推迟）")
+    retrying: int = Field(description="重试中（已失败至少一次，已安排下次投递）")
+    dead_lettered: int = Field(description="死信（重试全部失败，待重新投递）")
+    circuit_open: bool = Field(description="部门接口连续失败，暂停投递中")
+    complete: bool = Field(description="false 表示数量超过读取上限，为下限值")
+
+
+@api_route(
+    bp,
+    "/notifications/delivery-health",
+    summary="部门回调投递状况：待投递、重试中、死信数量",
+    tags=("notifications",),
+    query=DeliveryHealthQuery,
+    response=DeliveryHealthView,
+    errors=(InvalidInput, Forbidden, NotFound),
+)
+def read_delivery_health(call: Call):
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.notifications import delivery_health
+
+    health = delivery_health(call.user, call.query.department_id, container().notifier)
+    return DeliveryHealthView(
+        department_id=health.department_id,
+        pending=health.pending,
+        retrying=health.retrying,
+        dead_lettered=health.dead_lettered,
+        circuit_open=health.circuit_open,
+        complete=health.complete,
+    )

@@ -321,6 +321,7 @@ class TicketSummaryView(_Model):
     latest_event_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    centre_id: str | None = Field(default=None, description="发生问题的服务中心")
 
 
 class TicketPageView(_Model):
@@ -898,6 +899,7 @@ def _summary(ticket: Any, now: datetime) -> TicketSummaryView:
         latest_event_at=latest.at if latest else None,
         created_at=ticket.created_at,
         updated_at=ticket.updated_at,
+        centre_id=ticket.centre_id,
     )
 
 

@@ -18,3 +18,6 @@ class MeView(ApiModel):
     display_name: str
     department_id: str | None = None
     profile: ProfileSummary | None = None
+    managed_centre_ids: list[str] = Field(
+        default_factory=list, description="本人担任值班长的服务中心（窗口人员）"
+    )
