@@ -433,6 +433,9 @@ class Application:
     effects_since: str | None = None
     # Filed by an agent acting for the subject under this authorisation (多级授权).
     authorisation_id: str | None = None
+    # Where each exempt material was taken from (material code -> "elicence:<type>:<number>"
+    # or "application:<id>"), as pre-fill offered it: the department sees what was reused.
+    exempt_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def effects_pending(self) -> bool:

@@ -211,6 +211,7 @@ def _sign(deps: ApplicationDeps, principal: Principal, result: Prefill) -> str:
         "p": result.filled,
         "t": len(result.fields),
         "x": list(result.exempt_materials),
+        "xs": dict(result.exempt_sources),
     }
     return deps.signer.sign(PREFILL_KIND, data, deps.clock.now() + PREFILL_TTL)
 
@@ -345,6 +346,7 @@ def _new_application(
         prefilled_fields=int(token["p"]),
         total_fields=int(token["t"]),
         exempt_materials=list(token["x"]),
+        exempt_sources=dict(token.get("xs") or {}),
         commitment=submission.commitment,
         channel="online",
         state=State.SUBMITTED,

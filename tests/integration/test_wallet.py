@@ -397,6 +397,9 @@ def test_a_second_application_reuses_the_first_ones_accepted_materials(api, flow
     flow.pump()
     app = flow.read(second.json["application_id"], ENTERPRISE)
     assert app["state"] == "accepted", app["findings"]
+    assert app["exempt_sources"]["labour_contract"] == f"application:{first_id}"
+    department = api.get(f"/applications/{second.json['application_id']}", user="u-dept-rsj")
+    assert department.json["exempt_sources"]["roster"] == f"application:{first_id}"
     assert not [f for f in app["findings"] if f["target"].startswith("material:")]
 
 

@@ -173,6 +173,9 @@ class ApplicationView(ApiModel):
     prefilled_fields: int
     total_fields: int
     exempt_materials: list[str]
+    exempt_sources: dict[str, str] = Field(
+        default_factory=dict, description="免于提交材料的来源（电子证照或历史办件）"
+    )
     supplement_rounds: int
     findings: list[FindingView]
     timeline: list[dict[str, Any]]
