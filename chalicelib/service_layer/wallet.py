@@ -435,17 +435,15 @@ def grant(
     if not subject:
         raise InvalidInput("请指定被代理的个人或企业", code="subject_required")
     now = deps.clock.now()
-    parent = None
+    # None: granting as the subject's principal; else the caller's own grants it may pass on.
+    parents: list[Authorisation | None] = [None]
     if not _is_principal_of(deps, principal, subject):
-        parent = next(
-            (
-                a
-                for a in deps.store.agent_grants_for(principal.user_id, subject)
-                if a.may_sub_authorise and _chain_in_force(deps, a, now)
-            ),
-            None,
-        )
-        if parent is None:
+        parents = [
+            a
+            for a in deps.store.agent_grants_for(principal.user_id, subject)
+            if a.may_sub_authorise and _chain_in_force(deps, a, now)
+        ]
+        if not parents:
             raise Forbidden("只有法定代表人、本人或获准转授权的代理人可以授权", code="not_grantor")
     agent = deps.directory.get_user(request.agent_user_id)
     if agent is None or agent.role not in (Role.CITIZEN, Role.ENTERPRISE):
@@ -455,17 +453,20 @@ def grant(
         if idempotency_key
         else uuid.uuid4().hex
     )
-    authorisation = domain.new_authorisation(
-        authorisation_id,
-        subject,
-        principal.user_id,
-        request.agent_user_id,
-        request.items,
-        request.valid_from or now,
-        request.valid_until,
-        request.may_sub_authorise,
-        now,
-        parent,
+    authorisation = _within_one_of(
+        parents,
+        lambda parent: domain.new_authorisation(
+            authorisation_id,
+            subject,
+            principal.user_id,
+            request.agent_user_id,
+            request.items,
+            request.valid_from or now,
+            request.valid_until,
+            request.may_sub_authorise,
+            now,
+            parent,
+        ),
     )
     if not deps.store.create_authorisation(authorisation):
         stored = deps.store.get_authorisation(authorisation_id)
@@ -483,6 +484,22 @@ def grant(
         on_behalf_of=subject,
     )
     return authorisation
+
+
+def _within_one_of(
+    parents: list[Authorisation | None],
+    build: Callable[[Authorisation | None], Authorisation],
+) -> Authorisation:
+    """The grant under the first parent that can hold it (an agent may hold several); the
+    first parent's refusal when none can."""
+    refusal: RuleViolation | None = None
+    for parent in parents:
+        try:
+            return build(parent)
+        except RuleViolation as error:
+            refusal = refusal or error
+    assert refusal is not None
+    raise refusal
 
 
 def _summary(a: Authorisation, now: datetime) -> dict[str, Any]:

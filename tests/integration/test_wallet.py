@@ -485,3 +485,21 @@ def test_a_revoked_licence_is_not_reminded(api, flow, seeded, clock):
     assert seeded.due_store.get(EXPIRY_REMINDER, issued["licence_id"])["status"] == "cancelled"
     clock.set(clock.now().replace(year=2031, month=10, day=28))
     assert "reminded" not in due.sweep(seeded.due_store, clock, seeded).outcomes
+
+
+def test_an_agent_with_several_grants_passes_on_the_one_that_allows_it(api, seeded, clock):
+    _grant(api, ENTERPRISE, clock, items=["QP-RS-201"], may_sub_authorise=False)
+    passable = _grant(api, ENTERPRISE, clock, items=["QP-SC-103"], may_sub_authorise=True)
+    sub = _grant(api, ZHANG, clock, agent_user_id=LI, items=["QP-SC-103"], subject_id=ENTERPRISE_ID)
+    assert sub["parent_id"] == passable["authorisation_id"]
+    refused = api.post(
+        "/me/authorisations",
+        {
+            "agent_user_id": LI,
+            "items": ["QP-RS-201"],
+            "subject_id": ENTERPRISE_ID,
+            "valid_until": (clock.now() + timedelta(days=1)).isoformat(),
+        },
+        user=ZHANG,
+    )
+    assert refused.status == 422 and refused.json["code"] == "beyond_authorised_items"
