@@ -570,9 +570,12 @@ def _chain_in_force(deps: WalletDeps, authorisation: Authorisation, now: datetim
     return False
 
 
-def acting_principal(deps: WalletDeps, principal: Principal, subject_id: str) -> Principal:
+def acting_principal(
+    deps: WalletDeps, principal: Principal, subject_id: str, item_code: str | None = None
+) -> Principal:
     """The caller acting for `subject_id` under an authorisation in force now (with its whole
-    chain): the same user, the subject's id, and the items the grant covers."""
+    chain): the same user, the subject's id, and the items its grants cover. The one named is
+    the grant covering `item_code` when known (the audit says which grant the act relied on)."""
     if principal.subject_id == subject_id and principal.authorisation_id is None:
         return principal
     if principal.role not in (Role.CITIZEN, Role.ENTERPRISE):
@@ -585,7 +588,8 @@ def acting_principal(deps: WalletDeps, principal: Principal, subject_id: str) ->
     ]
     if not grants:
         raise Forbidden("没有有效的代办授权（未授权、已到期或已撤销）", code="not_authorised")
-    best = next((a for a in grants if ALL_ITEMS in a.items), grants[0])
+    covering = [a for a in grants if item_code is not None and item_code in a.items]
+    best = next(iter(covering), next((a for a in grants if ALL_ITEMS in a.items), grants[0]))
     items = None if ALL_ITEMS in best.items else frozenset(i for a in grants for i in a.items)
     return replace(
         principal,

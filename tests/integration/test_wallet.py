@@ -492,6 +492,22 @@ def test_an_agent_with_several_grants_passes_on_the_one_that_allows_it(api, seed
     passable = _grant(api, ENTERPRISE, clock, items=["QP-SC-103"], may_sub_authorise=True)
     sub = _grant(api, ZHANG, clock, agent_user_id=LI, items=["QP-SC-103"], subject_id=ENTERPRISE_ID)
     assert sub["parent_id"] == passable["authorisation_id"]
+    # Filing under the second grant, the audit names that grant.
+    pre = api.get("/items/QP-SC-103/prefill", user=ZHANG, headers=ACT).json
+    values = {f["name"]: f["value"] for f in pre["fields"]}
+    body = {
+        "item_code": "QP-SC-103",
+        "prefill_token": pre["prefill_token"],
+        "fields": {**values, "sale_type": "预包装食品"},
+    }
+    filed = api.post("/applications", body, user=ZHANG, headers=ACT)
+    assert filed.status == 202, filed
+    record = next(
+        r
+        for r in audit_records(seeded, "application")
+        if r.subject_id == filed.json["application_id"]
+    )
+    assert record.details["authorisation_id"] == passable["authorisation_id"]
     refused = api.post(
         "/me/authorisations",
         {

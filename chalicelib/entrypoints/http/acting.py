@@ -11,9 +11,10 @@ HEADER = "x-acting-for"
 _MAX = 32
 
 
-def acting_user(call: Call) -> Principal:
+def acting_user(call: Call, item_code: str | None = None) -> Principal:
     """The caller, or the caller acting for the subject the header names (checked on every
-    request, so a revocation or the end of the period counts at once)."""
+    request, so a revocation or the end of the period counts at once); `item_code`, when the
+    request names one, picks the grant the act relies on."""
     principal = call.user
     subject = (call.headers.get(HEADER) or "").strip().upper()
     if not subject:
@@ -23,4 +24,5 @@ def acting_user(call: Call) -> Principal:
     from chalicelib.bootstrap import container
     from chalicelib.service_layer.wallet import WalletDeps, acting_principal
 
-    return acting_principal(WalletDeps.from_container(container()), principal, subject)
+    deps = WalletDeps.from_container(container())
+    return acting_principal(deps, principal, subject, item_code)

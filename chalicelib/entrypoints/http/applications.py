@@ -330,7 +330,7 @@ def publish_item(call: Call, code: str):
 def prefill(call: Call, code: str):
     from chalicelib.service_layer.applications import prefill_for
 
-    result, token = prefill_for(_deps(), acting_user(call), code)
+    result, token = prefill_for(_deps(), acting_user(call, code), code)
     locked = result.locked
     return {
         "item_code": result.item_code,
@@ -371,7 +371,7 @@ def submit(call: Call):
     body: ApplicationBody = call.body
     app = submit_(
         _deps(),
-        acting_user(call),
+        acting_user(call, body.item_code),
         Submission(
             body.item_code,
             body.prefill_token,
