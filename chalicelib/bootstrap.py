@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.aws import AwsClients
     from chalicelib.adapters.cache import ReadCache
     from chalicelib.adapters.dynamodb.transaction import Transactions as DynamoTransactions
+    from chalicelib.adapters.dynamodb.wallet import DynamoWalletStore
     from chalicelib.adapters.secrets import SecretStore
     from chalicelib.adapters.tokens import DevTokenIssuer, TokenVerifier
     from chalicelib.service_layer.ports import Directory, Finance
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.ports.signing import Signer
     from chalicelib.service_layer.ports.tickets import TicketStore
     from chalicelib.service_layer.ports.transactions import Transactions
+    from chalicelib.service_layer.ports.wallet import PresentationSigner
 
 S = TypeVar("S")
 
@@ -299,6 +301,27 @@ class Container:
         reviews.invite(
             reviews.ReviewDeps.from_container(self), handling_type, handling_id, strict=True
         )
+
+    @cached_property
+    def wallet_store(self) -> DynamoWalletStore:
+        """Shown codes, authorisations and the materials library (WalletStore, MaterialLibrary)."""
+        from chalicelib.adapters.dynamodb.wallet import DynamoWalletStore
+
+        return DynamoWalletStore()
+
+    @cached_property
+    def presentation_signer(self) -> PresentationSigner:
+        """Ed25519 keys of shown codes, derived from the signing keys in the secret store."""
+        from chalicelib.adapters.presentation_keys import Ed25519PresentationSigner
+
+        return Ed25519PresentationSigner(self.secrets.signing_keys())
+
+    def application_approved(self, app: Any, licence: Any) -> None:
+        """An approval's wallet effects; the applications use cases call this through their deps
+        rather than importing the wallet use cases."""
+        from chalicelib.service_layer import wallet
+
+        wallet.application_approved(wallet.WalletDeps.from_container(self), app, licence)
 
 
 _lock = threading.Lock()

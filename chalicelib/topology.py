@@ -171,6 +171,12 @@ TABLES: tuple[TableSpec, ...] = (
         "chalicelib.adapters.dynamodb.due:DueItemModel",
         description="统一到期索引：各类定时事项（按小时分桶的稀疏索引）与扫描游标",
     ),
+    TableSpec(
+        "wallet",
+        "chalicelib.adapters.dynamodb.wallet:WalletRecord",
+        ttl_attribute="expires_at",
+        description="亮证亮码记录、代办授权（多级授权）与历史材料库",
+    ),
 )
 
 # Each capability declares here the kinds of due items it files and the handler that runs one.
@@ -194,6 +200,11 @@ DUE_KINDS: tuple[DueKindSpec, ...] = (
         "kb.article",
         "chalicelib.service_layer.knowledge:run_article_due",
         description="知识条目定时发布与定时下线",
+    ),
+    DueKindSpec(
+        "wallet.licence_expiry",
+        "chalicelib.service_layer.wallet:remind_expiry_due",
+        description="电子证照到期前30天提醒持证人",
     ),
 )
 

@@ -65,6 +65,7 @@ ACCESS: dict[str, Access] = {
             "policy-grants",
             "reviews",
             "knowledge",
+            "wallet",
         ),
         # notification-delivery: a staff re-drive sends the notification at once.
         send=(
@@ -129,6 +130,7 @@ ACCESS: dict[str, Access] = {
             "idempotency",
             "reviews",
             "due-items",
+            "wallet",
         ),
     ),
     "terminate_overdue_supplements": Access(
@@ -157,6 +159,7 @@ ACCESS: dict[str, Access] = {
             "escalations",
             "notifications",
             "idempotency",
+            "wallet",
         ),
         send=("application-prereview", "policy-match"),
     ),

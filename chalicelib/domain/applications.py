@@ -4,6 +4,7 @@ the monthly KPIs. Pure: every moment is passed in."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -282,6 +283,8 @@ class Prefill:
     subject_id: str
     fields: tuple[PrefilledField, ...]
     exempt_materials: tuple[str, ...]  # 免于提交
+    # Where each exempt material comes from: "elicence:<type>:<number>" or "application:<id>".
+    exempt_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def locked(self) -> dict[str, Any]:
@@ -298,9 +301,12 @@ def prefill(
     licences: list[ELicence],
     history: dict[str, Any],
     now: datetime,
+    reusable: Mapping[str, str] | None = None,
 ) -> Prefill:
     """Fill each field from its declared source. Profile and valid e-licence values are
-    verified (authoritative registers) and locked; values from earlier applications are not."""
+    verified (authoritative registers) and locked; values from earlier applications are not.
+    A material is exempt when a valid e-licence replaces it or `reusable` (material code ->
+    source) offers one accepted in an earlier application."""
     today = now.date()
     stamp = now.isoformat()
     fields = []
@@ -319,14 +325,17 @@ def prefill(
                 stamp if filled else None,
             )
         )
-    exempt = tuple(
-        m.code
-        for m in item.materials
-        if m.elicence_type and (lic := best_licence(licences, m.elicence_type, today))
-        if lic.is_valid_on(today)
-    )
+    sources: dict[str, str] = {}
+    for m in item.materials:
+        lic = best_licence(licences, m.elicence_type, today) if m.elicence_type else None
+        if lic is not None and lic.is_valid_on(today):
+            sources[m.code] = f"elicence:{lic.type}:{lic.number}"
+        elif reusable and m.code in reusable:
+            sources[m.code] = reusable[m.code]
     subject = profile.subject_id if profile else ""
-    return Prefill(item.code, item.version, subject, tuple(fields), exempt)
+    return Prefill(
+        item.code, item.version, subject, tuple(fields), tuple(sources), tuple(sources.items())
+    )
 
 
 def _lookup(
@@ -356,6 +365,7 @@ class Material:
     size_kb: int
     holder_name: str | None = None
     valid_until: str | None = None
+    content_hash: str | None = None  # sha256 of the file, hex: the materials library keeps it
 
 
 @dataclass(frozen=True)
@@ -421,6 +431,11 @@ class Application:
     # not all applied yet; `effects_since` is when the repair job may look (see effects_pending).
     completion_pending: bool = False
     effects_since: str | None = None
+    # Filed by an agent acting for the subject under this authorisation (多级授权).
+    authorisation_id: str | None = None
+    # Where each exempt material was taken from (material code -> "elicence:<type>:<number>"
+    # or "application:<id>"), as pre-fill offered it: the department sees what was reused.
+    exempt_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def effects_pending(self) -> bool:
@@ -498,7 +513,9 @@ def pre_review(
     profile: Profile | None,
     licences: list[ELicence],
     today: date,
+    reusable: frozenset[str] = frozenset(),
 ) -> Review:
+    """`reusable`: codes of materials the library holds for the subject, usable today."""
     findings: list[Finding] = []
     if profile is None or profile.kind != item.subject_kind:
         who = "企业" if item.subject_kind == "enterprise" else "个人"
@@ -506,7 +523,7 @@ def pre_review(
         return Review(Outcome.REJECTED, (finding,))
     findings += check_locked(app.locked, app.fields)
     findings += _field_findings(item, app.fields, today)
-    findings += _material_findings(item, app, profile, licences, today)
+    findings += _material_findings(item, app, profile, licences, today, reusable)
     credit_bad = profile.credit_status in ("bad", "serious_bad")
     if app.commitment and (not item.commitment_allowed or profile.credit_status == "serious_bad"):
         findings.append(
@@ -611,6 +628,7 @@ def _material_findings(
     profile: Profile,
     licences: list[ELicence],
     today: date,
+    reusable: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     findings = []
     uploaded = {m.code: m for m in app.materials}
@@ -618,6 +636,8 @@ def _material_findings(
         target = f"material:{spec.code}"
         material = uploaded.get(spec.code)
         if material is None:
+            if spec.code in reusable:
+                continue  # accepted in an earlier application and still valid: 免于提交
             findings += _replacement_findings(spec, licences, today, app.commitment)
             continue
         if material.file_type.lower() not in spec.file_types:

@@ -28,6 +28,10 @@ class Principal:
     department_id: str | None = None
     # The person (ID number) or organisation (统一社会信用代码) the caller acts as, if any.
     subject_id: str | None = None
+    # Acting for `subject_id` under an authorisation (多级授权) rather than as oneself: which
+    # one, and the items it covers (None: all items).
+    authorisation_id: str | None = None
+    authorised_items: frozenset[str] | None = None
 
     @property
     def is_public(self) -> bool:

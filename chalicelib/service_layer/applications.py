@@ -36,7 +36,7 @@ from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import get_correlation_id
 from chalicelib.service_layer.audit import record_change
-from chalicelib.service_layer.authorization import Action, Resource, require
+from chalicelib.service_layer.authorization import Action, Resource, require, require_item
 
 if TYPE_CHECKING:
     from chalicelib.service_layer.audit import AuditLog
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.ports.applications import ApplicationStore
     from chalicelib.service_layer.ports.signing import Signer
     from chalicelib.service_layer.ports.transactions import Transactions
+    from chalicelib.service_layer.ports.wallet import MaterialLibrary
 
 
 QUEUE = "application-prereview"
@@ -70,6 +71,10 @@ class ApplicationDeps:
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     transactions: Transactions | None = None  # a pre-review's writes in one; None: one by one
     directory: Any = None  # department names in reports
+    # Materials accepted in earlier approved applications (免于提交); None: none kept.
+    library: MaterialLibrary | None = None
+    # An approval's wallet effects (materials kept, licence expiry reminder); idempotent.
+    approved: Callable[[Application, domain.ELicence | None], None] | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -91,6 +96,8 @@ class ApplicationDeps:
             signer=c.signer,
             completed=c.handling_completed_strict,
             transactions=c.transactions,
+            library=c.wallet_store,
+            approved=c.application_approved,
         )
 
 
@@ -166,12 +173,31 @@ def _history(deps: ApplicationDeps, principal: Principal) -> dict[str, Any]:
 
 def prefill_for(deps: ApplicationDeps, principal: Principal, code: str) -> tuple[Prefill, str]:
     require(principal, Action.APPLY)
+    require_item(principal, code)
     item = get_item(deps, code)
     subject = principal.subject_id or ""
     profile = deps.store.get_profile(subject) if subject else None
     licences = deps.store.licences(subject) if subject else []
-    result = domain.prefill(item, profile, licences, _history(deps, principal), deps.clock.now())
+    now = deps.clock.now()
+    reusable = _reusable(deps, subject, now)
+    result = domain.prefill(item, profile, licences, _history(deps, principal), now, reusable)
     return result, _sign(deps, principal, result)
+
+
+def _reusable(deps: ApplicationDeps, subject: str, now: datetime) -> dict[str, str]:
+    """Material code -> source of the subject's kept materials usable today."""
+    from chalicelib.domain.wallet import best_library_material
+
+    if deps.library is None or not subject:
+        return {}
+    today = now.astimezone(CHINA_TZ).date()
+    kept = deps.library.materials(subject)
+    found = {}
+    for code in {m.code for m in kept}:
+        best = best_library_material(kept, code, today)
+        if best is not None:
+            found[code] = best.source
+    return found
 
 
 def _sign(deps: ApplicationDeps, principal: Principal, result: Prefill) -> str:
@@ -185,6 +211,7 @@ def _sign(deps: ApplicationDeps, principal: Principal, result: Prefill) -> str:
         "p": result.filled,
         "t": len(result.fields),
         "x": list(result.exempt_materials),
+        "xs": dict(result.exempt_sources),
     }
     return deps.signer.sign(PREFILL_KIND, data, deps.clock.now() + PREFILL_TTL)
 
@@ -228,6 +255,7 @@ def submit(
     """Store the application and hand it to the pre-review queue. A changed locked value is
     refused here, before anything is stored (checked against what the server signed)."""
     require(principal, Action.APPLY)
+    require_item(principal, submission.item_code)
     token = _verify(deps, principal, submission.prefill_token)
     if token["i"] != submission.item_code:
         raise InvalidInput("预填凭证与申请事项不一致", code="invalid_prefill_token")
@@ -318,12 +346,14 @@ def _new_application(
         prefilled_fields=int(token["p"]),
         total_fields=int(token["t"]),
         exempt_materials=list(token["x"]),
+        exempt_sources=dict(token.get("xs") or {}),
         commitment=submission.commitment,
         channel="online",
         state=State.SUBMITTED,
         created_at=now.isoformat(),
         updated_at=now.isoformat(),
         effects_since=now.isoformat(),
+        authorisation_id=principal.authorisation_id,
     )
     app.add_event(now, "submitted", by=principal.user_id)
     return app
@@ -333,7 +363,18 @@ def _new_application(
 
 
 def _resource(app: Application) -> Resource:
-    return Resource(owner_user_id=app.applicant_user_id, department_id=app.department_id)
+    """An application is its subject's. One filed by an agent is not the agent's own: the
+    agent reaches it only while acting for the subject under an authorisation in force."""
+    return Resource(
+        owner_user_id=None if app.authorisation_id else app.applicant_user_id,
+        owner_subject_id=app.subject_id or None,
+        department_id=app.department_id,
+    )
+
+
+def _require_acting_item(principal: Principal, app: Application) -> None:
+    if principal.authorisation_id is not None:
+        require_item(principal, app.item_code)
 
 
 def _load(deps: ApplicationDeps, application_id: str) -> tuple[Application, int]:
@@ -347,6 +388,7 @@ def read(deps: ApplicationDeps, principal: Principal, application_id: str) -> Ap
     require(principal, Action.READ_APPLICATION)
     app, version = _load(deps, application_id)
     require(principal, Action.READ_APPLICATION, _resource(app))
+    _require_acting_item(principal, app)
     return enforce_supplement_deadline(deps, app, version)
 
 
@@ -361,7 +403,20 @@ def deadlines_of(deps: ApplicationDeps, app: Application) -> list[Any]:
 
 def list_mine(deps: ApplicationDeps, principal: Principal, limit: int, start_key: Any) -> Any:
     require(principal, Action.APPLY)
-    return deps.store.by_owner(principal.user_id, limit, start_key)
+    page = deps.store.by_owner(principal.user_id, limit, start_key)
+    acting = principal.authorisation_id is not None
+    # Filed for someone else: listed only while acting for them, within the authorised items.
+    kept = [
+        a
+        for a in page.items
+        if (a.authorisation_id is None and not acting)
+        or (
+            acting
+            and a.subject_id == principal.subject_id
+            and (principal.authorised_items is None or a.item_code in principal.authorised_items)
+        )
+    ]
+    return type(page)(kept, page.last_key)
 
 
 def list_department(
@@ -586,7 +641,8 @@ def _prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Appli
     item = _item_of(deps, app)
     profile = deps.store.get_profile(app.subject_id)
     licences = deps.store.licences(app.subject_id)
-    review = domain.pre_review(item, app, profile, licences, today)
+    reusable = frozenset(_reusable(deps, app.subject_id, now))
+    review = domain.pre_review(item, app, profile, licences, today, reusable)
     if "acceptance" not in app.clocks:
         app.clocks["acceptance"] = _start(
             deps,
@@ -905,7 +961,10 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
     )
     _record_facts(deps, app)
     deps.completed("application", app.application_id)
-    number = _issue_licence(deps, app, now) if approved else None
+    licence = _issue_licence(deps, app, now) if approved else None
+    number = licence.number if licence else None
+    if approved and deps.approved is not None:
+        deps.approved(app, licence)
 
     def done(a: Application) -> Application | None:
         if not a.completion_pending and (number is None or a.issued_licence == number):
@@ -917,14 +976,14 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
     return _change(deps, app.application_id, done) or app
 
 
-def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> str | None:
+def _issue_licence(
+    deps: ApplicationDeps, app: Application, now: datetime
+) -> domain.ELicence | None:
     """The e-licence of an approval, if the item issues one: numbered and dated by the decision,
     so applying the effects again writes the same licence."""
     item = _item_of(deps, app)
     if not item.issues_licence:
         return None
-    if app.issued_licence:
-        return app.issued_licence
     from chalicelib.domain.applications import LICENCE_YEARS, ELicence, licence_expiry
 
     decided = app.decision.decided_at if app.decision else ""
@@ -939,6 +998,8 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> st
         valid_until=licence_expiry(at.date(), LICENCE_YEARS).isoformat(),
         issued_for=app.application_id,
     )
+    if app.issued_licence == number:
+        return licence
     deps.store.put_licence(licence)  # keyed by type and number: re-issuing overwrites
     _audit(
         deps,
@@ -949,7 +1010,7 @@ def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> st
         None,
         {"type": licence.type, "application_id": app.application_id},
     )
-    return number
+    return licence
 
 
 # ---- supplements (补正 and 容缺) -------------------------------------------------------------
@@ -965,6 +1026,7 @@ def supplement(
     require(principal, Action.SUPPLEMENT_APPLICATION)
     app, version = _load(deps, application_id)
     require(principal, Action.SUPPLEMENT_APPLICATION, _resource(app))
+    _require_acting_item(principal, app)
     app = enforce_supplement_deadline(deps, app, version)
     domain.require_state(app, {State.SUPPLEMENT_REQUESTED, State.TOLERATED}, "补充材料")
     tampered = domain.check_locked(app.locked, {**app.fields, **fields})
@@ -1025,6 +1087,7 @@ def _complete_tolerance(deps: ApplicationDeps, app: Application, now: datetime) 
         profile,
         licences,
         now.astimezone(CHINA_TZ).date(),
+        frozenset(_reusable(deps, app.subject_id, now)),
     )
     if review.outcome is not Outcome.PASSED:
 

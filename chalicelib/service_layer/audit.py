@@ -32,7 +32,12 @@ def record_change(
     """Record who (the principal's id and role) did `action` to the subject, with before/after.
 
     The correlation id defaults to the current request's or message's (the store fills it in).
+    A principal acting under an authorisation is recorded with whom it acted for.
     """
+    details = dict(details or {})
+    if principal.authorisation_id is not None:
+        details.setdefault("on_behalf_of", principal.subject_id)
+        details.setdefault("authorisation_id", principal.authorisation_id)
     entry = AuditEntry(
         actor_id=principal.user_id,
         actor_role=principal.role.value,

@@ -88,6 +88,10 @@ class Action(StrEnum):
     # Department notifications given up after the retry schedule (dead letters)
     READ_DEAD_LETTERS = "notifications.read_dead_letters"
     REDRIVE_NOTIFICATION = "notifications.redrive"
+    # The e-licence wallet, shown codes, authorisations to act for a subject
+    READ_WALLET = "wallet.read"
+    MANAGE_AUTHORISATIONS = "wallet.manage_authorisations"
+    REVOKE_LICENCE = "wallet.revoke_licence"
 
 
 ALL_ROLES = frozenset(Role)
@@ -291,6 +295,10 @@ POLICY: dict[Action, Rule] = {
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),
+    Action.READ_WALLET: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.MANAGE_AUTHORISATIONS: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    # Licences and kept materials are withdrawn by the platform's data administrators.
+    Action.REVOKE_LICENCE: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
 }
 
 
@@ -326,6 +334,13 @@ def can(principal: Principal, action: Action, resource: Resource | None = None) 
         principal.role in rule.office and resource.department_id == SUPERVISOR_DEPARTMENT_ID
     )
     return owns_by_user or owns_by_subject or handles_it or for_the_office
+
+
+def require_item(principal: Principal, item_code: str) -> None:
+    """An agent acting for a subject acts only on the items its authorisation names."""
+    items = principal.authorised_items
+    if principal.authorisation_id is not None and items is not None and item_code not in items:
+        raise Forbidden("代办授权不包含该事项", code="item_not_authorised")
 
 
 def require(principal: Principal, action: Action, resource: Resource | None = None) -> None:

@@ -40,4 +40,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import console
 
     registered.append(console.bp)
+    from chalicelib.entrypoints.http import wallet
+
+    registered.append(wallet.bp)
     return registered

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     RuleViolation,
     Unauthenticated,
 )
+from chalicelib.entrypoints.http.acting import acting_user
 from chalicelib.entrypoints.http.pagination import PageQuery, decode_cursor, encode_cursor
 from chalicelib.entrypoints.http.routing import Call, api_route
 from chalicelib.entrypoints.http.schema import ApiModel
@@ -96,11 +97,20 @@ class PrefillFieldView(ApiModel):
     retrieved_at: str | None
 
 
+class ExemptSourceView(ApiModel):
+    code: str
+    source: str
+
+
 class PrefillView(ApiModel):
     item_code: str
     item_version: int
     fields: list[PrefillFieldView]
     exempt_materials: list[str] = Field(description="免于提交的材料（电子证照或历史办件已提供）")
+    exempt_sources: list[ExemptSourceView] = Field(
+        default_factory=list,
+        description="免于提交材料的来源：elicence:<类型>:<编号> 或 application:<办件编号>",
+    )
     prefill_rate: float
     prefill_token: str = Field(description="提交时原样带回：服务器据此核对被锁定的核验字段")
 
@@ -112,6 +122,11 @@ class MaterialBody(ApiModel):
     size_kb: int = Field(ge=1, le=1024 * 1024)
     holder_name: Text(200) | None = None
     valid_until: Day | None = None
+    content_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="文件 SHA-256（十六进制）；获批后入历史材料库",
+    )
 
 
 class ApplicationBody(ApiModel):
@@ -158,6 +173,9 @@ class ApplicationView(ApiModel):
     prefilled_fields: int
     total_fields: int
     exempt_materials: list[str]
+    exempt_sources: dict[str, str] = Field(
+        default_factory=dict, description="免于提交材料的来源（电子证照或历史办件）"
+    )
     supplement_rounds: int
     findings: list[FindingView]
     timeline: list[dict[str, Any]]
@@ -312,13 +330,16 @@ def publish_item(call: Call, code: str):
 def prefill(call: Call, code: str):
     from chalicelib.service_layer.applications import prefill_for
 
-    result, token = prefill_for(_deps(), call.user, code)
+    result, token = prefill_for(_deps(), acting_user(call, code), code)
     locked = result.locked
     return {
         "item_code": result.item_code,
         "item_version": result.item_version,
         "fields": [{**asdict(f), "locked": f.name in locked} for f in result.fields],
         "exempt_materials": list(result.exempt_materials),
+        "exempt_sources": [
+            {"code": code, "source": source} for code, source in result.exempt_sources
+        ],
         "prefill_rate": round(result.filled / len(result.fields), 4) if result.fields else 0.0,
         "prefill_token": token,
     }
@@ -350,7 +371,7 @@ def submit(call: Call):
     body: ApplicationBody = call.body
     app = submit_(
         _deps(),
-        call.user,
+        acting_user(call, body.item_code),
         Submission(
             body.item_code,
             body.prefill_token,
@@ -375,7 +396,7 @@ def read_application(call: Call, application_id: str):
     from chalicelib.service_layer.applications import deadlines_of, read
 
     deps = _deps()
-    app = read(deps, call.user, _application_id(application_id))
+    app = read(deps, acting_user(call), _application_id(application_id))
     return _app_view(app, deadlines_of(deps, app))
 
 
@@ -391,7 +412,7 @@ def read_application(call: Call, application_id: str):
 def my_applications(call: Call):
     from chalicelib.service_layer.applications import list_mine
 
-    page = list_mine(_deps(), call.user, call.query.limit, decode_cursor(call.query.cursor))
+    page = list_mine(_deps(), acting_user(call), call.query.limit, decode_cursor(call.query.cursor))
     return {
         "items": [_app_view(a) for a in page.items],
         "next_cursor": encode_cursor(page.last_key),
@@ -434,7 +455,7 @@ def supplement(call: Call, application_id: str):
 
     app = supplement_(
         _deps(),
-        call.user,
+        acting_user(call),
         _application_id(application_id),
         call.body.fields,
         _materials(call.body.materials),
