@@ -300,6 +300,19 @@ class Container:
             reviews.ReviewDeps.from_container(self), handling_type, handling_id, strict=True
         )
 
+    @cached_property
+    def bundle_store(self) -> Any:  # service_layer.ports.bundles.BundleStore
+        from chalicelib.adapters.dynamodb.bundles import DynamoBundleStore
+
+        return DynamoBundleStore()
+
+    def bundle_case_finished(self, application_id: str) -> None:
+        """A case of a 一件事 bundle reached its end: the bundle's waiting members may start,
+        or the whole is done. Applications call this through their deps."""
+        from chalicelib.service_layer import bundles
+
+        bundles.case_finished(bundles.BundleDeps.from_container(self), application_id)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

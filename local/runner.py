@@ -557,6 +557,9 @@ class Runner:
         from local.seed_knowledge import seed_knowledge
 
         seed_knowledge(container)
+        from local.seed_bundles import seed_bundles
+
+        seed_bundles(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
         from local.pumps import PumpThread, build_pumps, discover

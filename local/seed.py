@@ -21,6 +21,7 @@ DEPARTMENTS = [
     Department("dept-mzj", "青浦区民政局"),
     Department("dept-swj", "国家税务总局上海市青浦区税务局"),
     Department("dept-ghzyj", "青浦区规划和自然资源局"),
+    Department("dept-wjw", "青浦区卫生健康委员会"),
 ]
 
 

@@ -24,6 +24,10 @@ TARGETS = {
     "online_completion_rate": 0.88,
 }
 
+# Where an application was filed: online by the person, at a window by staff on the person's
+# behalf, or accepted in a video session with staff.
+CHANNELS = ("online", "window", "video")
+
 # People's profiles are spread over this many partitions; the population match of a policy runs
 # one segment per partition.
 PROFILE_SHARDS = 8
@@ -421,6 +425,10 @@ class Application:
     # not all applied yet; `effects_since` is when the repair job may look (see effects_pending).
     completion_pending: bool = False
     effects_since: str | None = None
+    # The 一件事 bundle application this case belongs to (domain/bundles.py), if any.
+    bundle_application_id: str | None = None
+    # Staff who filed it on the person's behalf (channel window or video).
+    filed_by: str | None = None
 
     @property
     def effects_pending(self) -> bool:
@@ -763,6 +771,7 @@ class KpiFacts:
     completed: bool
     accepted: bool
     working_days: int | None
+    channel: str = "online"  # online | window | video
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -791,4 +800,21 @@ def kpis(facts: list[KpiFacts]) -> dict[str, Any]:
         ),
         "online_completion_rate": rate(sum(f.online for f in completed), len(completed)),
         "p90_processing_working_days": percentile(days, 90),
+    }
+
+
+def online_completion(facts: list[KpiFacts]) -> dict[str, Any]:
+    """网上办结率 from the channels applications were really filed through: completed online
+    over all completed (online, window, video), beside its target."""
+    completed = [f for f in facts if f.completed]
+    by_channel = {channel: sum(f.channel == channel for f in completed) for channel in CHANNELS}
+    online = by_channel.get("online", 0)
+    rate = round(online / len(completed), 4) if completed else None
+    target = TARGETS["online_completion_rate"]
+    return {
+        "rate": rate,
+        "target": target,
+        "meets_target": rate >= target if rate is not None else None,
+        "completed": len(completed),
+        "completed_by_channel": by_channel,
     }

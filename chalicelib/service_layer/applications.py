@@ -70,6 +70,8 @@ class ApplicationDeps:
     completed: Callable[[str, str], None]  # (handling type, id): the container invites a review
     transactions: Transactions | None = None  # a pre-review's writes in one; None: one by one
     directory: Any = None  # department names in reports
+    # A case of a 一件事 bundle reached its end (id): the bundle moves on. None: no bundles.
+    case_finished: Callable[[str], None] | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -91,6 +93,7 @@ class ApplicationDeps:
             signer=c.signer,
             completed=c.handling_completed_strict,
             transactions=c.transactions,
+            case_finished=c.bundle_case_finished,
         )
 
 
@@ -269,6 +272,11 @@ def submit(
     )
     _enqueue_prereview(deps, app)
     return app
+
+
+def hand_to_prereview(deps: ApplicationDeps, app: Application) -> bool:
+    """Hand a stored application's current round to its department's pre-review queue."""
+    return _enqueue_prereview(deps, app)
 
 
 def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> bool:
@@ -458,7 +466,14 @@ def _clock_call(deps: ApplicationDeps, app: Application, kind: str, action: str,
         deadlines.stop_clock(deps.deadlines, clock_id, **kw)
 
 
+# What a bundle's case tells the person itself: requests for materials. Its acceptance and
+# decision are told once for the whole bundle, when every case is done.
+_BUNDLE_CASE_NOTICES = frozenset({"supplement_requested", "tolerated"})
+
+
 def _notify(deps: ApplicationDeps, app: Application, event: str, title: str, body: str) -> None:
+    if app.bundle_application_id and event not in _BUNDLE_CASE_NOTICES:
+        return
     deps.notifier.notify(
         NotificationRequest(
             business_key=f"application:{app.application_id}:{event}:{app.review_round}",
@@ -538,7 +553,15 @@ def _in_transaction(
     def completed(handling_type: str, handling_id: str) -> None:
         later.append(lambda: _invite_or_leave_for_repair(deps, handling_type, handling_id))
 
-    inside = replace(deps, deadlines=replace(deps.deadlines, metric=metric), completed=completed)
+    def case_finished(application_id: str) -> None:
+        later.append(lambda: _bundle_or_leave_for_repair(deps, application_id))
+
+    inside = replace(
+        deps,
+        deadlines=replace(deps.deadlines, metric=metric),
+        completed=completed,
+        case_finished=case_finished if deps.case_finished else None,
+    )
     if deps.transactions is None:
         raise RuntimeError("a pre-review in one write needs the transactions port")
     with deps.transactions.atomic() as transaction:
@@ -561,6 +584,37 @@ def _invite_or_leave_for_repair(
 
         logger.exception(
             "review invitation failed after the decision was stored; the repair job sends it",
+            extra={"application_id": application_id},
+        )
+        now = deps.clock.now()
+
+        def pending(a: Application) -> Application | None:
+            a.completion_pending = True
+            a.effects_since = now.isoformat()
+            return a
+
+        _change(deps, application_id, pending)
+
+
+def _bundle_moves_on(deps: ApplicationDeps, app: Application) -> None:
+    """A bundle's case ended: its bundle starts the members waiting for it, or completes.
+    Idempotent (the bundle starts a member once, notifies once), so the repair job and
+    redeliveries may call it again."""
+    if app.bundle_application_id and deps.case_finished is not None:
+        deps.case_finished(app.application_id)
+
+
+def _bundle_or_leave_for_repair(deps: ApplicationDeps, application_id: str) -> None:
+    """After a decision's transaction: move the bundle on; a failure marks the decision's
+    effects pending again, so the repair job does it."""
+    try:
+        if deps.case_finished is not None:
+            deps.case_finished(application_id)
+    except Exception:
+        from chalicelib.observability import logger
+
+        logger.exception(
+            "moving the bundle on failed after the decision was stored; the repair job does it",
             extra={"application_id": application_id},
         )
         now = deps.clock.now()
@@ -739,6 +793,7 @@ def _after_outcome(
     _clock_call(deps, app, "acceptance", "stop")
     if outcome is Outcome.REJECTED:
         _notify(deps, app, "rejected", f"申请未通过预审：{app.item_name}", listing)
+        _bundle_moves_on(deps, app)
         return
     clocks = {
         "promised": _start(
@@ -906,6 +961,7 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
     _record_facts(deps, app)
     deps.completed("application", app.application_id)
     number = _issue_licence(deps, app, now) if approved else None
+    _bundle_moves_on(deps, app)
 
     def done(a: Application) -> Application | None:
         if not a.completion_pending and (number is None or a.issued_licence == number):
@@ -1168,6 +1224,7 @@ def terminate(deps: ApplicationDeps, application_id: str) -> Application:
         "容缺受理的材料未在期限内补齐，办件已终止。如需办理请重新申请。",
     )
     _record_facts(deps, updated)
+    _bundle_moves_on(deps, updated)
     return updated
 
 
@@ -1192,6 +1249,7 @@ def _record_facts(deps: ApplicationDeps, app: Application) -> None:
         machine_reviewed=app.reviews > 0,
         supplement_rounds=app.supplement_rounds,
         online=app.channel == "online",
+        channel=app.channel,
         completed=completed,
         accepted=app.accepted_at is not None,
         working_days=days,
@@ -1209,6 +1267,7 @@ def report(deps: ApplicationDeps, principal: Principal, month: str) -> dict[str,
         "month": month,
         "targets": domain.TARGETS,
         "overall": domain.kpis(facts),
+        "online_completion": domain.online_completion(facts),
         "items": [
             {**_item_columns(deps, code), **domain.kpis(rows)}
             for code, rows in sorted(by_item.items())

@@ -193,7 +193,13 @@ class ReportView(ApiModel):
     month: str
     targets: dict[str, float]
     overall: dict[str, Any]
+    online_completion: dict[str, Any] = Field(
+        description="网上办结率：按实际渠道（网上、窗口代办、视频受理）计算，附88%目标值"
+    )
     items: list[dict[str, Any]]
+    bundles: list[dict[str, Any]] = Field(
+        default_factory=list, description="一件事：整体办理时长（最长路径）与整体承诺时限"
+    )
 
 
 def _deps() -> Any:
@@ -481,6 +487,10 @@ def application_report(call: Call):
     from chalicelib.service_layer.applications import report
 
     result = report(_deps(), call.user, call.query.month)
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.bundles import BundleDeps, report_rows
+
+    result["bundles"] = report_rows(BundleDeps.from_container(container()), call.query.month)
     if wants_csv(call, call.query.format):
         rows = [{"month": result["month"], **row} for row in result["items"]]
         columns = list(rows[0]) if rows else ["month", *_REPORT_COLUMNS]
