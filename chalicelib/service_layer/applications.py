@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.notify import Notifier
     from chalicelib.service_layer.ports import TimeSource
     from chalicelib.service_layer.ports.applications import ApplicationStore
+    from chalicelib.service_layer.ports.bookings import BookingStore
     from chalicelib.service_layer.ports.signing import Signer
     from chalicelib.service_layer.ports.transactions import Transactions
 
@@ -72,6 +73,7 @@ class ApplicationDeps:
     directory: Any = None  # department names in reports
     # A case of a 一件事 bundle reached its end (id): the bundle moves on. None: no bundles.
     case_finished: Callable[[str], None] | None = None
+    bookings: BookingStore | None = None  # video sessions that accept an application
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -94,6 +96,7 @@ class ApplicationDeps:
             completed=c.handling_completed_strict,
             transactions=c.transactions,
             case_finished=c.bundle_case_finished,
+            bookings=c.booking_store,
         )
 
 
@@ -299,6 +302,118 @@ def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> bool:
         )
         return False
     return True
+
+
+# ---- staff filing on a person's behalf (window, video) -------------------------------------
+
+
+@dataclass(frozen=True)
+class OnBehalfSubmission:
+    person_user_id: str
+    channel: str  # window | video
+    item_code: str
+    fields: dict[str, Any]
+    materials: list[Material]
+    commitment: bool = False
+    booking_id: str | None = None  # video: the person's video session
+
+
+def file_on_behalf(
+    deps: ApplicationDeps,
+    staff: Principal,
+    submission: OnBehalfSubmission,
+    idempotency_key: str | None,
+) -> Application:
+    """Window staff file an application for the person in front of them (channel window), or
+    accept it in the person's video session (channel video). The application is the person's
+    (they read it, supplement it and are told); the staff member is recorded as who filed it.
+    Verified values come from the registers as for an online pre-fill, and may not be changed."""
+    require(staff, Action.FILE_ON_BEHALF)
+    person = deps.directory.get_user(submission.person_user_id) if deps.directory else None
+    if person is None or not person.principal().is_public:
+        raise NotFound("办事人不存在", code="person_not_found")
+    if submission.channel == "video":
+        _require_video_session(deps, submission)
+    principal = person.principal()
+    item = get_item(deps, submission.item_code)
+    subject = principal.subject_id or ""
+    profile = deps.store.get_profile(subject) if subject else None
+    licences = deps.store.licences(subject) if subject else []
+    filled = domain.prefill(item, profile, licences, _history(deps, principal), deps.clock.now())
+    tampered = domain.check_locked(filled.locked, {**filled.locked, **submission.fields})
+    if tampered:
+        raise InvalidInput(
+            "核验数据不可修改",
+            code="locked_field_changed",
+            fields=[
+                {"field": f.target, "message": f.message, "type": f.reason.value} for f in tampered
+            ],
+        )
+    token = {
+        "l": filled.locked,
+        "p": filled.filled,
+        "t": len(filled.fields),
+        "x": list(filled.exempt_materials),
+    }
+    application_id = (
+        uuid.uuid5(_INTAKE_NAMESPACE, f"{staff.user_id}\n{idempotency_key}").hex
+        if idempotency_key
+        else uuid.uuid4().hex
+    )
+    values = {f.name: f.value for f in filled.fields if f.value is not None}
+    form = Submission(
+        item.code,
+        "",
+        {**values, **submission.fields},
+        list(submission.materials),
+        submission.commitment,
+    )
+    app = _new_application(deps, principal, item, form, token, application_id)
+    app.channel = submission.channel
+    app.filed_by = staff.user_id
+    app.timeline[-1]["filed_by"] = staff.user_id
+    app.timeline[-1]["channel"] = submission.channel
+    if not deps.store.create(app):
+        found = deps.store.get(application_id)
+        if found is None or found[0].filed_by != staff.user_id:
+            raise Conflict("申请编号冲突，请重试", code="application_id_conflict")
+        _enqueue_prereview(deps, found[0])
+        return found[0]
+    _audit(
+        deps,
+        staff,
+        "application.submitted",
+        "application",
+        app.application_id,
+        None,
+        _summary(app),
+        on_behalf_of=person.user_id,
+        channel=submission.channel,
+        booking_id=submission.booking_id,
+    )
+    _enqueue_prereview(deps, app)
+    return app
+
+
+def _require_video_session(deps: ApplicationDeps, submission: OnBehalfSubmission) -> None:
+    """A video acceptance happens in the person's own video session for this item."""
+    from chalicelib.domain.bookings import BookingStatus, Channel
+
+    booking = (
+        deps.bookings.get_booking(submission.booking_id)
+        if deps.bookings is not None and submission.booking_id
+        else None
+    )
+    if (
+        booking is None
+        or booking.channel is not Channel.VIDEO
+        or booking.user_id != submission.person_user_id
+        or booking.item_id != submission.item_code
+        or booking.status in (BookingStatus.CANCELLED, BookingStatus.NO_SHOW)
+    ):
+        raise RuleViolation(
+            "视频受理须在办事人本人预约的该事项视频帮办中进行", code="video_session_required"
+        )
 
 
 def _new_application(

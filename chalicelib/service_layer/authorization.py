@@ -88,6 +88,8 @@ class Action(StrEnum):
     # Department notifications given up after the retry schedule (dead letters)
     READ_DEAD_LETTERS = "notifications.read_dead_letters"
     REDRIVE_NOTIFICATION = "notifications.redrive"
+    # Window staff file applications on a person's behalf (window, video acceptance)
+    FILE_ON_BEHALF = "applications.file_on_behalf"
 
 
 ALL_ROLES = frozenset(Role)
@@ -291,6 +293,7 @@ POLICY: dict[Action, Rule] = {
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),
+    Action.FILE_ON_BEHALF: Rule(frozenset({Role.WINDOW_STAFF}), frozenset({Role.WINDOW_STAFF})),
 }
 
 

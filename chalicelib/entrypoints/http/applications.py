@@ -496,3 +496,50 @@ def application_report(call: Call):
         columns = list(rows[0]) if rows else ["month", *_REPORT_COLUMNS]
         return csv_response(rows, columns, f"applications-{result['month']}.csv")
     return result
+
+
+class OnBehalfBody(ApiModel):
+    person_user_id: str = Field(pattern=_CODE, description="办事人的账号")
+    channel: Literal["window", "video"] = Field(description="window：窗口代办；video：视频受理")
+    item_code: str = Field(pattern=_CODE)
+    fields: dict[FieldName, FieldInput] = Field(default={}, max_length=100)
+    materials: list[MaterialBody] = Field(default=[], max_length=50)
+    commitment: bool = False
+    booking_id: str | None = Field(
+        default=None, pattern=_CODE, description="视频受理：办事人本人该事项的视频帮办预约"
+    )
+
+
+@api_route(
+    bp,
+    "/window/applications",
+    method="POST",
+    summary="窗口代办或视频受理：工作人员为办事人提交申请（202：进入智能预审队列）",
+    description="核验数据由系统从档案与电子证照取得，不可修改；"
+    "带 Idempotency-Key 时重复提交返回同一申请。",
+    tags=_TAGS,
+    body=OnBehalfBody,
+    response=AcceptedView,
+    status=202,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
+)
+def file_on_behalf(call: Call):
+    from chalicelib.service_layer.applications import OnBehalfSubmission
+    from chalicelib.service_layer.applications import file_on_behalf as file_
+
+    body: OnBehalfBody = call.body
+    app = file_(
+        _deps(),
+        call.user,
+        OnBehalfSubmission(
+            body.person_user_id,
+            body.channel,
+            body.item_code,
+            body.fields,
+            _materials(body.materials),
+            body.commitment,
+            body.booking_id,
+        ),
+        call.idempotency_key,
+    )
+    return {"application_id": app.application_id, "state": app.state.value}
