@@ -313,6 +313,12 @@ class Container:
 
         bundles.case_finished(bundles.BundleDeps.from_container(self), application_id)
 
+    @cached_property
+    def cross_region_gateway(self) -> Any:  # service_layer.ports.crossregion.CrossRegionGateway
+        from chalicelib.adapters.crossregion import SignedCrossRegionGateway
+
+        return SignedCrossRegionGateway(self.directory, self.webhook_sender, self.secrets)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -560,6 +560,9 @@ class Runner:
         from local.seed_bundles import seed_bundles
 
         seed_bundles(container)
+        from local.seed_crossregion import seed_crossregion
+
+        seed_crossregion(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
         from local.pumps import PumpThread, build_pumps, discover

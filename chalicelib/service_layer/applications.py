@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 
 QUEUE = "application-prereview"
+CROSS_REGION_QUEUE = "cross-region-outbound"
 ACCEPTANCE_DAYS = 5
 PREFILL_KIND = "prefill"
 # Verified values can change (a licence revoked, a profile corrected): a pre-fill is good for
@@ -74,6 +75,9 @@ class ApplicationDeps:
     # A case of a 一件事 bundle reached its end (id): the bundle moves on. None: no bundles.
     case_finished: Callable[[str], None] | None = None
     bookings: BookingStore | None = None  # video sessions that accept an application
+    # 跨省通办: hands a message to the outbound cross-region queue (a case to forward, or a
+    # step of an inbound case to call back). None: no partner regions.
+    forward: Callable[[dict[str, Any]], None] | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -82,6 +86,12 @@ class ApplicationDeps:
         def enqueue(message: dict[str, Any]) -> None:
             c.aws.client("sqs").send_message(
                 QueueUrl=c.aws.queue_url(QUEUE), MessageBody=json.dumps(message)
+            )
+
+        def forward(message: dict[str, Any]) -> None:
+            c.aws.client("sqs").send_message(
+                QueueUrl=c.aws.queue_url(CROSS_REGION_QUEUE),
+                MessageBody=json.dumps({**message, "correlation_id": get_correlation_id()}),
             )
 
         return cls(
@@ -97,6 +107,7 @@ class ApplicationDeps:
             transactions=c.transactions,
             case_finished=c.bundle_case_finished,
             bookings=c.booking_store,
+            forward=forward,
         )
 
 
@@ -539,6 +550,10 @@ def _change(
     raise AssertionError("unreachable")
 
 
+# Read, change and write one application on the version read (see `_change`).
+change_application = _change
+
+
 def _clock_key(app: Application, kind: str) -> str:
     return f"{app.application_id}:{kind}:{app.supplement_rounds if kind == 'supplement' else 0}"
 
@@ -587,6 +602,19 @@ _BUNDLE_CASE_NOTICES = frozenset({"supplement_requested", "tolerated"})
 
 
 def _notify(deps: ApplicationDeps, app: Application, event: str, title: str, body: str) -> None:
+    if app.remote is not None and app.remote.get("direction") == "inbound":
+        # The person applied in another region: that region tells them, from our callback.
+        if deps.forward is not None:
+            deps.forward(
+                {
+                    "kind": "callback",
+                    "application_id": app.application_id,
+                    "event": event,
+                    "round": app.review_round,
+                    "message": body,
+                }
+            )
+        return
     if app.bundle_application_id and event not in _BUNDLE_CASE_NOTICES:
         return
     deps.notifier.notify(
@@ -671,11 +699,17 @@ def _in_transaction(
     def case_finished(application_id: str) -> None:
         later.append(lambda: _bundle_or_leave_for_repair(deps, application_id))
 
+    def forward(message: dict[str, Any]) -> None:
+        if deps.forward is not None:
+            send = deps.forward
+            later.append(lambda: send(message))
+
     inside = replace(
         deps,
         deadlines=replace(deps.deadlines, metric=metric),
         completed=completed,
         case_finished=case_finished if deps.case_finished else None,
+        forward=forward if deps.forward else None,
     )
     if deps.transactions is None:
         raise RuntimeError("a pre-review in one write needs the transactions port")
@@ -922,6 +956,9 @@ def _after_outcome(
     due = _due_iso(deps, clocks.get("supplement"))
     _change(deps, app.application_id, lambda a: _with_clocks(a, clocks, due))
     app.clocks.update(clocks)
+    if _decided_elsewhere(item) and outcome is Outcome.PASSED:
+        _forward(deps, app, item, now)
+        return
     if outcome is Outcome.TOLERATED:
         _notify(
             deps,
@@ -1071,7 +1108,7 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
         app,
         app.state.value,
         f"办结通知：{app.item_name}",
-        "您的申请已获批准。" if approved else f"您的申请未获批准：{reasons}",
+        (f"您的申请已获批准。{_result_text(app)}" if approved else f"您的申请未获批准：{reasons}"),
     )
     _record_facts(deps, app)
     deps.completed("application", app.application_id)
@@ -1086,6 +1123,16 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
         return a
 
     return _change(deps, app.application_id, done) or app
+
+
+def _result_text(app: Application) -> str:
+    """Where the result of a case decided in another region is: an e-licence or the mail."""
+    result = (app.remote or {}).get("result") or {}
+    if result.get("licence_number"):
+        return f"电子证照编号：{result['licence_number']}。"
+    if result.get("mail_tracking_no"):
+        return f"结果文书已寄出，运单号：{result['mail_tracking_no']}。"
+    return ""
 
 
 def _issue_licence(deps: ApplicationDeps, app: Application, now: datetime) -> str | None:
@@ -1215,7 +1262,75 @@ def _complete_tolerance(deps: ApplicationDeps, app: Application, now: datetime) 
 
     updated = _change(deps, app.application_id, accept) or app
     _clock_call(deps, updated, "supplement", "stop", reason="容缺材料已补齐")
+    if _decided_elsewhere(item):
+        return _forward(deps, updated, item, now)
     return updated
+
+
+def _decided_elsewhere(item: ServiceItem) -> bool:
+    from chalicelib.domain.crossregion import LOCAL_REGION
+
+    return item.handled_in is not None and item.handled_in != LOCAL_REGION
+
+
+def _forward(
+    deps: ApplicationDeps, app: Application, item: ServiceItem, now: datetime
+) -> Application:
+    """跨省通办: accepted and pre-reviewed here, the case goes to the region that decides it.
+    The leg is stored as forwarding first (the repair job sends it again while it is), then
+    handed to the outbound queue; the promised clock runs on for the other region's leg."""
+    from chalicelib.domain import crossregion
+
+    region = item.handled_in or ""
+
+    def mark(a: Application) -> Application | None:
+        if a.remote is not None:
+            return None
+        a.remote = crossregion.new_leg(crossregion.OUTBOUND, region, now.isoformat())
+        a.effects_since = now.isoformat()
+        a.add_event(now, "forwarding", region=region)
+        return a
+
+    updated = _change(deps, app.application_id, mark) or _load(deps, app.application_id)[0]
+    if deps.forward is not None and (updated.remote or {}).get("state") == "forwarding":
+        deps.forward({"kind": "case", "application_id": app.application_id})
+    _notify(
+        deps,
+        updated,
+        "accepted",
+        f"已受理：{updated.item_name}",
+        f"您的申请已在青浦受理并通过预审，已转交{crossregion.REGIONS.get(region, region)}办理，"
+        f"承诺{item.promised_days}个工作日内办结。",
+    )
+    return updated
+
+
+def record_remote_decision(
+    deps: ApplicationDeps,
+    application_id: str,
+    approved: bool,
+    reasons: list[str],
+    by: str,
+    result: dict[str, Any] | None,
+) -> Application:
+    """The deciding region's decision on a case forwarded from here: the result it sends back
+    (an e-licence number or a mail tracking number) is kept, the decision's effects run as
+    for a decision made here (clocks stopped, the person told, facts recorded)."""
+    now = deps.clock.now()
+    if result:
+
+        def keep(a: Application) -> Application | None:
+            if a.remote is None or a.remote.get("result") == result:
+                return None
+            a.remote["result"] = result
+            a.issued_licence = result.get("licence_number") or a.issued_licence
+            return a
+
+        _change(deps, application_id, keep)
+    decision = Decision(
+        "approved" if approved else "rejected", by, tuple(reasons), (), now.isoformat()
+    )
+    return _finish(deps, application_id, decision, SYSTEM)
 
 
 def enforce_supplement_deadline(
@@ -1282,6 +1397,11 @@ def _repair(deps: ApplicationDeps, application_id: str) -> bool:
         return True
     if not app.effects_pending:
         return False
+    if app.remote is not None and app.remote.get("state") == "forwarding":
+        if deps.forward is not None:
+            deps.forward({"kind": "case", "application_id": application_id})
+        _change(deps, application_id, lambda a: _later(a, now))
+        return True
     deps.enqueue(
         {
             "application_id": application_id,
@@ -1298,6 +1418,13 @@ def _repair(deps: ApplicationDeps, application_id: str) -> bool:
 
     _change(deps, application_id, later)
     return True
+
+
+def _later(app: Application, now: datetime) -> Application | None:
+    if not app.effects_pending:
+        return None
+    app.effects_since = now.isoformat()
+    return app
 
 
 def terminate(deps: ApplicationDeps, application_id: str) -> Application:

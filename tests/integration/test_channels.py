@@ -96,6 +96,6 @@ def test_the_online_completion_rate_is_computed_from_mixed_channels(flow, clock)
     report = flow.api.get(f"/reports/applications?month={month}", user=ADMIN)
     assert report.status == 200, report
     rate = report.json["online_completion"]
-    assert rate["completed_by_channel"] == {"online": 1, "window": 1, "video": 0}
+    assert rate["completed_by_channel"] == {"online": 1, "window": 1, "video": 0, "cross_region": 0}
     assert rate["rate"] == 0.5 and rate["target"] == 0.88 and rate["meets_target"] is False
     assert report.json["overall"]["online_completion_rate"] == 0.5

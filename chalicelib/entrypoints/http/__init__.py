@@ -40,4 +40,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import bundles
 
     registered.append(bundles.bp)
+    from chalicelib.entrypoints.http import crossregion
+
+    registered.append(crossregion.bp)
     return registered

@@ -74,6 +74,9 @@ class ItemBody(ApiModel):
     auto_rules: list[AutoRuleBody] = Field(default=[], max_length=20)
     issues_licence: Text(64) | None = None
     bundle: list[Tag] = Field(default=[], max_length=20)
+    handled_in: Literal["qingpu", "wujiang", "jiashan"] | None = Field(
+        default=None, description="跨省通办：办理地（本地受理、预审后转交）"
+    )
 
 
 class ItemView(ItemBody):
