@@ -323,6 +323,25 @@ class Container:
 
         wallet.application_approved(wallet.WalletDeps.from_container(self), app, licence)
 
+    @cached_property
+    def bundle_store(self) -> Any:  # service_layer.ports.bundles.BundleStore
+        from chalicelib.adapters.dynamodb.bundles import DynamoBundleStore
+
+        return DynamoBundleStore()
+
+    def bundle_case_finished(self, application_id: str) -> None:
+        """A case of a 一件事 bundle reached its end: the bundle's waiting members may start,
+        or the whole is done. Applications call this through their deps."""
+        from chalicelib.service_layer import bundles
+
+        bundles.case_finished(bundles.BundleDeps.from_container(self), application_id)
+
+    @cached_property
+    def cross_region_gateway(self) -> Any:  # service_layer.ports.crossregion.CrossRegionGateway
+        from chalicelib.adapters.crossregion import SignedCrossRegionGateway
+
+        return SignedCrossRegionGateway(self.directory, self.webhook_sender, self.secrets)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -257,6 +257,16 @@ QUEUES: tuple[QueueSpec, ...] = (
         batch_size=10,
         description="免申即享资金拨付（按兑现记录幂等）",
     ),
+    # A batch of 10 slow partner endpoints (5 s timeout each) must fit the consumer's timeout.
+    QueueSpec(
+        "cross-region-outbound",
+        consumer="deliver_cross_region",
+        visibility_timeout_seconds=360,
+        consumer_timeout_seconds=60,
+        max_receive_count=8,
+        batch_size=10,
+        description="跨省通办：向办理地转交办件、向受理地回传办理环节（签名，失败重试）",
+    ),
 )
 
 STREAMS: tuple[StreamSpec, ...] = (

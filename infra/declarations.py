@@ -74,10 +74,13 @@ ACCESS: dict[str, Access] = {
             "policy-match",
             "policy-payments",
             "notification-delivery",
+            # 跨省通办: a decision here on an inbound case is called back to its region.
+            "cross-region-outbound",
         ),
         health_checks=True,
         # Cursors, pre-fill tokens, booking and video links, check-in codes; login tokens.
-        secrets=("signing-keys",),
+        # regions/: the partner regions' shared secrets verify their signed calls.
+        secrets=("signing-keys", "regions/"),
         parameters=("jwt/rs256-public-keys",),
     ),
     "enqueue_notifications": Access(
@@ -132,6 +135,8 @@ ACCESS: dict[str, Access] = {
             "due-items",
             "wallet",
         ),
+        # A bundle's next members go to pre-review; 跨省通办 cases go out, steps are called back.
+        send=("application-prereview", "cross-region-outbound"),
     ),
     "terminate_overdue_supplements": Access(
         read=("calendar", "departments", "users"),
@@ -144,6 +149,7 @@ ACCESS: dict[str, Access] = {
             "notifications",
             "idempotency",
         ),
+        send=("cross-region-outbound",),
     ),
     # Applies the effects of changes stored as still pending (service_layer/repair.py).
     "repair_effects": Access(
@@ -161,7 +167,7 @@ ACCESS: dict[str, Access] = {
             "idempotency",
             "wallet",
         ),
-        send=("application-prereview", "policy-match"),
+        send=("application-prereview", "policy-match", "cross-region-outbound"),
     ),
     "audit_verifier": Access(read=("audit",), audit_key=("verify",), audit_seals=("read",)),
     # Appends facts to the chains (the only writer of the audit table) and signs heads.
@@ -244,6 +250,13 @@ ACCESS: dict[str, Access] = {
         read=("calendar", "departments", "users", "bookings"),
         record_facts=True,
         write=("reviews", "notifications", "idempotency"),
+    ),
+    # 跨省通办: signs and posts to the partner regions (their endpoints are in departments).
+    "deliver_cross_region": Access(
+        read=("departments",),
+        record_facts=True,
+        write=("applications",),
+        secrets=("regions/",),
     ),
 }
 

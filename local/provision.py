@@ -110,8 +110,8 @@ LOCAL_DEV_TOKEN_SECRET = "local-only-dev-token-key-for-hs256-signing"
 
 def provision_secrets(settings: Settings, dev_token_secret: str | None = None) -> None:
     """The same secret names the functions read in AWS, with local values: one code path."""
-    from chalicelib.adapters.secrets import DEV_HS256, SIGNING_KEYS, WEBHOOKS
-    from local.seed import WEBHOOK_SECRETS
+    from chalicelib.adapters.secrets import DEV_HS256, REGIONS, SIGNING_KEYS, WEBHOOKS
+    from local.seed import REGION_SECRETS, WEBHOOK_SECRETS
 
     if not settings.is_local:
         raise RuntimeError("local secrets are only for the local stage")
@@ -120,6 +120,7 @@ def provision_secrets(settings: Settings, dev_token_secret: str | None = None) -
         SIGNING_KEYS: json.dumps(LOCAL_SIGNING_KEYS),
         DEV_HS256: dev_token_secret or LOCAL_DEV_TOKEN_SECRET,
         **{WEBHOOKS + dept: secret for dept, secret in WEBHOOK_SECRETS.items()},
+        **{REGIONS + region: secret for region, secret in REGION_SECRETS.items()},
     }
     for name, value in values.items():
         put_secret(client, f"{settings.resource_prefix}/{name}", value)

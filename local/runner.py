@@ -415,6 +415,7 @@ class Runner:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         configure_environment(self.config)
         self._start_receiver()
+        self._start_regions()
         had_state = self.moto.has_state()
         self.moto.start()
 
@@ -534,6 +535,7 @@ class Runner:
         from local.seed import seed
 
         seed(container.directory, webhook_base_url=self.receiver.base_url)
+        self._point_regions(container)
 
     def _seed(self, container: Any) -> None:
         """Demo data, written after the stream pumps took their position, so the outbox
@@ -543,6 +545,7 @@ class Runner:
         from local.seed_tickets import seed_tickets
 
         seed(container.directory, webhook_base_url=self.receiver.base_url)
+        self._point_regions(container)
         seed_bookings(container)
         seed_tickets(container)
         from local.seed_applications import seed_applications
@@ -557,6 +560,12 @@ class Runner:
         from local.seed_knowledge import seed_knowledge
 
         seed_knowledge(container)
+        from local.seed_bundles import seed_bundles
+
+        seed_bundles(container)
+        from local.seed_crossregion import seed_crossregion
+
+        seed_crossregion(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
         from local.pumps import PumpThread, build_pumps, discover
@@ -602,6 +611,7 @@ class Runner:
             ("streams", self._drain_streams),
             ("clock", self.save_clock_offset),
             ("webhook receiver", self._stop_receiver),
+            ("loopback regions", self._stop_regions),
             ("moto", self.moto.stop),
         ]
         for name, step in steps:
@@ -642,6 +652,34 @@ class Runner:
     def _stop_receiver(self) -> None:
         if self.receiver is not None:
             self.receiver.stop()
+
+    # 跨省通办: loopback partner regions play 吴江 and 嘉善, take the cases forwarded to them
+    # and call back into this API (local/region_simulator.py).
+    regions: Any = None
+
+    def _start_regions(self) -> None:
+        from local.region_simulator import LoopbackRegion, RegionServer, http_sender
+        from local.seed import REGION_SECRETS
+
+        send = http_sender(self.config.api_url)
+        self.regions = RegionServer(
+            {code: LoopbackRegion(code, secret, send) for code, secret in REGION_SECRETS.items()},
+            HOST,
+        ).start()
+
+    def _point_regions(self, container: Any) -> None:
+        from chalicelib.domain.crossregion import partner_id
+        from chalicelib.domain.directory import Department
+
+        for code in self.regions.regions:
+            found = container.directory.get_department(partner_id(code))
+            name = found.name if found else partner_id(code)
+            url = f"{self.regions.base_url}/{partner_id(code)}"
+            container.directory.put_department(Department(partner_id(code), name, url))
+
+    def _stop_regions(self) -> None:
+        if self.regions is not None:
+            self.regions.stop()
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -21,6 +21,10 @@ DEPARTMENTS = [
     Department("dept-mzj", "青浦区民政局"),
     Department("dept-swj", "国家税务总局上海市青浦区税务局"),
     Department("dept-ghzyj", "青浦区规划和自然资源局"),
+    Department("dept-wjw", "青浦区卫生健康委员会"),
+    # 跨省通办 partner regions, registered like departments: their endpoint and shared secret.
+    Department("region-wujiang", "江苏省苏州市吴江区（跨省通办）"),
+    Department("region-jiashan", "浙江省嘉兴市嘉善县（跨省通办）"),
 ]
 
 
@@ -36,6 +40,12 @@ def _local_webhook_secret(department_id: str) -> str:
 WEBHOOK_SECRETS = {
     department_id: _local_webhook_secret(department_id)
     for department_id in [*(d.department_id for d in DEPARTMENTS), "dept-kjw"]
+}
+
+# The 跨省通办 partner regions' shared secrets (`<prefix>/regions/<region>`); the loopback
+# regions of the local runner sign and verify with them.
+REGION_SECRETS = {
+    region: _local_webhook_secret(f"region-{region}") for region in ("wujiang", "jiashan")
 }
 
 USERS = [

@@ -29,6 +29,8 @@ from chalicelib.settings import Settings
 
 SIGNING_KEYS = "signing-keys"
 WEBHOOKS = "webhooks/"
+# 跨省通办 partner regions' shared `whsec_` secrets, one per region ("regions/wujiang").
+REGIONS = "regions/"
 RS256_PUBLIC_KEYS = "jwt/rs256-public-keys"
 DEV_HS256 = "jwt/dev-hs256"
 
@@ -137,7 +139,14 @@ class SecretStore:
 
         A department without a usable secret does not stop the function: its deliveries fail
         (`webhook_secret_missing`), are retried and alarmed like any failed delivery."""
-        name = WEBHOOKS + department_id
+        return self._whsec_secrets(WEBHOOKS + department_id)
+
+    def region_secrets(self, region: str) -> list[str]:
+        """A partner region's `whsec_` secrets (two during a rotation); empty when none usable:
+        its messages then fail and are retried, its calls are refused."""
+        return self._whsec_secrets(REGIONS + region)
+
+    def _whsec_secrets(self, name: str) -> list[str]:
         text = self._get_secret(name)
         usable: list[str] = []
         for secret in (text or "").split():

@@ -25,6 +25,10 @@ TARGETS = {
     "online_completion_rate": 0.88,
 }
 
+# Where an application was filed: online by the person, at a window by staff on the person's
+# behalf, or accepted in a video session with staff.
+CHANNELS = ("online", "window", "video", "cross_region")
+
 # People's profiles are spread over this many partitions; the population match of a policy runs
 # one segment per partition.
 PROFILE_SHARDS = 8
@@ -113,6 +117,9 @@ class ServiceItem:
     issues_licence: str | None = None  # e-licence type issued on approval
     bundle: tuple[str, ...] = ()  # "一件事": the items it joins
     version: int = 1
+    # 跨省通办 (收受分离): the region that decides it (domain/crossregion.py REGIONS); accepted
+    # and pre-reviewed here, then forwarded. None: decided here.
+    handled_in: str | None = None
 
     @property
     def automatic(self) -> bool:
@@ -155,6 +162,8 @@ def validate_item(item: ServiceItem) -> ServiceItem:
         raise InvalidInput("承诺时限不能超过法定时限", code="promised_exceeds_statutory")
     if item.kind is ItemKind.IMMEDIATE and item.promised_days != 0:
         raise InvalidInput("即办件的承诺时限应为0个工作日", code="invalid_limit")
+    if item.handled_in is not None and item.automatic:
+        raise InvalidInput("跨省通办事项由办理地审批，不能设置自动审批", code="invalid_limit")
     if item.tolerance_allowed and item.supplement_days > max(item.promised_days, 0):
         raise InvalidInput("容缺补齐期限不能超过承诺时限", code="supplement_exceeds_promised")
     names = [f.name for f in item.fields]
@@ -436,6 +445,12 @@ class Application:
     # Where each exempt material was taken from (material code -> "elicence:<type>:<number>"
     # or "application:<id>"), as pre-fill offered it: the department sees what was reused.
     exempt_sources: dict[str, str] = field(default_factory=dict)
+    # The 一件事 bundle application this case belongs to (domain/bundles.py), if any.
+    bundle_application_id: str | None = None
+    # Staff who filed it on the person's behalf (channel window or video).
+    filed_by: str | None = None
+    # 跨省通办: the other region's leg (domain/crossregion.py), outbound or inbound.
+    remote: dict[str, Any] | None = None
 
     @property
     def effects_pending(self) -> bool:
@@ -444,7 +459,8 @@ class Application:
         a decision's completion effects."""
         awaiting = self.state is State.SUBMITTED and self.reviewed_round < self.review_round
         reviewed = self.reviewed_round >= 0 and self.effects_round < self.reviewed_round
-        return awaiting or reviewed or self.completion_pending
+        forwarding = self.remote is not None and self.remote.get("state") == "forwarding"
+        return awaiting or reviewed or self.completion_pending or forwarding
 
     def add_event(self, at: datetime, event: str, **details: Any) -> None:
         self.timeline.append({"at": at.isoformat(), "event": event, **details})
@@ -783,6 +799,7 @@ class KpiFacts:
     completed: bool
     accepted: bool
     working_days: int | None
+    channel: str = "online"  # online | window | video | cross_region
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -811,4 +828,21 @@ def kpis(facts: list[KpiFacts]) -> dict[str, Any]:
         ),
         "online_completion_rate": rate(sum(f.online for f in completed), len(completed)),
         "p90_processing_working_days": percentile(days, 90),
+    }
+
+
+def online_completion(facts: list[KpiFacts]) -> dict[str, Any]:
+    """网上办结率 from the channels applications were really filed through: completed online
+    over all completed (online, window, video), beside its target."""
+    completed = [f for f in facts if f.completed]
+    by_channel = {channel: sum(f.channel == channel for f in completed) for channel in CHANNELS}
+    online = by_channel.get("online", 0)
+    rate = round(online / len(completed), 4) if completed else None
+    target = TARGETS["online_completion_rate"]
+    return {
+        "rate": rate,
+        "target": target,
+        "meets_target": rate >= target if rate is not None else None,
+        "completed": len(completed),
+        "completed_by_channel": by_channel,
     }

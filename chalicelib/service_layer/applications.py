@@ -44,12 +44,14 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.notify import Notifier
     from chalicelib.service_layer.ports import TimeSource
     from chalicelib.service_layer.ports.applications import ApplicationStore
+    from chalicelib.service_layer.ports.bookings import BookingStore
     from chalicelib.service_layer.ports.signing import Signer
     from chalicelib.service_layer.ports.transactions import Transactions
     from chalicelib.service_layer.ports.wallet import MaterialLibrary
 
 
 QUEUE = "application-prereview"
+CROSS_REGION_QUEUE = "cross-region-outbound"
 ACCEPTANCE_DAYS = 5
 PREFILL_KIND = "prefill"
 # Verified values can change (a licence revoked, a profile corrected): a pre-fill is good for
@@ -75,6 +77,12 @@ class ApplicationDeps:
     library: MaterialLibrary | None = None
     # An approval's wallet effects (materials kept, licence expiry reminder); idempotent.
     approved: Callable[[Application, domain.ELicence | None], None] | None = None
+    # A case of a 一件事 bundle reached its end (id): the bundle moves on. None: no bundles.
+    case_finished: Callable[[str], None] | None = None
+    bookings: BookingStore | None = None  # video sessions that accept an application
+    # 跨省通办: hands a message to the outbound cross-region queue (a case to forward, or a
+    # step of an inbound case to call back). None: no partner regions.
+    forward: Callable[[dict[str, Any]], None] | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> ApplicationDeps:
@@ -83,6 +91,12 @@ class ApplicationDeps:
         def enqueue(message: dict[str, Any]) -> None:
             c.aws.client("sqs").send_message(
                 QueueUrl=c.aws.queue_url(QUEUE), MessageBody=json.dumps(message)
+            )
+
+        def forward(message: dict[str, Any]) -> None:
+            c.aws.client("sqs").send_message(
+                QueueUrl=c.aws.queue_url(CROSS_REGION_QUEUE),
+                MessageBody=json.dumps({**message, "correlation_id": get_correlation_id()}),
             )
 
         return cls(
@@ -98,6 +112,9 @@ class ApplicationDeps:
             transactions=c.transactions,
             library=c.wallet_store,
             approved=c.application_approved,
+            case_finished=c.bundle_case_finished,
+            bookings=c.booking_store,
+            forward=forward,
         )
 
 
@@ -299,6 +316,11 @@ def submit(
     return app
 
 
+def hand_to_prereview(deps: ApplicationDeps, app: Application) -> bool:
+    """Hand a stored application's current round to its department's pre-review queue."""
+    return _enqueue_prereview(deps, app)
+
+
 def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> bool:
     """Hand the round to pre-review. The application is stored as waiting for it, so a lost
     message is sent again by the repair job: the request that stored it need not fail."""
@@ -319,6 +341,118 @@ def _enqueue_prereview(deps: ApplicationDeps, app: Application) -> bool:
         )
         return False
     return True
+
+
+# ---- staff filing on a person's behalf (window, video) -------------------------------------
+
+
+@dataclass(frozen=True)
+class OnBehalfSubmission:
+    person_user_id: str
+    channel: str  # window | video
+    item_code: str
+    fields: dict[str, Any]
+    materials: list[Material]
+    commitment: bool = False
+    booking_id: str | None = None  # video: the person's video session
+
+
+def file_on_behalf(
+    deps: ApplicationDeps,
+    staff: Principal,
+    submission: OnBehalfSubmission,
+    idempotency_key: str | None,
+) -> Application:
+    """Window staff file an application for the person in front of them (channel window), or
+    accept it in the person's video session (channel video). The application is the person's
+    (they read it, supplement it and are told); the staff member is recorded as who filed it.
+    Verified values come from the registers as for an online pre-fill, and may not be changed."""
+    require(staff, Action.FILE_ON_BEHALF)
+    person = deps.directory.get_user(submission.person_user_id) if deps.directory else None
+    if person is None or not person.principal().is_public:
+        raise NotFound("办事人不存在", code="person_not_found")
+    if submission.channel == "video":
+        _require_video_session(deps, submission)
+    principal = person.principal()
+    item = get_item(deps, submission.item_code)
+    subject = principal.subject_id or ""
+    profile = deps.store.get_profile(subject) if subject else None
+    licences = deps.store.licences(subject) if subject else []
+    filled = domain.prefill(item, profile, licences, _history(deps, principal), deps.clock.now())
+    tampered = domain.check_locked(filled.locked, {**filled.locked, **submission.fields})
+    if tampered:
+        raise InvalidInput(
+            "核验数据不可修改",
+            code="locked_field_changed",
+            fields=[
+                {"field": f.target, "message": f.message, "type": f.reason.value} for f in tampered
+            ],
+        )
+    token = {
+        "l": filled.locked,
+        "p": filled.filled,
+        "t": len(filled.fields),
+        "x": list(filled.exempt_materials),
+    }
+    application_id = (
+        uuid.uuid5(_INTAKE_NAMESPACE, f"{staff.user_id}\n{idempotency_key}").hex
+        if idempotency_key
+        else uuid.uuid4().hex
+    )
+    values = {f.name: f.value for f in filled.fields if f.value is not None}
+    form = Submission(
+        item.code,
+        "",
+        {**values, **submission.fields},
+        list(submission.materials),
+        submission.commitment,
+    )
+    app = _new_application(deps, principal, item, form, token, application_id)
+    app.channel = submission.channel
+    app.filed_by = staff.user_id
+    app.timeline[-1]["filed_by"] = staff.user_id
+    app.timeline[-1]["channel"] = submission.channel
+    if not deps.store.create(app):
+        found = deps.store.get(application_id)
+        if found is None or found[0].filed_by != staff.user_id:
+            raise Conflict("申请编号冲突，请重试", code="application_id_conflict")
+        _enqueue_prereview(deps, found[0])
+        return found[0]
+    _audit(
+        deps,
+        staff,
+        "application.submitted",
+        "application",
+        app.application_id,
+        None,
+        _summary(app),
+        on_behalf_of=person.user_id,
+        channel=submission.channel,
+        booking_id=submission.booking_id,
+    )
+    _enqueue_prereview(deps, app)
+    return app
+
+
+def _require_video_session(deps: ApplicationDeps, submission: OnBehalfSubmission) -> None:
+    """A video acceptance happens in the person's own video session for this item."""
+    from chalicelib.domain.bookings import BookingStatus, Channel
+
+    booking = (
+        deps.bookings.get_booking(submission.booking_id)
+        if deps.bookings is not None and submission.booking_id
+        else None
+    )
+    if (
+        booking is None
+        or booking.channel is not Channel.VIDEO
+        or booking.user_id != submission.person_user_id
+        or booking.item_id != submission.item_code
+        or booking.status in (BookingStatus.CANCELLED, BookingStatus.NO_SHOW)
+    ):
+        raise RuleViolation(
+            "视频受理须在办事人本人预约的该事项视频帮办中进行", code="video_session_required"
+        )
 
 
 def _new_application(
@@ -471,6 +605,10 @@ def _change(
     raise AssertionError("unreachable")
 
 
+# Read, change and write one application on the version read (see `_change`).
+change_application = _change
+
+
 def _clock_key(app: Application, kind: str) -> str:
     return f"{app.application_id}:{kind}:{app.supplement_rounds if kind == 'supplement' else 0}"
 
@@ -513,7 +651,27 @@ def _clock_call(deps: ApplicationDeps, app: Application, kind: str, action: str,
         deadlines.stop_clock(deps.deadlines, clock_id, **kw)
 
 
+# What a bundle's case tells the person itself: requests for materials. Its acceptance and
+# decision are told once for the whole bundle, when every case is done.
+_BUNDLE_CASE_NOTICES = frozenset({"supplement_requested", "tolerated"})
+
+
 def _notify(deps: ApplicationDeps, app: Application, event: str, title: str, body: str) -> None:
+    if app.remote is not None and app.remote.get("direction") == "inbound":
+        # The person applied in another region: that region tells them, from our callback.
+        if deps.forward is not None:
+            deps.forward(
+                {
+                    "kind": "callback",
+                    "application_id": app.application_id,
+                    "event": event,
+                    "round": app.review_round,
+                    "message": body,
+                }
+            )
+        return
+    if app.bundle_application_id and event not in _BUNDLE_CASE_NOTICES:
+        return
     deps.notifier.notify(
         NotificationRequest(
             business_key=f"application:{app.application_id}:{event}:{app.review_round}",
@@ -593,7 +751,21 @@ def _in_transaction(
     def completed(handling_type: str, handling_id: str) -> None:
         later.append(lambda: _invite_or_leave_for_repair(deps, handling_type, handling_id))
 
-    inside = replace(deps, deadlines=replace(deps.deadlines, metric=metric), completed=completed)
+    def case_finished(application_id: str) -> None:
+        later.append(lambda: _bundle_or_leave_for_repair(deps, application_id))
+
+    def forward(message: dict[str, Any]) -> None:
+        if deps.forward is not None:
+            send = deps.forward
+            later.append(lambda: send(message))
+
+    inside = replace(
+        deps,
+        deadlines=replace(deps.deadlines, metric=metric),
+        completed=completed,
+        case_finished=case_finished if deps.case_finished else None,
+        forward=forward if deps.forward else None,
+    )
     if deps.transactions is None:
         raise RuntimeError("a pre-review in one write needs the transactions port")
     with deps.transactions.atomic() as transaction:
@@ -616,6 +788,37 @@ def _invite_or_leave_for_repair(
 
         logger.exception(
             "review invitation failed after the decision was stored; the repair job sends it",
+            extra={"application_id": application_id},
+        )
+        now = deps.clock.now()
+
+        def pending(a: Application) -> Application | None:
+            a.completion_pending = True
+            a.effects_since = now.isoformat()
+            return a
+
+        _change(deps, application_id, pending)
+
+
+def _bundle_moves_on(deps: ApplicationDeps, app: Application) -> None:
+    """A bundle's case ended: its bundle starts the members waiting for it, or completes.
+    Idempotent (the bundle starts a member once, notifies once), so the repair job and
+    redeliveries may call it again."""
+    if app.bundle_application_id and deps.case_finished is not None:
+        deps.case_finished(app.application_id)
+
+
+def _bundle_or_leave_for_repair(deps: ApplicationDeps, application_id: str) -> None:
+    """After a decision's transaction: move the bundle on; a failure marks the decision's
+    effects pending again, so the repair job does it."""
+    try:
+        if deps.case_finished is not None:
+            deps.case_finished(application_id)
+    except Exception:
+        from chalicelib.observability import logger
+
+        logger.exception(
+            "moving the bundle on failed after the decision was stored; the repair job does it",
             extra={"application_id": application_id},
         )
         now = deps.clock.now()
@@ -795,6 +998,7 @@ def _after_outcome(
     _clock_call(deps, app, "acceptance", "stop")
     if outcome is Outcome.REJECTED:
         _notify(deps, app, "rejected", f"申请未通过预审：{app.item_name}", listing)
+        _bundle_moves_on(deps, app)
         return
     clocks = {
         "promised": _start(
@@ -808,6 +1012,9 @@ def _after_outcome(
     due = _due_iso(deps, clocks.get("supplement"))
     _change(deps, app.application_id, lambda a: _with_clocks(a, clocks, due))
     app.clocks.update(clocks)
+    if _decided_elsewhere(item) and outcome is Outcome.PASSED:
+        _forward(deps, app, item, now)
+        return
     if outcome is Outcome.TOLERATED:
         _notify(
             deps,
@@ -957,7 +1164,7 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
         app,
         app.state.value,
         f"办结通知：{app.item_name}",
-        "您的申请已获批准。" if approved else f"您的申请未获批准：{reasons}",
+        (f"您的申请已获批准。{_result_text(app)}" if approved else f"您的申请未获批准：{reasons}"),
     )
     _record_facts(deps, app)
     deps.completed("application", app.application_id)
@@ -965,6 +1172,7 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
     number = licence.number if licence else None
     if approved and deps.approved is not None:
         deps.approved(app, licence)
+    _bundle_moves_on(deps, app)
 
     def done(a: Application) -> Application | None:
         if not a.completion_pending and (number is None or a.issued_licence == number):
@@ -974,6 +1182,16 @@ def _completion_effects(deps: ApplicationDeps, app: Application, now: datetime) 
         return a
 
     return _change(deps, app.application_id, done) or app
+
+
+def _result_text(app: Application) -> str:
+    """Where the result of a case decided in another region is: an e-licence or the mail."""
+    result = (app.remote or {}).get("result") or {}
+    if result.get("licence_number"):
+        return f"电子证照编号：{result['licence_number']}。"
+    if result.get("mail_tracking_no"):
+        return f"结果文书已寄出，运单号：{result['mail_tracking_no']}。"
+    return ""
 
 
 def _issue_licence(
@@ -1107,7 +1325,75 @@ def _complete_tolerance(deps: ApplicationDeps, app: Application, now: datetime) 
 
     updated = _change(deps, app.application_id, accept) or app
     _clock_call(deps, updated, "supplement", "stop", reason="容缺材料已补齐")
+    if _decided_elsewhere(item):
+        return _forward(deps, updated, item, now)
     return updated
+
+
+def _decided_elsewhere(item: ServiceItem) -> bool:
+    from chalicelib.domain.crossregion import LOCAL_REGION
+
+    return item.handled_in is not None and item.handled_in != LOCAL_REGION
+
+
+def _forward(
+    deps: ApplicationDeps, app: Application, item: ServiceItem, now: datetime
+) -> Application:
+    """跨省通办: accepted and pre-reviewed here, the case goes to the region that decides it.
+    The leg is stored as forwarding first (the repair job sends it again while it is), then
+    handed to the outbound queue; the promised clock runs on for the other region's leg."""
+    from chalicelib.domain import crossregion
+
+    region = item.handled_in or ""
+
+    def mark(a: Application) -> Application | None:
+        if a.remote is not None:
+            return None
+        a.remote = crossregion.new_leg(crossregion.OUTBOUND, region, now.isoformat())
+        a.effects_since = now.isoformat()
+        a.add_event(now, "forwarding", region=region)
+        return a
+
+    updated = _change(deps, app.application_id, mark) or _load(deps, app.application_id)[0]
+    if deps.forward is not None and (updated.remote or {}).get("state") == "forwarding":
+        deps.forward({"kind": "case", "application_id": app.application_id})
+    _notify(
+        deps,
+        updated,
+        "accepted",
+        f"已受理：{updated.item_name}",
+        f"您的申请已在青浦受理并通过预审，已转交{crossregion.REGIONS.get(region, region)}办理，"
+        f"承诺{item.promised_days}个工作日内办结。",
+    )
+    return updated
+
+
+def record_remote_decision(
+    deps: ApplicationDeps,
+    application_id: str,
+    approved: bool,
+    reasons: list[str],
+    by: str,
+    result: dict[str, Any] | None,
+) -> Application:
+    """The deciding region's decision on a case forwarded from here: the result it sends back
+    (an e-licence number or a mail tracking number) is kept, the decision's effects run as
+    for a decision made here (clocks stopped, the person told, facts recorded)."""
+    now = deps.clock.now()
+    if result:
+
+        def keep(a: Application) -> Application | None:
+            if a.remote is None or a.remote.get("result") == result:
+                return None
+            a.remote["result"] = result
+            a.issued_licence = result.get("licence_number") or a.issued_licence
+            return a
+
+        _change(deps, application_id, keep)
+    decision = Decision(
+        "approved" if approved else "rejected", by, tuple(reasons), (), now.isoformat()
+    )
+    return _finish(deps, application_id, decision, SYSTEM)
 
 
 def enforce_supplement_deadline(
@@ -1174,6 +1460,11 @@ def _repair(deps: ApplicationDeps, application_id: str) -> bool:
         return True
     if not app.effects_pending:
         return False
+    if app.remote is not None and app.remote.get("state") == "forwarding":
+        if deps.forward is not None:
+            deps.forward({"kind": "case", "application_id": application_id})
+        _change(deps, application_id, lambda a: _later(a, now))
+        return True
     deps.enqueue(
         {
             "application_id": application_id,
@@ -1190,6 +1481,13 @@ def _repair(deps: ApplicationDeps, application_id: str) -> bool:
 
     _change(deps, application_id, later)
     return True
+
+
+def _later(app: Application, now: datetime) -> Application | None:
+    if not app.effects_pending:
+        return None
+    app.effects_since = now.isoformat()
+    return app
 
 
 def terminate(deps: ApplicationDeps, application_id: str) -> Application:
@@ -1231,6 +1529,7 @@ def terminate(deps: ApplicationDeps, application_id: str) -> Application:
         "容缺受理的材料未在期限内补齐，办件已终止。如需办理请重新申请。",
     )
     _record_facts(deps, updated)
+    _bundle_moves_on(deps, updated)
     return updated
 
 
@@ -1255,6 +1554,7 @@ def _record_facts(deps: ApplicationDeps, app: Application) -> None:
         machine_reviewed=app.reviews > 0,
         supplement_rounds=app.supplement_rounds,
         online=app.channel == "online",
+        channel=app.channel,
         completed=completed,
         accepted=app.accepted_at is not None,
         working_days=days,
@@ -1272,6 +1572,7 @@ def report(deps: ApplicationDeps, principal: Principal, month: str) -> dict[str,
         "month": month,
         "targets": domain.TARGETS,
         "overall": domain.kpis(facts),
+        "online_completion": domain.online_completion(facts),
         "items": [
             {**_item_columns(deps, code), **domain.kpis(rows)}
             for code, rows in sorted(by_item.items())

@@ -92,6 +92,8 @@ class Action(StrEnum):
     READ_WALLET = "wallet.read"
     MANAGE_AUTHORISATIONS = "wallet.manage_authorisations"
     REVOKE_LICENCE = "wallet.revoke_licence"
+    # Window staff file applications on a person's behalf (window, video acceptance)
+    FILE_ON_BEHALF = "applications.file_on_behalf"
 
 
 ALL_ROLES = frozenset(Role)
@@ -299,6 +301,7 @@ POLICY: dict[Action, Rule] = {
     Action.MANAGE_AUTHORISATIONS: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
     # Licences and kept materials are withdrawn by the platform's data administrators.
     Action.REVOKE_LICENCE: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
+    Action.FILE_ON_BEHALF: Rule(frozenset({Role.WINDOW_STAFF}), frozenset({Role.WINDOW_STAFF})),
 }
 
 

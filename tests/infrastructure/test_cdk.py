@@ -712,9 +712,10 @@ def test_each_function_reads_exactly_the_secrets_and_parameters_it_needs(
     prefix = PROD.resource_prefix
     secret_arn = f"arn:<...>:secretsmanager:<...>:<...>:secret:{prefix}/"
     expected_secrets = {
-        API_HANDLER: {secret_arn + "signing-keys-??????"},
+        API_HANDLER: {secret_arn + "signing-keys-??????", secret_arn + "regions/*"},
         "sweep_due_items": {secret_arn + "signing-keys-??????"},
         "deliver_notifications": {secret_arn + "webhooks/*"},
+        "deliver_cross_region": {secret_arn + "regions/*"},
     }
     expected_parameters = {
         API_HANDLER: {f"arn:<...>:ssm:<...>:<...>:parameter/{prefix}/jwt/rs256-public-keys"}

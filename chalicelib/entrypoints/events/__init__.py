@@ -27,4 +27,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import repair
 
     registered.append(repair.bp)
+    from chalicelib.entrypoints.events import crossregion
+
+    registered.append(crossregion.bp)
     return registered

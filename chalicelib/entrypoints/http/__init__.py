@@ -43,4 +43,10 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import wallet
 
     registered.append(wallet.bp)
+    from chalicelib.entrypoints.http import bundles
+
+    registered.append(bundles.bp)
+    from chalicelib.entrypoints.http import crossregion
+
+    registered.append(crossregion.bp)
     return registered

@@ -75,6 +75,9 @@ class ItemBody(ApiModel):
     auto_rules: list[AutoRuleBody] = Field(default=[], max_length=20)
     issues_licence: Text(64) | None = None
     bundle: list[Tag] = Field(default=[], max_length=20)
+    handled_in: Literal["qingpu", "wujiang", "jiashan"] | None = Field(
+        default=None, description="跨省通办：办理地（本地受理、预审后转交）"
+    )
 
 
 class ItemView(ItemBody):
@@ -211,7 +214,13 @@ class ReportView(ApiModel):
     month: str
     targets: dict[str, float]
     overall: dict[str, Any]
+    online_completion: dict[str, Any] = Field(
+        description="网上办结率：按实际渠道（网上、窗口代办、视频受理）计算，附88%目标值"
+    )
     items: list[dict[str, Any]]
+    bundles: list[dict[str, Any]] = Field(
+        default_factory=list, description="一件事：整体办理时长（最长路径）与整体承诺时限"
+    )
 
 
 def _deps() -> Any:
@@ -502,8 +511,59 @@ def application_report(call: Call):
     from chalicelib.service_layer.applications import report
 
     result = report(_deps(), call.user, call.query.month)
+    from chalicelib.bootstrap import container
+    from chalicelib.service_layer.bundles import BundleDeps, report_rows
+
+    result["bundles"] = report_rows(BundleDeps.from_container(container()), call.query.month)
     if wants_csv(call, call.query.format):
         rows = [{"month": result["month"], **row} for row in result["items"]]
         columns = list(rows[0]) if rows else ["month", *_REPORT_COLUMNS]
         return csv_response(rows, columns, f"applications-{result['month']}.csv")
     return result
+
+
+class OnBehalfBody(ApiModel):
+    person_user_id: str = Field(pattern=_CODE, description="办事人的账号")
+    channel: Literal["window", "video"] = Field(description="window：窗口代办；video：视频受理")
+    item_code: str = Field(pattern=_CODE)
+    fields: dict[FieldName, FieldInput] = Field(default={}, max_length=100)
+    materials: list[MaterialBody] = Field(default=[], max_length=50)
+    commitment: bool = False
+    booking_id: str | None = Field(
+        default=None, pattern=_CODE, description="视频受理：办事人本人该事项的视频帮办预约"
+    )
+
+
+@api_route(
+    bp,
+    "/window/applications",
+    method="POST",
+    summary="窗口代办或视频受理：工作人员为办事人提交申请（202：进入智能预审队列）",
+    description="核验数据由系统从档案与电子证照取得，不可修改；"
+    "带 Idempotency-Key 时重复提交返回同一申请。",
+    tags=_TAGS,
+    body=OnBehalfBody,
+    response=AcceptedView,
+    status=202,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
+)
+def file_on_behalf(call: Call):
+    from chalicelib.service_layer.applications import OnBehalfSubmission
+    from chalicelib.service_layer.applications import file_on_behalf as file_
+
+    body: OnBehalfBody = call.body
+    app = file_(
+        _deps(),
+        call.user,
+        OnBehalfSubmission(
+            body.person_user_id,
+            body.channel,
+            body.item_code,
+            body.fields,
+            _materials(body.materials),
+            body.commitment,
+            body.booking_id,
+        ),
+        call.idempotency_key,
+    )
+    return {"application_id": app.application_id, "state": app.state.value}

@@ -199,6 +199,8 @@ _TAG_DESCRIPTIONS = {
     "reviews": "好差评与整改",
     "system": "系统",
     "tickets": "办不成事反映",
+    "bundles": "一件事一次办：一表申请、多部门分头办理",
+    "cross-region": "跨省通办：合作地区之间的签名转交与回调",
 }
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
