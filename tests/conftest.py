@@ -32,10 +32,14 @@ os.environ.pop("QPHB_AWS_ENDPOINT_URL", None)
 
 
 def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
-    """Under pytest-xdist (`make test` runs two workers) the infrastructure tests share one
-    worker, so the CDK app is synthesized once per run, not once per worker."""
+    """Under pytest-xdist (`make test` runs one worker per core) some tests share a worker:
+    the infrastructure tests, so the CDK app is synthesized once per run, not once per worker;
+    the runner's restart tests, which go on with the runner and data of the ones before them."""
     import pytest
 
     for item in items:
-        if "infrastructure" in item.nodeid.split("/"):
+        parts = item.nodeid.split("::")[0].split("/")
+        if "infrastructure" in parts:
             item.add_marker(pytest.mark.xdist_group("cdk"))
+        elif parts[-1] == "test_local_runner.py":
+            item.add_marker(pytest.mark.xdist_group("local_runner"))

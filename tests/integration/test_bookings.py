@@ -307,7 +307,10 @@ def test_one_persons_repeated_taps_never_leave_a_seat_free_while_others_are_refu
         holders = set(taken.get(start, {}).values())
         assert len(taken.get(start, {})) == len(holders) == 3, (start, taken)
         refused = {outcomes[n] for n in range(6) if n not in tapper_booked}
-        assert refused <= {"one_booking_per_item_per_day", "booking_in_progress"}, refused
+        # A tap that reads the slot after all three seats went (one of them to the same person)
+        # is told the slot is full, which it then is.
+        allowed = {"one_booking_per_item_per_day", "booking_in_progress", "slot_full"}
+        assert refused <= allowed, refused
 
 
 def test_a_guard_left_by_a_crashed_request_is_taken_over_after_the_grace(booker):
