@@ -65,6 +65,7 @@ ACCESS: dict[str, Access] = {
             "policy-grants",
             "reviews",
             "knowledge",
+            "operations",
         ),
         # notification-delivery: a staff re-drive sends the notification at once.
         send=(
@@ -76,7 +77,7 @@ ACCESS: dict[str, Access] = {
         ),
         health_checks=True,
         # Cursors, pre-fill tokens, booking and video links, check-in codes; login tokens.
-        secrets=("signing-keys",),
+        secrets=("signing-keys", "webhooks/hotline-12345"),
         parameters=("jwt/rs256-public-keys",),
     ),
     "enqueue_notifications": Access(
@@ -241,6 +242,11 @@ ACCESS: dict[str, Access] = {
         read=("calendar", "departments", "users", "bookings"),
         record_facts=True,
         write=("reviews", "notifications", "idempotency"),
+    ),
+    "build_operations_report": Access(
+        read=("calendar", "departments", "bookings", "applications", "reviews", "tickets"),
+        record_facts=True,
+        write=("operations", "notifications", "idempotency"),
     ),
 }
 

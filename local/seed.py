@@ -21,6 +21,8 @@ DEPARTMENTS = [
     Department("dept-mzj", "青浦区民政局"),
     Department("dept-swj", "国家税务总局上海市青浦区税务局"),
     Department("dept-ghzyj", "青浦区规划和自然资源局"),
+    # 12345: its work orders' results go back to it as a department's webhooks do.
+    Department("hotline-12345", "12345市民服务热线"),
 ]
 
 

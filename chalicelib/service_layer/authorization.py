@@ -88,6 +88,8 @@ class Action(StrEnum):
     # Department notifications given up after the retry schedule (dead letters)
     READ_DEAD_LETTERS = "notifications.read_dead_letters"
     REDRIVE_NOTIFICATION = "notifications.redrive"
+    # The monthly operations report (12345, help, windows and every plan target)
+    READ_OPERATIONS_REPORT = "operations.read_report"
 
 
 ALL_ROLES = frozenset(Role)
@@ -289,6 +291,11 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.REDRIVE_NOTIFICATION: Rule(
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    # The district's whole operation: the district office and the centre's dispatchers.
+    Action.READ_OPERATIONS_REPORT: Rule(
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
     ),
 }

@@ -27,4 +27,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import repair
 
     registered.append(repair.bp)
+    from chalicelib.entrypoints.events import operations
+
+    registered.append(operations.bp)
     return registered

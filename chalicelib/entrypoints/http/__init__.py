@@ -37,4 +37,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import knowledge
 
     registered.append(knowledge.bp)
+    from chalicelib.entrypoints.http import operations
+
+    registered.append(operations.bp)
     return registered
