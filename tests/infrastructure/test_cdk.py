@@ -712,7 +712,11 @@ def test_each_function_reads_exactly_the_secrets_and_parameters_it_needs(
     prefix = PROD.resource_prefix
     secret_arn = f"arn:<...>:secretsmanager:<...>:<...>:secret:{prefix}/"
     expected_secrets = {
-        API_HANDLER: {secret_arn + "signing-keys-??????"},
+        # 12345's secret: the API checks the signature of the work orders 12345 sends.
+        API_HANDLER: {
+            secret_arn + "signing-keys-??????",
+            secret_arn + "webhooks/hotline-12345-??????",
+        },
         "sweep_due_items": {secret_arn + "signing-keys-??????"},
         "deliver_notifications": {secret_arn + "webhooks/*"},
     }
