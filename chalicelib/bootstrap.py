@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.ports.calendar import CalendarStore, RecomputeQueue
     from chalicelib.service_layer.ports.deadlines import ClockStore, EscalationStore
     from chalicelib.service_layer.ports.due import DueStore
+    from chalicelib.service_layer.ports.hotline import HotlineStore, InboundVerifier
     from chalicelib.service_layer.ports.idempotency import IdempotencyStore
     from chalicelib.service_layer.ports.knowledge import (
         KnowledgeSearch,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         SubscriptionSender,
         WebhookPoster,
     )
+    from chalicelib.service_layer.ports.operations import OperationsStore
     from chalicelib.service_layer.ports.policies import PolicyStore
     from chalicelib.service_layer.ports.reviews import ReviewStore
     from chalicelib.service_layer.ports.signing import Signer
@@ -341,6 +343,44 @@ class Container:
         from chalicelib.adapters.crossregion import SignedCrossRegionGateway
 
         return SignedCrossRegionGateway(self.directory, self.webhook_sender, self.secrets)
+
+    @cached_property
+    def hotline_store(self) -> HotlineStore:
+        from chalicelib.adapters.dynamodb.operations import DynamoHotlineStore
+
+        return DynamoHotlineStore()
+
+    @cached_property
+    def operations_store(self) -> OperationsStore:
+        from chalicelib.adapters.dynamodb.operations import DynamoOperationsStore
+
+        return DynamoOperationsStore()
+
+    @cached_property
+    def hotline_verifier(self) -> InboundVerifier:
+        from chalicelib.adapters.webhook import InboundWebhookVerifier
+        from chalicelib.domain.hotline import HOTLINE_DEPARTMENT_ID
+
+        return InboundWebhookVerifier(self.secrets, HOTLINE_DEPARTMENT_ID)
+
+    def take_work_order(self, order: Any) -> tuple[str, bool]:
+        """A 12345 work order taken in as a ticket: the hotline use cases call this through
+        their deps rather than importing the tickets use cases."""
+        from chalicelib.service_layer import tickets
+
+        result = tickets.receive_work_order(
+            tickets.TicketDeps.from_container(self), self.hotline_store, order
+        )
+        return result.ticket.ticket_id, result.created
+
+    def file_help_ticket(self, agent: Any, request: Any, reason: str) -> str:
+        """A help request not resolved becomes a 办不成事 ticket (one tap): the bookings use
+        cases call this through their deps rather than importing the tickets use cases."""
+        from chalicelib.service_layer import tickets
+
+        return tickets.file_for_help(
+            tickets.TicketDeps.from_container(self), agent, request, reason
+        )
 
 
 _lock = threading.Lock()

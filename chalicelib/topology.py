@@ -177,6 +177,11 @@ TABLES: tuple[TableSpec, ...] = (
         ttl_attribute="expires_at",
         description="亮证亮码记录、代办授权（多级授权）与历史材料库",
     ),
+    TableSpec(
+        "operations",
+        "chalicelib.adapters.dynamodb.operations:OperationsRecord",
+        description="12345 工单与专席转接记录、帮办与窗口办理事实、月度运行报告",
+    ),
 )
 
 # Each capability declares here the kinds of due items it files and the handler that runs one.
@@ -333,6 +338,12 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
         consumer="seal_audit_chains",
         rate_minutes=15,
         description="将各审计链已签名的链头封存到应用不可改写的存储",
+    ),
+    ScheduleSpec(
+        "operations-report",
+        consumer="build_operations_report",
+        rate_minutes=60,
+        description="每月首个工作日生成并保存上月一网通办运行报告（各项目标与实际值）",
     ),
 )
 

@@ -66,6 +66,7 @@ ACCESS: dict[str, Access] = {
             "reviews",
             "knowledge",
             "wallet",
+            "operations",
         ),
         # notification-delivery: a staff re-drive sends the notification at once.
         send=(
@@ -79,8 +80,9 @@ ACCESS: dict[str, Access] = {
         ),
         health_checks=True,
         # Cursors, pre-fill tokens, booking and video links, check-in codes; login tokens.
-        # regions/: the partner regions' shared secrets verify their signed calls.
-        secrets=("signing-keys", "regions/"),
+        # regions/: the partner regions' shared secrets verify their signed calls; 12345's
+        # secret checks the work orders 12345 sends.
+        secrets=("signing-keys", "regions/", "webhooks/hotline-12345"),
         parameters=("jwt/rs256-public-keys",),
     ),
     "enqueue_notifications": Access(
@@ -257,6 +259,11 @@ ACCESS: dict[str, Access] = {
         record_facts=True,
         write=("applications",),
         secrets=("regions/",),
+    ),
+    "build_operations_report": Access(
+        read=("calendar", "departments", "bookings", "applications", "reviews", "tickets"),
+        record_facts=True,
+        write=("operations", "notifications", "idempotency"),
     ),
 }
 

@@ -25,6 +25,8 @@ DEPARTMENTS = [
     # 跨省通办 partner regions, registered like departments: their endpoint and shared secret.
     Department("region-wujiang", "江苏省苏州市吴江区（跨省通办）"),
     Department("region-jiashan", "浙江省嘉兴市嘉善县（跨省通办）"),
+    # 12345: its work orders' results go back to it as a department's webhooks do.
+    Department("hotline-12345", "12345市民服务热线"),
 ]
 
 

@@ -156,3 +156,23 @@ class WebhookSender:
 
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+class InboundWebhookVerifier:
+    """Checks a call a party outside sends us (12345) as its own receivers check ours: Standard
+    Webhooks under the party's `whsec_` secrets, timestamp within the tolerance of wall time."""
+
+    def __init__(
+        self, secrets: Any, party_id: str, wall_time: Callable[[], float] = time.time
+    ) -> None:
+        self._secrets = secrets  # adapters.secrets.SecretStore
+        self._party_id = party_id
+        self._wall_time = wall_time
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        from chalicelib.domain.errors import Unauthenticated
+
+        try:
+            verify(self._secrets.webhook_secrets(self._party_id), headers, body, self._wall_time())
+        except WebhookRefused as refused:
+            raise Unauthenticated("调用签名校验未通过", code=f"webhook_{refused.reason}") from None

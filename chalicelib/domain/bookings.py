@@ -19,7 +19,7 @@ import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -290,6 +290,7 @@ _RULE_BOUNDS: dict[str, tuple[int, int]] = {
     "wait_target_complex_minutes": (1, 480),
     "wait_window_minutes": (5, 24 * 60),
     "help_pickup_target_seconds": (5, 3600),
+    "handling_target_minutes": (1, 480),
 }
 
 
@@ -316,6 +317,9 @@ class BookingRules:
     wait_window_minutes: int = 60
     help_pickup_target_seconds: int = 60
     help_alert_department_id: str = "dept-zwb"
+    # Window handling (call → served): 20 minutes in general, per item where it says otherwise.
+    handling_target_minutes: int = 20
+    handling_item_targets: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [
@@ -327,12 +331,21 @@ class BookingRules:
             problems.append("最早可约天数不能晚于最晚可约天数")
         if self.remind_before_minutes >= self.remind_day_before_minutes:
             problems.append("临近提醒应晚于前一天提醒")
+        low, high = _RULE_BOUNDS["handling_target_minutes"]
+        problems += [
+            f"事项 {item} 的办理时长目标应在 {low} 到 {high} 分钟之间"
+            for item, minutes in self.handling_item_targets.items()
+            if isinstance(minutes, bool)
+            or not isinstance(minutes, int)
+            or not low <= minutes <= high
+        ]
         if problems:
             raise InvalidInput("预约规则有误：" + "；".join(problems), code="invalid_rules")
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["priority_tags"] = list(self.priority_tags)
+        data["handling_item_targets"] = dict(self.handling_item_targets)
         return data
 
     @classmethod
@@ -341,6 +354,10 @@ class BookingRules:
         values = {k: v for k, v in data.items() if k in known}
         if "priority_tags" in values:
             values["priority_tags"] = tuple(values["priority_tags"])
+        if "handling_item_targets" in values:
+            values["handling_item_targets"] = {
+                str(k): int(v) for k, v in dict(values["handling_item_targets"] or {}).items()
+            }
         for name in _RULE_BOUNDS:
             if name in values:
                 values[name] = int(values[name])
@@ -353,6 +370,12 @@ class BookingRules:
         if complexity is Complexity.COMPLEX:
             return self.wait_target_complex_minutes
         return self.wait_target_simple_minutes
+
+    def handling_target(self, item_id: str | None) -> int:
+        """Minutes from call to served that an item's window handling should not exceed."""
+        if item_id is not None and item_id in self.handling_item_targets:
+            return self.handling_item_targets[item_id]
+        return self.handling_target_minutes
 
 
 def is_priority(tags: Iterable[str], rules: BookingRules) -> bool:
@@ -657,6 +680,19 @@ def check_not_suspended(until: datetime | None, now: datetime) -> None:
 class HelpStatus(StrEnum):
     WAITING = "waiting"
     PICKED_UP = "picked_up"
+    RESOLVED = "resolved"
+    NOT_RESOLVED = "not_resolved"
+    ABANDONED = "abandoned"
+
+
+class HelpOutcome(StrEnum):
+    RESOLVED = "resolved"
+    NOT_RESOLVED = "not_resolved"  # with a reason; may become a 办不成事 ticket
+    ABANDONED = "abandoned"  # the person left, before or after pick-up
+
+
+HELP_ENDED = frozenset({HelpStatus.RESOLVED, HelpStatus.NOT_RESOLVED, HelpStatus.ABANDONED})
+HELP_RESOLUTION_TARGET = 0.90
 
 
 @dataclass(frozen=True)
@@ -674,6 +710,32 @@ class HelpRequest:
     alerted: bool = False
     room: VideoRoom | None = None
     version: int | None = None
+    team: str | None = None  # who answers: the item's department, else the help desk
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    outcome_reason: str | None = None
+    ticket_id: str | None = None  # the 办不成事 ticket a request not resolved became
+
+
+def end_help(
+    request: HelpRequest, outcome: HelpOutcome, now: datetime, by: str, reason: str = ""
+) -> HelpRequest:
+    """How a help request ends. Resolved or not needs an agent to have picked it up; a request
+    not resolved says why; a person may abandon it before or after the pick-up."""
+    if request.status in HELP_ENDED:
+        raise RuleViolation("该求助已结束", code="help_already_ended")
+    if outcome is not HelpOutcome.ABANDONED and request.status is not HelpStatus.PICKED_UP:
+        raise RuleViolation("求助尚未接入，不能登记办理结果", code="help_not_picked_up")
+    reason = reason.strip()
+    if outcome is HelpOutcome.NOT_RESOLVED and not reason:
+        raise InvalidInput("未解决的求助须说明原因", code="reason_required")
+    return replace(
+        request,
+        status=HelpStatus(outcome.value),
+        ended_at=now,
+        ended_by=by,
+        outcome_reason=reason or None,
+    )
 
 
 def pick_up(
@@ -711,6 +773,7 @@ class WaitSample:
     wait_seconds: int
     staff_id: str
     handling_seconds: int | None = None
+    item_id: str | None = None
 
 
 def _mean(values: list[float]) -> float | None:
@@ -727,6 +790,22 @@ def average_wait_minutes(
             s.wait_seconds / 60
             for s in samples
             if s.complexity is complexity and since <= s.called_at <= now
+        ]
+    )
+
+
+def average_handling_minutes(
+    samples: Iterable[WaitSample], item_id: str, now: datetime, rules: BookingRules
+) -> float | None:
+    """Rolling average handling (call → served) of one item over the rules' window."""
+    since = now - timedelta(minutes=rules.wait_window_minutes)
+    return _mean(
+        [
+            s.handling_seconds / 60
+            for s in samples
+            if s.item_id == item_id
+            and s.handling_seconds is not None
+            and since <= s.called_at <= now
         ]
     )
 

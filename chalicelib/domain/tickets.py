@@ -59,11 +59,12 @@ class Channel(StrEnum):
     HOTLINE = "hotline"
     WINDOW = "window"
     SELF_SERVICE_TERMINAL = "self_service_terminal"
+    LIVE_HELP = "live_help"  # a 专业人工帮办 agent files what the help could not resolve
 
 
 # Channels a person uses themselves; hotline and window intake is staff filing for someone.
 PUBLIC_CHANNELS = frozenset({Channel.MINI_PROGRAM, Channel.PC, Channel.SELF_SERVICE_TERMINAL})
-STAFF_CHANNELS = frozenset({Channel.HOTLINE, Channel.WINDOW})
+STAFF_CHANNELS = frozenset({Channel.HOTLINE, Channel.WINDOW, Channel.LIVE_HELP})
 
 
 class Complexity(StrEnum):

@@ -94,6 +94,8 @@ class Action(StrEnum):
     REVOKE_LICENCE = "wallet.revoke_licence"
     # Window staff file applications on a person's behalf (window, video acceptance)
     FILE_ON_BEHALF = "applications.file_on_behalf"
+    # The monthly operations report (12345, help, windows and every plan target)
+    READ_OPERATIONS_REPORT = "operations.read_report"
 
 
 ALL_ROLES = frozenset(Role)
@@ -302,6 +304,11 @@ POLICY: dict[Action, Rule] = {
     # Licences and kept materials are withdrawn by the platform's data administrators.
     Action.REVOKE_LICENCE: Rule(frozenset({Role.ADMIN}), frozenset({Role.ADMIN})),
     Action.FILE_ON_BEHALF: Rule(frozenset({Role.WINDOW_STAFF}), frozenset({Role.WINDOW_STAFF})),
+    # The district's whole operation: the district office and the centre's dispatchers.
+    Action.READ_OPERATIONS_REPORT: Rule(
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
 }
 
 

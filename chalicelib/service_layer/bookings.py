@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         PreparingNotifier,
     )
     from chalicelib.service_layer.ports.calendar import CalendarStore
+    from chalicelib.service_layer.ports.operations import OperationsFacts
     from chalicelib.service_layer.ports.signing import Signer
 
 
@@ -116,6 +117,10 @@ class BookingDeps:
     links_base_url: str = "https://haoban.qingpu.example"
     metric: Callable[..., None] = emit_metric
     items: Any = None  # the service guide (`latest_item(code)`): services name its items
+    # The month's facts for the operations report (help pick-up and outcome, window handling).
+    facts: OperationsFacts | None = None
+    # (agent, help request, reason) → the 办不成事 ticket id; the container files it.
+    file_ticket: Callable[[Principal, HelpRequest, str], str] | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> BookingDeps:
@@ -131,6 +136,8 @@ class BookingDeps:
             signer=c.signer,
             completed=c.handling_completed_strict,
             items=c.application_store,
+            facts=c.operations_store,
+            file_ticket=c.file_help_ticket,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -1052,7 +1059,12 @@ def _call(
 ) -> Booking:
     called = deps.store.save_booking(domain.call(booking, now, principal.user_id), now)
     sample = WaitSample(
-        called.booking_id, called.complexity, now, called.wait_seconds or 0, principal.user_id
+        called.booking_id,
+        called.complexity,
+        now,
+        called.wait_seconds or 0,
+        principal.user_id,
+        item_id=called.item_id,
     )
     deps.store.put_sample(center.center_id, called.day, sample)
     _notify(
@@ -1108,8 +1120,77 @@ def serve(deps: BookingDeps, principal: Principal, booking_id: str) -> Booking:
         "Seconds",
         complexity=served.complexity.value,
     )
+    _handling_effects(deps, served, now)
     _completion_effects(deps, booking_id)
     return served
+
+
+def _handling_effects(deps: BookingDeps, served: Booking, now: datetime) -> None:
+    """The service's wait and handling as a fact of the month's operations report, then the
+    item's rolling handling average against its target (alert the centre manager)."""
+    rules = deps.rules()
+    target = rules.handling_target(served.item_id)
+    if deps.facts is not None and served.handling_seconds is not None:
+        deps.facts.put_fact(
+            now.astimezone(CHINA_TZ).strftime("%Y-%m"),
+            "handling",
+            served.booking_id,
+            {
+                "booking_id": served.booking_id,
+                "centre_id": served.center_id,
+                "item_id": served.item_id,
+                "complexity": served.complexity.value,
+                "wait_seconds": served.wait_seconds,
+                "handling_seconds": served.handling_seconds,
+                "target_minutes": target,
+                "wait_target_minutes": rules.wait_target_minutes(served.complexity),
+            },
+        )
+    center = deps.store.get_center(served.center_id)
+    if center is not None:
+        _check_handling_target(deps, center, served.item_id, served.item_name, now, rules)
+
+
+def _check_handling_target(
+    deps: BookingDeps,
+    center: Center,
+    item_id: str,
+    item_name: str,
+    now: datetime,
+    rules: BookingRules,
+) -> None:
+    """The item's rolling average handling (call → served) over its target: alert the
+    manager, once an hour per item, as the wait alarms do."""
+    since = now - timedelta(minutes=rules.wait_window_minutes)
+    samples = deps.store.samples_since(center.center_id, today_of(now), since)
+    average = domain.average_handling_minutes(samples, item_id, now, rules)
+    target = rules.handling_target(item_id)
+    if average is None or average <= target:
+        return
+    hour = now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H")
+    recipient, kind = (
+        (center.manager_id, RecipientKind.USER)
+        if center.manager_id
+        else (rules.help_alert_department_id, RecipientKind.DEPARTMENT)
+    )
+    created = _notify(
+        deps,
+        f"center:{center.center_id}:handling:{item_id}:{hour}",
+        recipient,
+        "booking.handling_over_target",
+        f"办理超时预警：{center.name}",
+        f"{center.name}“{item_name}”近{rules.wait_window_minutes}分钟平均办理{average}分钟，"
+        f"超过{target}分钟的目标，请核查窗口办理情况。",
+        {
+            "centre_id": center.center_id,
+            "item_code": item_id,
+            "average_handling_minutes": average,
+            "target_minutes": target,
+        },
+        kind,
+    )
+    if created:
+        deps.metric("BookingHandlingOverTarget", 1, "Count")
 
 
 def _completion_effects(deps: BookingDeps, booking_id: str) -> bool:
@@ -1244,7 +1325,15 @@ def request_help(
         existing = deps.store.get_help(request_id)
         if existing is not None:
             return existing
-    request = HelpRequest(request_id, principal.user_id, topic, item_id, HelpStatus.WAITING, now)
+    request = HelpRequest(
+        request_id,
+        principal.user_id,
+        topic,
+        item_id,
+        HelpStatus.WAITING,
+        now,
+        team=_help_team(deps, item_id, rules),
+    )
     try:
         saved = deps.store.create_help(request)
     except Exception:
@@ -1317,7 +1406,79 @@ def pick_up_help(deps: BookingDeps, principal: Principal, request_id: str) -> He
     )
     deps.metric("HelpPickupSeconds", picked.pickup_seconds or 0, "Seconds")
     deps.metric("HelpPickupOnTime", 1 if picked.target_met else 0, "Count")
+    _help_fact(deps, picked)
     return picked
+
+
+def _help_team(deps: BookingDeps, item_id: str | None, rules: BookingRules) -> str:
+    """Who answers a request: the specialists of the item's department, else the help desk."""
+    if item_id and deps.items is not None:
+        item = deps.items.latest_item(item_id)
+        if item is not None and item.department_id:
+            return str(item.department_id)
+    return rules.help_alert_department_id
+
+
+def _help_fact(deps: BookingDeps, request: HelpRequest) -> None:
+    """The request as a fact of its month's operations report (written again as it ends)."""
+    if deps.facts is None:
+        return
+    deps.facts.put_fact(
+        request.requested_at.astimezone(CHINA_TZ).strftime("%Y-%m"),
+        "help",
+        request.request_id,
+        {
+            "request_id": request.request_id,
+            "team": request.team,
+            "pickup_seconds": request.pickup_seconds,
+            "pickup_met": request.target_met,
+            "outcome": request.status.value if request.status in domain.HELP_ENDED else None,
+            "ticket_id": request.ticket_id,
+        },
+    )
+
+
+def end_help(
+    deps: BookingDeps,
+    principal: Principal,
+    request_id: str,
+    outcome: domain.HelpOutcome,
+    reason: str = "",
+    file_ticket: bool = True,
+) -> HelpRequest:
+    """How a help request ended: the agent says resolved or not (with the reason; a request
+    not resolved becomes a 办不成事 ticket in the same tap); the person or the agent records
+    that the person left. Counted per team for the report."""
+    request = get_help(deps, principal, request_id)
+    if outcome is not domain.HelpOutcome.ABANDONED or principal.user_id != request.user_id:
+        require(principal, Action.ANSWER_HELP)
+    now = deps.clock.now()
+    ended = domain.end_help(request, outcome, now, principal.user_id, reason)
+    if outcome is domain.HelpOutcome.NOT_RESOLVED and file_ticket:
+        if deps.file_ticket is None:
+            raise RuntimeError("filing a ticket from a help request needs the tickets capability")
+        # Keyed by the request: a retry of this call files no second ticket.
+        ended = replace(ended, ticket_id=deps.file_ticket(principal, ended, reason.strip()))
+    try:
+        saved = deps.store.save_help(ended)
+    except Conflict as error:
+        raise RuleViolation("该求助已被他人处理，请刷新", code="help_changed") from error
+    if request.status is HelpStatus.WAITING:
+        deps.jobs.finish(job_id_for(request_id, JobKind.HELP_PICKUP.value, 0), "abandoned", now)
+    _audit(
+        deps,
+        principal,
+        f"help.{saved.status.value}",
+        "help_request",
+        request_id,
+        _help_snapshot(request),
+        _help_snapshot(saved),
+        reason=saved.outcome_reason,
+        ticket_id=saved.ticket_id,
+    )
+    deps.metric("HelpEnded", 1, "Count", outcome=saved.status.value)
+    _help_fact(deps, saved)
+    return saved
 
 
 def _help_snapshot(request: HelpRequest) -> dict[str, Any]:
@@ -1327,6 +1488,8 @@ def _help_snapshot(request: HelpRequest) -> dict[str, Any]:
         "agent_id": request.agent_id,
         "pickup_seconds": request.pickup_seconds,
         "target_met": request.target_met,
+        "team": request.team,
+        "ticket_id": request.ticket_id,
     }
 
 

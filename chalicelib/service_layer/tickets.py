@@ -21,11 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.domain import hotline
 from chalicelib.domain import tickets as domain
 from chalicelib.domain.audit import AuditEntry
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID, Clock, ClockState, Outcome
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from chalicelib.domain.hotline import WorkOrder
 from chalicelib.domain.identity import PUBLIC_ROLES, Principal, Role
 from chalicelib.domain.items import item_code
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from chalicelib.service_layer.deadlines import DeadlineDeps
     from chalicelib.service_layer.notify import Notifier
     from chalicelib.service_layer.ports import Directory
+    from chalicelib.service_layer.ports.hotline import HotlineStore
     from chalicelib.service_layer.ports.tickets import TicketStore
     from chalicelib.service_layer.ports.transactions import Transactions
 
@@ -232,9 +235,14 @@ def file_ticket(
     principal: Principal,
     request: IntakeRequest,
     idempotency_key: str | None = None,
+    *,
+    limits: domain.TicketLimits | None = None,
+    details: dict[str, Any] | None = None,
 ) -> IntakeResult:
     """Take in a report, route it by the first matching rule, start its clocks and notify.
-    Repeats of a keyed request are answered by the HTTP layer's stored response."""
+    Repeats of a keyed request are answered by the HTTP layer's stored response. `limits`
+    replace the stored ones for this intake (a 12345 order's own deadlines); `details` are
+    kept on the ticket."""
     require(principal, Action.FILE_TICKET)
     owner = _owner(deps, principal, request)
     require(
@@ -285,9 +293,11 @@ def file_ticket(
         now,
         rules=rules,
         duplicates=duplicates,
-        limits=_limits(deps, now),
+        limits=limits or _limits(deps, now),
         item_owner=guide_item.department_id if guide_item is not None else None,
     )
+    if details:
+        ticket = replace(ticket, details={**ticket.details, **details})
     if ticket.department_id:
         found_department = deps.directory.get_department(ticket.department_id)
         ticket = replace(
@@ -686,6 +696,8 @@ def _apply_entry(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry, run: _R
     _count(deps, ticket, entry, judged)
     for notice in entry.effects.notices:
         _notify(deps, ticket, entry, notice, run)
+    if entry.to_state in _REPORTED_TO_12345 and ticket.details.get("hotline"):
+        _report_to_12345(deps, ticket, entry)
     if entry.to_state is TicketState.CLOSED:
         run.then(lambda: deps.completed("ticket", ticket.ticket_id))
 
@@ -1201,3 +1213,117 @@ def _ticket_steps(deps: TicketDeps, step: str, month: str) -> dict[str, int]:
         start_key = page.last_key
         if start_key is None:
             return counts
+
+
+# ---- 12345 work orders --------------------------------------------------------------------
+
+# The results 12345 is told of: the department's answer, and the ticket's closing.
+_REPORTED_TO_12345 = frozenset({TicketState.REPLIED, TicketState.CLOSED})
+
+
+def receive_work_order(deps: TicketDeps, orders: HotlineStore, order: WorkOrder) -> IntakeResult:
+    """A 12345 work order becomes one ticket however often 12345 sends it: the first arrival
+    claims the order number for a new ticket id, every later one finds that id (and files the
+    ticket itself if the first arrival died before it did). The order's deadlines, in working
+    days from when 12345 took the call, are kept on the working-day calendar; the ticket's
+    clocks run to them."""
+    now = deps.clock.now()
+    received = order.received_at.astimezone(CHINA_TZ).isoformat()
+    ticket_id = orders.claim_order(order.order_no, deps.new_id(now), received)
+    existing = deps.tickets.get(ticket_id)
+    if existing is not None:
+        return IntakeResult(apply_effects(deps, existing), created=False)
+    calendar = deps.deadlines.calendar()
+    start = order.received_at.astimezone(CHINA_TZ)
+    contact_day, _ = calendar.add_working_days(start.date(), order.contact_days)
+    resolve_day, _ = calendar.add_working_days(start.date(), order.resolve_days)
+    end_of = time(23, 59, 59)
+    details = {
+        "hotline": hotline.order_details(
+            order,
+            datetime.combine(contact_day, end_of, CHINA_TZ),
+            datetime.combine(resolve_day, end_of, CHINA_TZ),
+        )
+    }
+    base = _limits(deps, now)
+    limits = replace(
+        base,
+        contact_days=order.contact_days,
+        resolve_simple_days=order.resolve_days,
+        resolve_complex_days=max(order.resolve_days, base.resolve_complex_days),
+    )
+    request = IntakeRequest(
+        kind=TicketKind.OTHER,
+        channel=Channel.HOTLINE,
+        description=order.description,
+        contact_method=ContactMethod.PHONE,
+        contact_mobile=order.caller_mobile,
+        contact_note=f"12345 工单 {order.order_no}",
+        service_item_id=order.item_code,
+        on_behalf_name=order.caller_name,
+        on_behalf_subject_id=order.subject_id,
+    )
+    keyed = replace(deps, new_id=lambda _now: ticket_id)
+    try:
+        return file_ticket(
+            keyed, hotline.HOTLINE_PRINCIPAL, request, limits=limits, details=details
+        )
+    except Conflict as error:
+        # Two arrivals of one order at once: the other filed it first.
+        found = deps.tickets.get(ticket_id)
+        if error.code not in ("ticket_id_conflict", "ticket_exists") or found is None:
+            raise
+        return IntakeResult(apply_effects(deps, found), created=False)
+
+
+def _report_to_12345(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry) -> None:
+    """The ticket's result to 12345, through the signed, retried department webhooks (12345 is
+    the department `HOTLINE_DEPARTMENT_ID`); once per entry whatever the retries."""
+    order = ticket.details["hotline"]
+    reply = ticket.details.get("reply") or {}
+    closed = entry.to_state is TicketState.CLOSED
+    deps.notifier.notify(
+        NotificationRequest(
+            business_key=f"hotline:{order['order_no']}:{ticket.ticket_id}:{entry.seq}",
+            recipient_kind=RecipientKind.DEPARTMENT,
+            recipient_id=hotline.HOTLINE_DEPARTMENT_ID,
+            category="hotline.result",
+            title=f"12345 工单 {order['order_no']} 办理结果：{'已办结' if closed else '已答复'}",
+            body=_clause(reply.get("answer") or entry.note) or "（无）",
+            data={
+                "order_no": order["order_no"],
+                "ticket_id": ticket.ticket_id,
+                "state": entry.to_state.value,
+                "seq": entry.seq,
+                "at": entry.at.isoformat(),
+                "answer": reply.get("answer"),
+                "department_id": ticket.department_id,
+                "resolve_due_at": order.get("resolve_due_at"),
+            },
+            correlation_id=get_correlation_id(),
+        )
+    )
+
+
+# ---- help requests not resolved ------------------------------------------------------------
+
+
+def file_for_help(deps: TicketDeps, agent: Principal, request: Any, reason: str) -> str:
+    """A live-help request not resolved, as a 办不成事 ticket filed by the agent for the person
+    (one tap): the ticket id. Keyed by the request, so a second tap finds the same ticket."""
+    profile = deps.directory.get_user(request.user_id)
+    if profile is None:
+        raise NotFound("求助人不存在", code="user_not_found")
+    intake = IntakeRequest(
+        kind=TicketKind.OTHER,
+        channel=Channel.LIVE_HELP,
+        description=f"人工帮办未能解决：{reason}（求助：{request.topic}）",
+        contact_method=ContactMethod.MINI_PROGRAM,
+        contact_mobile=profile.mobile,
+        service_item_id=request.item_id,
+        on_behalf_name=profile.display_name or profile.user_id,
+        on_behalf_subject_id=profile.subject_id,
+        on_behalf_user_id=profile.user_id,
+    )
+    result = file_ticket(deps, agent, intake, f"help-{request.request_id}")
+    return result.ticket.ticket_id

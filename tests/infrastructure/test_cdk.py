@@ -712,7 +712,12 @@ def test_each_function_reads_exactly_the_secrets_and_parameters_it_needs(
     prefix = PROD.resource_prefix
     secret_arn = f"arn:<...>:secretsmanager:<...>:<...>:secret:{prefix}/"
     expected_secrets = {
-        API_HANDLER: {secret_arn + "signing-keys-??????", secret_arn + "regions/*"},
+        # regions/: the partner regions' secrets; 12345's: the API checks its work orders.
+        API_HANDLER: {
+            secret_arn + "signing-keys-??????",
+            secret_arn + "regions/*",
+            secret_arn + "webhooks/hotline-12345-??????",
+        },
         "sweep_due_items": {secret_arn + "signing-keys-??????"},
         "deliver_notifications": {secret_arn + "webhooks/*"},
         "deliver_cross_region": {secret_arn + "regions/*"},

@@ -232,6 +232,7 @@ class SampleModel(Model):
     wait_seconds = NumberAttribute()
     staff_id = UnicodeAttribute()
     handling_seconds = NumberAttribute(null=True)
+    item_id = UnicodeAttribute(null=True)
 
 
 class HelpQueueIndex(GlobalSecondaryIndex["HelpRequestModel"]):
@@ -263,6 +264,11 @@ class HelpRequestModel(Model):
     video_join_url = UnicodeAttribute(null=True)
     queue_key = UnicodeAttribute(null=True)
     queue_order = UnicodeAttribute(null=True)
+    team = UnicodeAttribute(null=True)
+    ended_at = UnicodeAttribute(null=True)
+    ended_by = UnicodeAttribute(null=True)
+    outcome_reason = UnicodeAttribute(null=True)
+    ticket_id = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     queue_index = HelpQueueIndex()
@@ -460,6 +466,11 @@ def _help_to_model(request: HelpRequest) -> HelpRequestModel:
         alerted=request.alerted,
         video_room_id=request.room.room_id if request.room else None,
         video_join_url=request.room.join_url if request.room else None,
+        team=request.team,
+        ended_at=_iso_or_none(request.ended_at),
+        ended_by=request.ended_by,
+        outcome_reason=request.outcome_reason,
+        ticket_id=request.ticket_id,
     )
     if request.status is HelpStatus.WAITING:
         item.queue_key = HELP_QUEUE
@@ -484,6 +495,11 @@ def _help_from_model(item: HelpRequestModel) -> HelpRequest:
         alerted=bool(item.alerted),
         room=VideoRoom(item.video_room_id, item.video_join_url) if item.video_room_id else None,
         version=item.version,
+        team=item.team,
+        ended_at=parse_iso(item.ended_at),
+        ended_by=item.ended_by,
+        outcome_reason=item.outcome_reason,
+        ticket_id=item.ticket_id,
     )
 
 
@@ -912,6 +928,7 @@ class DynamoBookingStore:
             called_at=iso(sample.called_at),
             wait_seconds=sample.wait_seconds,
             staff_id=sample.staff_id,
+            item_id=sample.item_id,
         ).save()
 
     def set_handling(
@@ -943,6 +960,7 @@ class DynamoBookingStore:
                 handling_seconds=int(i.handling_seconds)
                 if i.handling_seconds is not None
                 else None,
+                item_id=i.item_id,
             )
             for i in result
         ]

@@ -30,4 +30,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.events import crossregion
 
     registered.append(crossregion.bp)
+    from chalicelib.entrypoints.events import operations
+
+    registered.append(operations.bp)
     return registered

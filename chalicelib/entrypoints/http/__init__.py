@@ -49,4 +49,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import crossregion
 
     registered.append(crossregion.bp)
+    from chalicelib.entrypoints.http import operations
+
+    registered.append(operations.bp)
     return registered

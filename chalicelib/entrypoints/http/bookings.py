@@ -29,7 +29,8 @@ ChannelName = Literal["counter", "video", "home_visit"]
 ComplexityName = Literal["simple", "complex"]
 CenterKindName = Literal["district", "sub_centre", "community"]
 BookingStatusName = Literal["booked", "checked_in", "called", "served", "cancelled", "no_show"]
-HelpStatusName = Literal["waiting", "picked_up"]
+HelpStatusName = Literal["waiting", "picked_up", "resolved", "not_resolved", "abandoned"]
+HelpOutcomeName = Literal["resolved", "not_resolved", "abandoned"]
 
 
 class _Model(BaseModel):
@@ -246,6 +247,8 @@ class RulesView(_Model):
     wait_window_minutes: int
     help_pickup_target_seconds: int
     help_alert_department_id: str
+    handling_target_minutes: int = Field(description="窗口办理时长目标（叫号至办结，分钟）")
+    handling_item_targets: dict[str, int] = Field(description="按事项编码的办理时长目标（分钟）")
     version: int | None = None
 
 
@@ -270,6 +273,8 @@ class RulesUpdate(_Input):
     wait_window_minutes: int | None = None
     help_pickup_target_seconds: int | None = None
     help_alert_department_id: str | None = Field(default=None, pattern=_ID)
+    handling_target_minutes: int | None = None
+    handling_item_targets: dict[str, int] | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _something_changes(self) -> "RulesUpdate":
@@ -296,6 +301,18 @@ class HelpView(_Model):
     pickup_seconds: int | None = Field(default=None, description="从求助到接入的秒数")
     target_met: bool | None = Field(default=None, description="是否在1分钟目标内接入")
     video: VideoView | None = None
+    team: str | None = Field(default=None, description="帮办团队：事项所属部门，否则为综合帮办")
+    ended_at: dt.datetime | None = None
+    outcome_reason: str | None = Field(default=None, description="未解决的原因")
+    ticket_id: str | None = Field(default=None, description="未解决时转成的办不成事工单")
+
+
+class HelpOutcomeIn(_Input):
+    outcome: HelpOutcomeName = Field(
+        description="resolved 已解决；not_resolved 未解决（须填原因）；abandoned 求助人已离开"
+    )
+    reason: Text(500, multiline=True) = Field(default="", description="未解决的原因")
+    file_ticket: bool = Field(default=True, description="未解决时一键转为办不成事工单（默认是）")
 
 
 class HelpPage(_Model):
@@ -375,6 +392,10 @@ def _help_view(request: Any) -> HelpView:
         video=VideoView(room_id=request.room.room_id, join_url=request.room.join_url)
         if request.room
         else None,
+        team=request.team,
+        ended_at=request.ended_at,
+        outcome_reason=request.outcome_reason,
+        ticket_id=request.ticket_id,
     )
 
 
@@ -821,3 +842,29 @@ def pick_up_help(call: Call, request_id: str):
     from chalicelib.service_layer import bookings
 
     return _help_view(bookings.pick_up_help(_deps(), call.user, request_id))
+
+
+@api_route(
+    bp,
+    "/help-requests/{request_id}/outcome",
+    method="POST",
+    summary="登记帮办结果：已解决、未解决（一键转办不成事工单）或求助人已离开",
+    tags=_TAGS,
+    body=HelpOutcomeIn,
+    response=HelpView,
+    errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
+)
+def end_help(call: Call, request_id: str):
+    from chalicelib.domain.bookings import HelpOutcome
+    from chalicelib.service_layer import bookings
+
+    body: HelpOutcomeIn = call.body
+    ended = bookings.end_help(
+        _deps(),
+        call.user,
+        request_id,
+        HelpOutcome(body.outcome),
+        body.reason,
+        body.file_ticket,
+    )
+    return _help_view(ended)

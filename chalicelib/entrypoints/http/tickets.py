@@ -22,7 +22,9 @@ bp = Blueprint(__name__)
 
 _TAGS = ("tickets",)
 Kind = Literal["not_accepted", "not_approved", "cross_department", "staff_conduct", "other"]
-ChannelName = Literal["mini_program", "pc", "hotline", "window", "self_service_terminal"]
+ChannelName = Literal[
+    "mini_program", "pc", "hotline", "window", "self_service_terminal", "live_help"
+]
 ComplexityName = Literal["simple", "complex"]
 State = Literal[
     "submitted",
