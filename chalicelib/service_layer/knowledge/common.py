@@ -113,8 +113,18 @@ class KnowledgeDeps:
 
     def tokens(self, article: Article) -> list[str]:
         self.search.ensure_vocabulary()
+        # What a linked item says (its name, conditions, materials and what it bundles) is
+        # found through the article too: "要上传什么" is answered by the guide's materials.
         names = [
-            item.name for link in article.content.item_links if (item := self.items(link.code))
+            text
+            for link in article.content.item_links
+            if (item := self.items(link.code))
+            for text in (
+                item.name,
+                *item.conditions,
+                *(m.name for m in item.materials),
+                *item.bundle,
+            )
         ]
         if self.tokenize is None:
             raise RuntimeError("KnowledgeDeps needs a tokenizer (the container has the index's)")
@@ -126,7 +136,11 @@ def vocabulary(items: Any, catalog: Any) -> list[str]:
     names, key = [], None
     while True:
         page = items.list_items(100, key)
-        names += [item.name for item in page.items]
+        names += [
+            name
+            for item in page.items
+            for name in (item.name, *(m.name for m in item.materials), *item.bundle)
+        ]
         key = page.last_key
         if not key:
             break
