@@ -300,6 +300,12 @@ class Container:
             reviews.ReviewDeps.from_container(self), handling_type, handling_id, strict=True
         )
 
+    @cached_property
+    def assistant_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.knowledge.assistant import DynamoAssistantStore
+
+        return DynamoAssistantStore()
+
 
 _lock = threading.Lock()
 _container: Container | None = None

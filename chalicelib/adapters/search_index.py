@@ -440,9 +440,11 @@ class SearchIndex:
             return DOMAIN_WEIGHT
         return TOPICAL_WEIGHT
 
-    def on_topic(self, query: str) -> bool:
-        """Whether the question names a matter of the field that the published answers know."""
-        return bool(self.search(query, 1, refresh=False))
+    def mentions_field(self, query: str) -> bool:
+        """Whether the question names a matter of the field (an item, a policy, a lexicon
+        word, what an article is about), answered or not: unanswered, it is a question for a
+        department; otherwise it is not ours."""
+        return any(self.weight(t) >= DOMAIN_WEIGHT for t in topical(tokenize(query)) if len(t) >= 2)
 
 
 def _scored(hit: Hit, score: float) -> Hit:

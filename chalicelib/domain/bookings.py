@@ -674,6 +674,9 @@ class HelpRequest:
     alerted: bool = False
     room: VideoRoom | None = None
     version: int | None = None
+    # Handed over from the assistant: its conversation and what was said so far.
+    conversation_id: str | None = None
+    transcript: tuple[str, ...] = ()
 
 
 def pick_up(

@@ -88,6 +88,11 @@ class Action(StrEnum):
     # Department notifications given up after the retry schedule (dead letters)
     READ_DEAD_LETTERS = "notifications.read_dead_letters"
     REDRIVE_NOTIFICATION = "notifications.redrive"
+    # The assistant (智能客服) and its colloquial lexicon
+    CHAT_ASSISTANT = "assistant.chat"
+    READ_CONVERSATION = "assistant.read_conversation"
+    EDIT_LEXICON = "assistant.edit_lexicon"
+    REVIEW_LEXICON = "assistant.review_lexicon"
 
 
 ALL_ROLES = frozenset(Role)
@@ -290,6 +295,19 @@ POLICY: dict[Action, Rule] = {
     Action.REDRIVE_NOTIFICATION: Rule(
         frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    # People talk for themselves; live-help agents read the transcript of what they take over.
+    Action.CHAT_ASSISTANT: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.READ_CONVERSATION: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+    ),
+    Action.EDIT_LEXICON: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.REVIEW_LEXICON: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
     ),
 }
 

@@ -35,6 +35,7 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     VersionAttribute,
@@ -261,6 +262,8 @@ class HelpRequestModel(Model):
     alerted = BooleanAttribute(default=False)
     video_room_id = UnicodeAttribute(null=True)
     video_join_url = UnicodeAttribute(null=True)
+    conversation_id = UnicodeAttribute(null=True)
+    transcript = ListAttribute(of=UnicodeAttribute, null=True)
     queue_key = UnicodeAttribute(null=True)
     queue_order = UnicodeAttribute(null=True)
     version = VersionAttribute()
@@ -460,6 +463,8 @@ def _help_to_model(request: HelpRequest) -> HelpRequestModel:
         alerted=request.alerted,
         video_room_id=request.room.room_id if request.room else None,
         video_join_url=request.room.join_url if request.room else None,
+        conversation_id=request.conversation_id,
+        transcript=list(request.transcript) or None,
     )
     if request.status is HelpStatus.WAITING:
         item.queue_key = HELP_QUEUE
@@ -484,6 +489,8 @@ def _help_from_model(item: HelpRequestModel) -> HelpRequest:
         alerted=bool(item.alerted),
         room=VideoRoom(item.video_room_id, item.video_join_url) if item.video_room_id else None,
         version=item.version,
+        conversation_id=item.conversation_id,
+        transcript=tuple(str(line) for line in item.transcript or ()),
     )
 
 

@@ -143,9 +143,11 @@ COLLOQUIAL_LEXICON: tuple[tuple[str, str], ...] = (
 )
 
 # Shanghainese function words that carry no topic (added to the stopwords).
-DIALECT_STOPWORDS: frozenset[str] = frozenset(
+_DIALECT_TEXT = (
     "伐 哦 咯 嘞 额 阿拉 侬 伊 伊拉 屋里 屋里厢 哪能 啥 啥个 晓得 辰光 啥辰光 好伐 蛮 交关 "
-    "老 一趟 一记 么 好 个 点 下 几 帮 跟 讲 伐啦 吗啊 啊呀".split()
+    "老 一趟 一记 么 好 个 点 下 几 帮 跟 讲 伐啦 吗啊 啊呀"
+)
+DIALECT_STOPWORDS: frozenset[str] = frozenset(_DIALECT_TEXT.split(" "))
 )
 
 _MAX_WORD = 12

@@ -296,6 +296,8 @@ class HelpView(_Model):
     pickup_seconds: int | None = Field(default=None, description="从求助到接入的秒数")
     target_met: bool | None = Field(default=None, description="是否在1分钟目标内接入")
     video: VideoView | None = None
+    conversation_id: str | None = Field(default=None, description="由智能客服转人工时的会话")
+    transcript: list[str] = Field(default=[], description="转人工前与智能客服的对话记录")
 
 
 class HelpPage(_Model):
@@ -375,6 +377,8 @@ def _help_view(request: Any) -> HelpView:
         video=VideoView(room_id=request.room.room_id, join_url=request.room.join_url)
         if request.room
         else None,
+        conversation_id=request.conversation_id,
+        transcript=list(request.transcript),
     )
 
 

@@ -95,6 +95,8 @@ class KnowledgeDeps:
         search = c.knowledge_search
         if search.vocabulary is None:
             search.vocabulary = lambda: vocabulary(c.application_store, catalog)
+        if getattr(search, "lexicon", None) is None:
+            search.lexicon = c.assistant_store.approved_pairs
         return cls(
             store=c.knowledge_store,
             search=search,
