@@ -148,7 +148,6 @@ _DIALECT_TEXT = (
     "老 一趟 一记 么 好 个 点 下 几 帮 跟 讲 伐啦 吗啊 啊呀"
 )
 DIALECT_STOPWORDS: frozenset[str] = frozenset(_DIALECT_TEXT.split(" "))
-)
 
 _MAX_WORD = 12
 
