@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from chalicelib.domain import assistant as domain
@@ -53,71 +52,90 @@ SERVICES: dict[str, tuple[str, re.Pattern[str], str]] = {
 }
 
 
+class ContainerServices:
+    """What the assistant asks of other capabilities, through their use cases."""
+
+    def __init__(self, c: Any):
+        from chalicelib.service_layer import bookings, knowledge
+
+        self._c = c
+        self._knowledge = knowledge.KnowledgeDeps.from_container(c)
+        self._bookings = bookings.BookingDeps.from_container(c)
+
+    def item_name(self, code: str) -> str | None:
+        item = self._c.application_store.latest_item(code)
+        return str(item.name) if item else None
+
+    def policy_title(self, policy_id: str) -> str | None:
+        info = self._knowledge.catalog().latest(policy_id)
+        return str(info.title) if info else None
+
+    def hand_over(self, principal: Principal, conversation: Conversation, item: str | None) -> str:
+        """A live-help request carrying the transcript (one per conversation)."""
+        from chalicelib.service_layer import bookings
+
+        first = next((t.text for t in conversation.turns if t.role == "user"), "")
+        topic = first if len(first) >= 2 else "智能客服转人工"
+        request = bookings.request_help(
+            self._bookings,
+            principal,
+            topic[:200],
+            item,
+            f"assistant\n{conversation.conversation_id}",
+            conversation_id=conversation.conversation_id,
+            transcript=conversation.transcript(),
+        )
+        return request.request_id
+
+    def file_question(
+        self, principal: Principal, conversation: Conversation, text: str, key: str
+    ) -> str | None:
+        """A knowledge-base question with its 5-working-day clock (people asking for
+        themselves; staff file on someone's behalf through the questions route)."""
+        from chalicelib.service_layer import knowledge
+
+        if not principal.is_public or len(text) < 4:
+            return None
+        context = conversation.context
+        question = knowledge.ask_question(
+            self._knowledge,
+            principal,
+            text=text,
+            item_code=context.get("item"),
+            policy_id=context.get("policy"),
+            request_key=key,
+        )
+        return question.question_id
+
+
+class Services(Protocol):
+    def item_name(self, code: str) -> str | None: ...
+    def policy_title(self, policy_id: str) -> str | None: ...
+    def hand_over(
+        self, principal: Principal, conversation: Conversation, item: str | None
+    ) -> str: ...
+    def file_question(
+        self, principal: Principal, conversation: Conversation, text: str, key: str
+    ) -> str | None: ...
+
+
 @dataclass
 class AssistantDeps:
     store: AssistantStore
     search: KnowledgeSearch
     audit_log: AuditLog
     clock: TimeSource
-    item_name: Callable[[str], str | None]  # item code -> name
-    policy_title: Callable[[str], str | None]  # policy id -> title
-    hand_over: Callable[[Principal, Conversation, str | None], str]  # -> help request id
-    file_question: Callable[[Principal, Conversation, str, str], str | None]  # -> question id
+    services: Services
 
     @classmethod
     def from_container(cls, c: Any) -> AssistantDeps:
-        from chalicelib.service_layer import bookings, knowledge
-
-        kdeps = knowledge.KnowledgeDeps.from_container(c)
-        bdeps = bookings.BookingDeps.from_container(c)
-
-        def item_name(code: str) -> str | None:
-            item = c.application_store.latest_item(code)
-            return item.name if item else None
-
-        def policy_title(policy_id: str) -> str | None:
-            info = kdeps.catalog().latest(policy_id)
-            return info.title if info else None
-
-        def hand_over(principal: Principal, conversation: Conversation, item: str | None) -> str:
-            first = next((t.text for t in conversation.turns if t.role == "user"), "智能客服转人工")
-            topic = first if len(first) >= 2 else "智能客服转人工"
-            request = bookings.request_help(
-                bdeps,
-                principal,
-                topic[:200],
-                item,
-                f"assistant\n{conversation.conversation_id}",
-                conversation_id=conversation.conversation_id,
-                transcript=conversation.transcript(),
-            )
-            return request.request_id
-
-        def file_question(
-            principal: Principal, conversation: Conversation, text: str, key: str
-        ) -> str | None:
-            if not principal.is_public or len(text) < 4:
-                return None
-            context = conversation.context
-            question = knowledge.ask_question(
-                kdeps,
-                principal,
-                text=text,
-                item_code=context.get("item"),
-                policy_id=context.get("policy"),
-                request_key=key,
-            )
-            return question.question_id
-
+        services = ContainerServices(c)
         return cls(
             store=c.assistant_store,
-            search=kdeps.search,
+            search=services._knowledge.search,
             audit_log=c.audit_log,
             clock=c.clock,
-            item_name=item_name,
-            policy_title=policy_title,
-            hand_over=hand_over,
-            file_question=file_question,
+            services=services,
         )
 
 
@@ -291,7 +309,7 @@ def _understand(
 
 
 def _choice(deps: AssistantDeps, kind: str, code: str) -> Choice | None:
-    title = deps.item_name(code) if kind == "item" else deps.policy_title(code)
+    title = deps.services.item_name(code) if kind == "item" else deps.services.policy_title(code)
     return Choice(kind, code, title or code)
 
 
@@ -396,7 +414,7 @@ def _no_answer(
     if domain.should_hand_over(conversation, text):
         return _hand_over(deps, principal, conversation, now)
     key = f"assistant:{conversation.conversation_id}:{len(conversation.turns)}"
-    question_id = deps.file_question(principal, conversation, text, key)
+    question_id = deps.services.file_question(principal, conversation, text, key)
     links: tuple[dict[str, Any], ...] = ()
     if question_id:
         conversation = replace(conversation, question_ids=(*conversation.question_ids, question_id))
@@ -410,7 +428,7 @@ def _no_answer(
 def _hand_over(
     deps: AssistantDeps, principal: Principal, conversation: Conversation, now: datetime
 ) -> Conversation:
-    request_id = deps.hand_over(principal, conversation, conversation.context.get("item"))
+    request_id = deps.services.hand_over(principal, conversation, conversation.context.get("item"))
     conversation = domain.add_turn(
         conversation,
         Turn(

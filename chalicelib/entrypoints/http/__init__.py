@@ -37,4 +37,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import knowledge
 
     registered.append(knowledge.bp)
+    from chalicelib.entrypoints.http import assistant
+
+    registered.append(assistant.bp)
     return registered
