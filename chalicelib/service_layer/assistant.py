@@ -304,29 +304,30 @@ def _understand(
             ),
         )
     subject = _subject(hits[0])
-    choice = _choice(deps, *subject) if subject else None
+    choice = _choice(deps, *subject, hits[0].question) if subject else None
     return _reply(deps, conversation, text, hits, choice, now)
 
 
-def _choice(deps: AssistantDeps, kind: str, code: str) -> Choice | None:
+def _choice(deps: AssistantDeps, kind: str, code: str, fallback: str) -> Choice:
+    """The matter with its name (the guide's or the policy's; else the article's question)."""
     title = deps.services.item_name(code) if kind == "item" else deps.services.policy_title(code)
-    return Choice(kind, code, title or code)
+    return Choice(kind, code, title or fallback.rstrip("？?"))
 
 
 def _ambiguous(deps: AssistantDeps, hits: list[Hit], context: dict[str, str]) -> tuple[Choice, ...]:
     """The matters (items, policies) of the hits close to the best, when there are several and
     the conversation has not settled on one of them."""
     best = hits[0].score
-    subjects: list[tuple[str, str]] = []
+    subjects: dict[tuple[str, str], str] = {}
     for hit in hits:
         if hit.score < best * AMBIGUITY_BAND:
             break
         subject = _subject(hit)
         if subject and subject not in subjects:
-            subjects.append(subject)
+            subjects[subject] = hit.question
     if len(subjects) < 2 or (context.get("kind"), context.get("code")) in subjects:
         return ()
-    return tuple(c for s in subjects[:4] if (c := _choice(deps, *s)) is not None)
+    return tuple(_choice(deps, kind, code, q) for (kind, code), q in list(subjects.items())[:4])
 
 
 def _answer_for(
