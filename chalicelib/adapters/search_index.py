@@ -234,6 +234,7 @@ class _Doc:
     # The topical words of the article's question and tags: what it is about (its answer
     # mentions much else). A query word found only in answers is weak evidence of topic.
     keywords: frozenset[str] = frozenset()
+    aspects: frozenset[str] = frozenset()
 
 
 # How much a topical query word says the question is about the field: a word naming a matter
@@ -248,6 +249,27 @@ TOPICAL_WEIGHT = 1.0
 ON_TOPIC_FLOOR = 2.0
 # Approved lexicon entries are read again at most this often per process.
 LEXICON_TTL = timedelta(minutes=5)
+
+
+# What a question asks about a matter: answers about one matter (what it is, its materials, how
+# long, who qualifies, how much) share their topical words and differ in this. An article whose
+# question asks the same as the query ranks higher: the score is multiplied by
+# (1 + ASPECT_BOOST) per shared aspect, among the best RERANK_WINDOW by BM25.
+ASPECTS: dict[str, re.Pattern[str]] = {
+    "materials": re.compile(r"材料|资料|证件|准备|带什么|带啥|清单|上传|复印|交哪些|要交"),
+    "time": re.compile(r"多久|多长时间|几天|多少天|时限|什么时候|啥辰光|有效期|生效|到账|期限"),
+    "who": re.compile(r"谁|条件|资格|哪些企业|什么企业|哪些人|符合|能拿|好拿|能不能申请|可以申请"),
+    "amount": re.compile(r"多少钱|补多少|多少钞票|几钿|金额|标准|每月|一个月"),
+    "kinds": re.compile(r"哪几种|几类|几种|区别|类型|哪种"),
+    "where": re.compile(r"哪里|在哪|哪儿|窗口|网上|线上|手机上"),
+    "change": re.compile(r"变更|改|换|搬|取消|撤销"),
+}
+ASPECT_BOOST = 0.3
+RERANK_WINDOW = 20
+
+
+def aspects(text: str) -> frozenset[str]:
+    return frozenset(name for name, pattern in ASPECTS.items() if pattern.search(text))
 
 
 def _keywords(article: Article) -> frozenset[str]:
@@ -361,7 +383,13 @@ class SearchIndex:
                     return
                 if current is not None:
                     self._count(current.keywords, -1)
-                doc = _Doc(tokens, _hit(article), article.revision, _keywords(article))
+                doc = _Doc(
+                    tokens,
+                    _hit(article),
+                    article.revision,
+                    _keywords(article),
+                    aspects(article.content.question),
+                )
                 self.docs[article.article_id] = doc
                 self._count(doc.keywords, 1)
                 self._dirty = True
@@ -422,17 +450,21 @@ class SearchIndex:
                 return []
             # Ranked on every known word, among the articles holding a topical one.
             floor = retriever.get_scores(sorted(wanted)) > 0
-            k = min(limit, int(floor.sum()))
+            k = min(max(limit, RERANK_WINDOW), int(floor.sum()))
             if k == 0:
                 return []
             ids, scores = retriever.retrieve(
                 [known], k=k, show_progress=False, weight_mask=floor.astype(retriever.dtype)
             )
-            return [
-                _scored(self.docs[self._order[int(i)]].hit, float(s))
-                for i, s in zip(ids[0], scores[0], strict=True)
-                if float(s) > 0
-            ]
+            asked = aspects(query)
+            ranked = []
+            for i, s in zip(ids[0], scores[0], strict=True):
+                if float(s) > 0:
+                    doc = self.docs[self._order[int(i)]]
+                    same = len(asked & doc.aspects)
+                    ranked.append((float(s) * (1 + ASPECT_BOOST * same), doc.hit))
+            ranked.sort(key=lambda pair: -pair[0])
+            return [_scored(hit, score) for score, hit in ranked[:limit]]
 
     def weight(self, term: str) -> float:
         """How much a topical query word says the question is about the field."""
