@@ -59,7 +59,7 @@ class ContainerServices:
         from chalicelib.service_layer import bookings, knowledge
 
         self._c = c
-        self._knowledge = knowledge.KnowledgeDeps.from_container(c)
+        self.knowledge = knowledge.KnowledgeDeps.from_container(c)
         self._bookings = bookings.BookingDeps.from_container(c)
 
     def item_name(self, code: str) -> str | None:
@@ -67,7 +67,7 @@ class ContainerServices:
         return str(item.name) if item else None
 
     def policy_title(self, policy_id: str) -> str | None:
-        info = self._knowledge.catalog().latest(policy_id)
+        info = self.knowledge.catalog().latest(policy_id)
         return str(info.title) if info else None
 
     def hand_over(self, principal: Principal, conversation: Conversation, item: str | None) -> str:
@@ -98,7 +98,7 @@ class ContainerServices:
             return None
         context = conversation.context
         question = knowledge.ask_question(
-            self._knowledge,
+            self.knowledge,
             principal,
             text=text,
             item_code=context.get("item"),
@@ -132,7 +132,7 @@ class AssistantDeps:
         services = ContainerServices(c)
         return cls(
             store=c.assistant_store,
-            search=services._knowledge.search,
+            search=services.knowledge.search,
             audit_log=c.audit_log,
             clock=c.clock,
             services=services,
@@ -181,7 +181,7 @@ def start_conversation(
         None,
         _brief(conversation),
     )
-    return deps.store.get_conversation(conversation_id) or conversation
+    return replace(conversation, version=1)  # the store's first version
 
 
 def get_conversation(
@@ -227,7 +227,7 @@ def post_message(
         before,
         _brief(updated),
     )
-    return deps.store.get_conversation(conversation_id) or updated
+    return replace(updated, version=(updated.version or 0) + 1)
 
 
 def _brief(c: Conversation) -> dict[str, Any]:

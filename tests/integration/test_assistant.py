@@ -107,6 +107,10 @@ def test_zhuan_ren_gong_reaches_live_help_with_the_transcript(chat):
     assert request["transcript"][-1] == "用户：转人工"
     assert request["topic"] == "补贴怎么申请"
 
+    mine = chat.get("/me/assistant/conversations?limit=1", user=CITIZEN).json
+    assert mine["items"][0]["conversation_id"] == cid and mine["items"][0]["state"] == "handed_over"
+    assert chat.get("/me/assistant/conversations", user=OTHER).json["items"] == []
+
     # The agent reads the conversation; another person does not see it.
     assert chat.get(f"/assistant/conversations/{cid}", user=AGENT).status == 200
     assert chat.get(f"/assistant/conversations/{cid}", user=OTHER).status == 404

@@ -170,6 +170,49 @@ def get_conversation(call: Call, conversation_id: str) -> dict[str, Any]:
     return _view(assistant.get_conversation(_deps(), call.user, conversation_id))
 
 
+class ConversationSummary(ApiModel):
+    conversation_id: str
+    state: Literal["open", "handed_over"]
+    started_at: str
+    first_message: str | None = None
+    turns: int
+
+
+class ConversationPage(ApiModel):
+    items: list[ConversationSummary]
+    next_cursor: str | None = None
+
+
+@api_route(
+    bp,
+    "/me/assistant/conversations",
+    summary="我的智能客服会话（新的在前）",
+    tags=_TAGS,
+    query=PageQuery,
+    response=ConversationPage,
+    errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
+)
+def my_conversations(call: Call) -> dict[str, Any]:
+    from chalicelib.service_layer import assistant
+
+    page = assistant.my_conversations(
+        _deps(), call.user, call.query.limit, decode_cursor(call.query.cursor)
+    )
+    return {
+        "items": [
+            {
+                "conversation_id": c.conversation_id,
+                "state": c.state.value,
+                "started_at": c.started_at.isoformat(),
+                "first_message": next((t.text for t in c.turns if t.role == "user"), None),
+                "turns": len(c.turns),
+            }
+            for c in page.items
+        ],
+        "next_cursor": encode_cursor(page.last_key),
+    }
+
+
 @api_route(
     bp,
     "/assistant/lexicon",
