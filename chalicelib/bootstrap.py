@@ -306,6 +306,12 @@ class Container:
 
         return DynamoAssistantStore()
 
+    @cached_property
+    def assistant_services(self) -> Any:
+        from chalicelib.adapters.assistant_services import ContainerServices
+
+        return ContainerServices(self)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

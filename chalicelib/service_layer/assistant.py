@@ -52,63 +52,9 @@ SERVICES: dict[str, tuple[str, re.Pattern[str], str]] = {
 }
 
 
-class ContainerServices:
-    """What the assistant asks of other capabilities, through their use cases."""
-
-    def __init__(self, c: Any):
-        from chalicelib.service_layer import bookings, knowledge
-
-        self._c = c
-        self.knowledge = knowledge.KnowledgeDeps.from_container(c)
-        self._bookings = bookings.BookingDeps.from_container(c)
-
-    def item_name(self, code: str) -> str | None:
-        item = self._c.application_store.latest_item(code)
-        return str(item.name) if item else None
-
-    def policy_title(self, policy_id: str) -> str | None:
-        info = self.knowledge.catalog().latest(policy_id)
-        return str(info.title) if info else None
-
-    def hand_over(self, principal: Principal, conversation: Conversation, item: str | None) -> str:
-        """A live-help request carrying the transcript (one per conversation)."""
-        from chalicelib.service_layer import bookings
-
-        first = next((t.text for t in conversation.turns if t.role == "user"), "")
-        topic = first if len(first) >= 2 else "智能客服转人工"
-        request = bookings.request_help(
-            self._bookings,
-            principal,
-            topic[:200],
-            item,
-            f"assistant\n{conversation.conversation_id}",
-            conversation_id=conversation.conversation_id,
-            transcript=conversation.transcript(),
-        )
-        return request.request_id
-
-    def file_question(
-        self, principal: Principal, conversation: Conversation, text: str, key: str
-    ) -> str | None:
-        """A knowledge-base question with its 5-working-day clock (people asking for
-        themselves; staff file on someone's behalf through the questions route)."""
-        from chalicelib.service_layer import knowledge
-
-        if not principal.is_public or len(text) < 4:
-            return None
-        context = conversation.context
-        question = knowledge.ask_question(
-            self.knowledge,
-            principal,
-            text=text,
-            item_code=context.get("item"),
-            policy_id=context.get("policy"),
-            request_key=key,
-        )
-        return question.question_id
-
-
 class Services(Protocol):
+    """What the assistant asks of other capabilities (`adapters/assistant_services.py`)."""
+
     def item_name(self, code: str) -> str | None: ...
     def policy_title(self, policy_id: str) -> str | None: ...
     def hand_over(
@@ -129,13 +75,12 @@ class AssistantDeps:
 
     @classmethod
     def from_container(cls, c: Any) -> AssistantDeps:
-        services = ContainerServices(c)
         return cls(
             store=c.assistant_store,
-            search=services.knowledge.search,
+            search=c.knowledge_search,
             audit_log=c.audit_log,
             clock=c.clock,
-            services=services,
+            services=c.assistant_services,
         )
 
 
