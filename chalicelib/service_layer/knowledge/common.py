@@ -128,6 +128,14 @@ class KnowledgeDeps:
                 *item.bundle,
             )
         ]
+        # And what a linked policy version is called and tagged with.
+        catalog = self.catalog()
+        names += [
+            text
+            for link in article.content.policy_links
+            if (info := catalog.get(link.policy_id, link.version))
+            for text in (info.title, *info.tags)
+        ]
         if self.tokenize is None:
             raise RuntimeError("KnowledgeDeps needs a tokenizer (the container has the index's)")
         return self.tokenize(article, names)
