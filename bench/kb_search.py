@@ -204,7 +204,7 @@ def mrr_at_5(index, labelled: list[dict]) -> tuple[float, float, list[dict]]:
 
 def off_topic_empty_rate(index, questions: tuple[str, ...]) -> tuple[float, list[str]]:
     answered = [q for q in questions if index.search(q, 5, refresh=False)]
-    return 1 - len(answered) / len(questions), answered
+    return 1 - len(answered) / max(1, len(questions)), answered
 
 
 def latencies(index, labelled: list[dict], rounds: int) -> list[float]:
