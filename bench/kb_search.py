@@ -14,6 +14,18 @@ here), and MRR@5 (reciprocal rank of the expected answer in the top 5, else 0), 
 index and on the seeded answers alone; and the relevance floor: the share of questions no
 article answers (`OFF_TOPIC`) that get no results, on the full index.
 
+A second, independent set (`bench/data/kb_heldout.jsonl`): questions written from the users'
+side (Shanghainese phrasing such as 小囡, 伐, 哪能; typos; long rambling questions) and off-topic
+ones, written before any tuning and never tuned against (tuning uses the labelled set above).
+It is scored the same way in-process (MRR@5, top-1, off-topic questions with no results), and,
+with --http, through the API of a running system (the local runner on embedded AWS: started
+here unless --base-url is given): every held-out question is sent to `GET /kb/search` and, as
+the first message of a conversation, to `POST /assistant/conversations`, several rounds; MRR@5,
+top-1 and off-topic rejection (no articles) are read from the answers, and p50/p99 latency is
+given per route, also as a ratio to a request no route serves (the HTTP stack alone) in the
+same run. An assistant turn that asks back (several matters fit) carries no articles: it counts
+0 for MRR and is reported as `asked_back`.
+
 Prints a table, then, as the last line, one JSON object with the figures.
 """
 
@@ -21,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -34,6 +47,7 @@ from _support import ROOT, use_in_process_aws
 use_in_process_aws()
 
 QUESTIONS = ROOT / "bench" / "data" / "kb_questions.jsonl"
+HELD_OUT = ROOT / "bench" / "data" / "kb_heldout.jsonl"
 NOW = datetime.fromisoformat("2026-11-26T10:00:00+08:00")
 # Questions neither the seeded answers nor the generated ones answer: search should find nothing
 # (and the caller offer to ask) rather than an unrelated article.
@@ -190,7 +204,7 @@ def mrr_at_5(index, labelled: list[dict]) -> tuple[float, float, list[dict]]:
 
 def off_topic_empty_rate(index, questions: tuple[str, ...]) -> tuple[float, list[str]]:
     answered = [q for q in questions if index.search(q, 5, refresh=False)]
-    return 1 - len(answered) / len(questions), answered
+    return 1 - len(answered) / max(1, len(questions)), answered
 
 
 def latencies(index, labelled: list[dict], rounds: int) -> list[float]:
@@ -208,12 +222,102 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def read_rows(path: Path) -> tuple[list[dict], list[str]]:
+    """(labelled rows, off-topic questions) of a question file."""
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return [r for r in rows if not r.get("off_topic")], [
+        r["question"] for r in rows if r.get("off_topic")
+    ]
+
+
+def _rank(ranked: list[str], expected: list[str]) -> int | None:
+    return next((i + 1 for i, a in enumerate(ranked) if a in expected), None)
+
+
+def through_http(base_url: str, labelled: list[dict], off_topic: list[str], rounds: int) -> dict:
+    """The held-out set through the API: /kb/search and the assistant's first turn."""
+    from urllib.parse import quote
+
+    from http_load import Client
+
+    client = Client(base_url, 30)
+    status, data = client.request("POST", "/dev/tokens", {"user_id": "u-citizen-zhang"})
+    if status != 201:
+        raise SystemExit(f"cannot get a dev token: {status} {data[:200]!r}")
+    auth = {"Authorization": f"Bearer {json.loads(data)['token']}"}
+    timings: dict[str, list[float]] = {"search": [], "assistant": [], "baseline": []}
+    outcome: dict[str, dict] = {}
+
+    def timed(route: str, method: str, path: str, body: dict | None = None) -> dict:
+        started = time.perf_counter()
+        status, data = client.request(method, path, body, auth)
+        timings[route].append((time.perf_counter() - started) * 1000)
+        if route != "baseline" and status not in (200, 201):
+            raise SystemExit(f"{method} {path}: {status} {data[:300]!r}")
+        return json.loads(data) if route != "baseline" else {}
+
+    for n in range(rounds):
+        for question in [r["question"] for r in labelled] + off_topic:
+            timed("baseline", "GET", "/no-such-route")
+            found = timed("search", "GET", f"/kb/search?q={quote(question)}&limit=5")
+            turn = timed("assistant", "POST", "/assistant/conversations", {"text": question})
+            if n == 0:
+                outcome[question] = {
+                    "search": [r["article_id"] for r in found["results"]],
+                    "assistant": turn["turns"][-1],
+                }
+    client.close()
+
+    def scores(articles_of) -> tuple[float, float]:
+        ranks = [_rank(articles_of(outcome[r["question"]]), r["expected"]) for r in labelled]
+        return (
+            sum(1 / r for r in ranks if r) / len(ranks),
+            sum(1 for r in ranks if r == 1) / len(ranks),
+        )
+
+    search_mrr, search_top1 = scores(lambda o: o["search"][:5])
+    chat_mrr, chat_top1 = scores(lambda o: o["assistant"]["articles"][:5])
+    base = statistics.median(timings["baseline"])
+    kinds = [outcome[r["question"]]["assistant"]["kind"] for r in labelled]
+    return {
+        "http_requests_timed": len(timings["search"]) + len(timings["assistant"]),
+        "http_search_mrr_at_5": round(search_mrr, 4),
+        "http_search_top1_rate": round(search_top1, 4),
+        "http_search_off_topic_rejected": sum(1 for q in off_topic if not outcome[q]["search"]),
+        "http_assistant_mrr_at_5": round(chat_mrr, 4),
+        "http_assistant_top1_rate": round(chat_top1, 4),
+        "http_assistant_asked_back": kinds.count("clarify"),
+        "http_assistant_off_topic_rejected": sum(
+            1 for q in off_topic if not outcome[q]["assistant"]["articles"]
+        ),
+        "http_baseline_p50_ms": round(base, 3),
+        "http_search_p50_ms": round(statistics.median(timings["search"]), 3),
+        "http_search_p99_ms": round(percentile(timings["search"], 0.99), 3),
+        "http_assistant_p50_ms": round(statistics.median(timings["assistant"]), 3),
+        "http_assistant_p99_ms": round(percentile(timings["assistant"], 0.99), 3),
+        "http_search_p99_ratio": round(percentile(timings["search"], 0.99) / base, 2),
+        "http_assistant_p99_ratio": round(percentile(timings["assistant"], 0.99) / base, 2),
+        "_misses": [
+            (r["question"], r["slug"], outcome[r["question"]]["assistant"]["kind"])
+            for r in labelled
+            if _rank(outcome[r["question"]]["assistant"]["articles"][:5], r["expected"]) != 1
+        ],
+        "_off_topic_answered": [q for q in off_topic if outcome[q]["assistant"]["articles"]],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=10, help="passes over the labelled set")
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--questions", type=Path, default=QUESTIONS, help="labelled questions")
+    parser.add_argument("--held-out", type=Path, default=HELD_OUT, help="the held-out set")
+    parser.add_argument("--http", action="store_true", help="also through a running API")
+    parser.add_argument("--base-url", help="an API already running (else --http starts one)")
+    parser.add_argument("--http-rounds", type=int, default=5)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8060))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT") or 4560))
     args = parser.parse_args()
 
     from chalicelib.adapters.search_index import tokenize
@@ -235,6 +339,9 @@ def main() -> None:
     full_mrr, full_top1, misses = mrr_at_5(full, labelled)
     floor_index, _, _ = build(seeded + generated)
     empty_rate, off_topic_answered = off_topic_empty_rate(floor_index, OFF_TOPIC)
+    held_out, held_off_topic = read_rows(args.held_out)
+    held_mrr, held_top1, held_misses = mrr_at_5(full, held_out)
+    held_empty, held_answered = off_topic_empty_rate(full, tuple(held_off_topic))
     latencies(full, labelled[:10], 1)  # warm-up
     timings = latencies(full, labelled, args.rounds)
 
@@ -250,19 +357,55 @@ def main() -> None:
         "top1_rate_seed_only": round(small_top1, 4),
         "off_topic_questions": len(OFF_TOPIC),
         "off_topic_no_result_rate": round(empty_rate, 4),
+        "held_out_questions": len(held_out),
+        "held_out_mrr_at_5": round(held_mrr, 4),
+        "held_out_top1_rate": round(held_top1, 4),
+        "held_out_off_topic_questions": len(held_off_topic),
+        "held_out_off_topic_rejected": round(held_empty * len(held_off_topic)),
         "dictionary_load_s": round(dictionary_s, 3),
         "segment_all_articles_s": round(segmented_s, 3),
         "bm25_build_s": round(build_s, 3),
     }
-    print(f"{'figure':32} value")
+    http_misses: list = []
+    http_answered: list = []
+    if args.http:
+        figures.update(http_figures(args, held_out, held_off_topic))
+        http_misses = figures.pop("_misses")
+        http_answered = figures.pop("_off_topic_answered")
+    print(f"{'figure':36} value")
     for name, value in figures.items():
-        print(f"{name:32} {value}")
+        print(f"{name:36} {value}")
     if args.show_misses:
         for row in misses:
             print("miss:", row["question"], "->", row["slug"])
         for question in off_topic_answered:
             print("off-topic answered:", question)
+        for row in held_misses:
+            print("held-out miss:", row["question"], "->", row["slug"])
+        for question in held_answered:
+            print("held-out off-topic answered:", question)
+        for question, slug, kind in http_misses:
+            print("assistant not first:", question, "->", slug, f"({kind})")
+        for question in http_answered:
+            print("assistant off-topic answered:", question)
     print(json.dumps(figures, ensure_ascii=False))
+
+
+def http_figures(args, held_out: list[dict], off_topic: list[str]) -> dict:
+    from http_load import Runner
+
+    runner = None
+    base_url = args.base_url
+    try:
+        if base_url is None:
+            runner = Runner(args.port, args.aws_port)
+            print(f"starting the local runner on port {args.port} (AWS {args.aws_port}) …")
+            runner.start()
+            base_url = runner.base_url
+        return through_http(base_url, held_out, off_topic, args.http_rounds)
+    finally:
+        if runner is not None:
+            runner.stop()
 
 
 if __name__ == "__main__":

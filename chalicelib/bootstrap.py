@@ -382,6 +382,18 @@ class Container:
             tickets.TicketDeps.from_container(self), agent, request, reason
         )
 
+    @cached_property
+    def assistant_store(self) -> Any:
+        from chalicelib.adapters.dynamodb.knowledge.assistant import DynamoAssistantStore
+
+        return DynamoAssistantStore()
+
+    @cached_property
+    def assistant_services(self) -> Any:
+        from chalicelib.adapters.assistant_services import ContainerServices
+
+        return ContainerServices(self)
+
 
 _lock = threading.Lock()
 _container: Container | None = None

@@ -38,11 +38,20 @@ class ServicePolicyCatalog:
         ]
 
     def names(self) -> list[str]:
-        """Titles of every policy in the catalogue (index Query, paged)."""
-        store, titles, key = self._deps().store, [], None
+        """Titles of every policy in the catalogue (index Query, paged), and of a newer draft
+        when it is called otherwise (one read per such policy)."""
+        deps = self._deps()
+        store, titles, key = deps.store, [], None
         while True:
             page = store.list_policies(100, key)
-            titles += [str(head.get("title")) for head in page.items if head.get("title")]
+            for head in page.items:
+                if head.get("title"):
+                    titles.append(str(head["title"]))
+                latest, published = head.get("latest_version"), head.get("published_version")
+                if latest and published and latest != published:
+                    draft = policies.get_version(str(head["policy_id"]), int(latest), deps)
+                    if draft is not None and draft.title != head.get("title"):
+                        titles.append(draft.title)
             key = page.last_key
             if not key:
                 return titles

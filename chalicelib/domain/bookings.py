@@ -715,6 +715,9 @@ class HelpRequest:
     ended_by: str | None = None
     outcome_reason: str | None = None
     ticket_id: str | None = None  # the 办不成事 ticket a request not resolved became
+    # Handed over from the assistant: its conversation and what was said so far.
+    conversation_id: str | None = None
+    transcript: tuple[str, ...] = ()
 
 
 def end_help(

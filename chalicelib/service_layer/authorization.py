@@ -96,6 +96,11 @@ class Action(StrEnum):
     FILE_ON_BEHALF = "applications.file_on_behalf"
     # The monthly operations report (12345, help, windows and every plan target)
     READ_OPERATIONS_REPORT = "operations.read_report"
+    # The assistant (智能客服) and its colloquial lexicon
+    CHAT_ASSISTANT = "assistant.chat"
+    READ_CONVERSATION = "assistant.read_conversation"
+    EDIT_LEXICON = "assistant.edit_lexicon"
+    REVIEW_LEXICON = "assistant.review_lexicon"
 
 
 ALL_ROLES = frozenset(Role)
@@ -308,6 +313,19 @@ POLICY: dict[Action, Rule] = {
     Action.READ_OPERATIONS_REPORT: Rule(
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
         frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    # People talk for themselves; live-help agents read the transcript of what they take over.
+    Action.CHAT_ASSISTANT: Rule(frozenset({Role.CITIZEN, Role.ENTERPRISE})),
+    Action.READ_CONVERSATION: Rule(
+        frozenset({Role.CITIZEN, Role.ENTERPRISE, Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+        frozenset({Role.WINDOW_STAFF, Role.DISPATCHER, Role.ADMIN}),
+    ),
+    Action.EDIT_LEXICON: Rule(
+        frozenset({Role.DEPARTMENT_STAFF, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+        frozenset({Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN}),
+    ),
+    Action.REVIEW_LEXICON: Rule(
+        frozenset({Role.SUPERVISOR, Role.ADMIN}), frozenset({Role.SUPERVISOR, Role.ADMIN})
     ),
 }
 

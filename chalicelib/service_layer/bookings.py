@@ -1316,8 +1316,11 @@ def request_help(
     topic: str,
     item_id: str | None,
     idempotency_key: str | None = None,
+    conversation_id: str | None = None,
+    transcript: tuple[str, ...] = (),
 ) -> HelpRequest:
-    """A person asks for help now; an agent should pick it up within a minute (target)."""
+    """A person asks for help now; an agent should pick it up within a minute (target). From
+    the assistant, the request carries the conversation's transcript for the agent."""
     require(principal, Action.REQUEST_HELP)
     now, rules = deps.clock.now(), deps.rules()
     request_id = _new_booking_id(principal, f"help\n{idempotency_key}" if idempotency_key else None)
@@ -1333,6 +1336,8 @@ def request_help(
         HelpStatus.WAITING,
         now,
         team=_help_team(deps, item_id, rules),
+        conversation_id=conversation_id,
+        transcript=transcript,
     )
     try:
         saved = deps.store.create_help(request)

@@ -35,6 +35,7 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
     VersionAttribute,
@@ -262,6 +263,8 @@ class HelpRequestModel(Model):
     alerted = BooleanAttribute(default=False)
     video_room_id = UnicodeAttribute(null=True)
     video_join_url = UnicodeAttribute(null=True)
+    conversation_id = UnicodeAttribute(null=True)
+    transcript = ListAttribute(of=UnicodeAttribute, null=True)
     queue_key = UnicodeAttribute(null=True)
     queue_order = UnicodeAttribute(null=True)
     team = UnicodeAttribute(null=True)
@@ -471,6 +474,8 @@ def _help_to_model(request: HelpRequest) -> HelpRequestModel:
         ended_by=request.ended_by,
         outcome_reason=request.outcome_reason,
         ticket_id=request.ticket_id,
+        conversation_id=request.conversation_id,
+        transcript=list(request.transcript) or None,
     )
     if request.status is HelpStatus.WAITING:
         item.queue_key = HELP_QUEUE
@@ -500,6 +505,8 @@ def _help_from_model(item: HelpRequestModel) -> HelpRequest:
         ended_by=item.ended_by,
         outcome_reason=item.outcome_reason,
         ticket_id=item.ticket_id,
+        conversation_id=item.conversation_id,
+        transcript=tuple(str(line) for line in item.transcript or ()),
     )
 
 

@@ -52,4 +52,7 @@ def blueprints(settings: Settings) -> list:
     from chalicelib.entrypoints.http import operations
 
     registered.append(operations.bp)
+    from chalicelib.entrypoints.http import assistant
+
+    registered.append(assistant.bp)
     return registered

@@ -305,6 +305,8 @@ class HelpView(_Model):
     ended_at: dt.datetime | None = None
     outcome_reason: str | None = Field(default=None, description="未解决的原因")
     ticket_id: str | None = Field(default=None, description="未解决时转成的办不成事工单")
+    conversation_id: str | None = Field(default=None, description="由智能客服转人工时的会话")
+    transcript: list[str] = Field(default=[], description="转人工前与智能客服的对话记录")
 
 
 class HelpOutcomeIn(_Input):
@@ -396,6 +398,8 @@ def _help_view(request: Any) -> HelpView:
         ended_at=request.ended_at,
         outcome_reason=request.outcome_reason,
         ticket_id=request.ticket_id,
+        conversation_id=request.conversation_id,
+        transcript=list(request.transcript),
     )
 
 

@@ -95,6 +95,8 @@ class KnowledgeDeps:
         search = c.knowledge_search
         if search.vocabulary is None:
             search.vocabulary = lambda: vocabulary(c.application_store, catalog)
+        if getattr(search, "lexicon", None) is None:
+            search.lexicon = c.assistant_store.approved_pairs
         return cls(
             store=c.knowledge_store,
             search=search,
@@ -113,8 +115,26 @@ class KnowledgeDeps:
 
     def tokens(self, article: Article) -> list[str]:
         self.search.ensure_vocabulary()
+        # What a linked item says (its name, conditions, materials and what it bundles) is
+        # found through the article too: "要上传什么" is answered by the guide's materials.
         names = [
-            item.name for link in article.content.item_links if (item := self.items(link.code))
+            text
+            for link in article.content.item_links
+            if (item := self.items(link.code))
+            for text in (
+                item.name,
+                *item.conditions,
+                *(m.name for m in item.materials),
+                *item.bundle,
+            )
+        ]
+        # And what a linked policy version is called and tagged with.
+        catalog = self.catalog()
+        names += [
+            text
+            for link in article.content.policy_links
+            if (info := catalog.get(link.policy_id, link.version))
+            for text in (info.title, *info.tags)
         ]
         if self.tokenize is None:
             raise RuntimeError("KnowledgeDeps needs a tokenizer (the container has the index's)")
@@ -126,7 +146,11 @@ def vocabulary(items: Any, catalog: Any) -> list[str]:
     names, key = [], None
     while True:
         page = items.list_items(100, key)
-        names += [item.name for item in page.items]
+        names += [
+            name
+            for item in page.items
+            for name in (item.name, *(m.name for m in item.materials), *item.bundle)
+        ]
         key = page.last_key
         if not key:
             break
