@@ -71,6 +71,14 @@ def build(app: Any, stage: StageConfig) -> None:
     chalice_module = _import_chalice_module()
     wiring = registry.wire(chalice_module.app, get_settings(), stream_arns)
     cache = packaging.build_dir()
+    # CloudFormation holds at most 500 resources per stack; the API's routes fill most of the
+    # stateless one, so its alarms live beside it.
+    alarms = cdk.Stack(
+        app,
+        stage.resource_name("alarms"),
+        env=env,
+        description="青浦好办 alarms: Lambda errors, throttles, silent schedules, business metrics",
+    )
     stateless = StatelessStack(
         app,
         stage.resource_name("stateless"),
@@ -79,14 +87,15 @@ def build(app: Any, stage: StageConfig) -> None:
         chalice_module=chalice_module,
         wiring=wiring,
         stream_arns=stream_arns,
+        alarms=alarms,
         app_package=packaging.chalice_app_package(cache),
         function_packages={
             name: packaging.function_package(name, cache) for name in _functions(declarations)
         },
         env=env,
-        description="青浦好办 compute: Lambda functions, REST API, WAF, schedules, alarms",
+        description="青浦好办 compute: Lambda functions, REST API, WAF, schedules",
     )
-    for stack in (stateful, stateless):
+    for stack in (stateful, stateless, alarms):
         cdk.Tags.of(stack).add("project", "qingpu-haoban")
         cdk.Tags.of(stack).add("stage", stage.name)
 

@@ -790,16 +790,18 @@ async function pageDelivery() {
     h("h1", {}, "通知投递"),
     h("p", { class: "muted" }, "各部门回调通知：重试全部失败的通知转为死信，可在部门接口恢复后重新投递。"),
     table(
-      ["部门", "待投递", "重试中", "死信", "部门接口", "最近一次转为死信"],
+      ["部门", "已送达", "待投递", "重试中", "死信", "部门接口", "最近一次送达", "最近一次转为死信"],
       readable.map((d) => {
         const health = d.health || {};
         const mark = health.complete === false ? "+" : "";
         return [
           departmentName(d.department),
+          health.delivered === undefined ? "—" : h("span", { dataset: { delivered: d.department } }, health.delivered),
           health.pending === undefined ? "—" : `${health.pending}${mark}`,
           health.retrying === undefined ? "—" : h("span", { class: health.retrying ? "unmet" : "" }, `${health.retrying}${mark}`),
           h("span", { class: d.letters.length ? "unmet" : "met", dataset: { deadLetters: d.department } }, d.letters.length),
           health.circuit_open === undefined ? "—" : health.circuit_open ? h("span", { class: "unmet" }, "连续失败，暂停投递") : "正常",
+          formatTime(health.last_delivered_at),
           formatTime(d.letters.map((l) => l.dead_at).filter(Boolean).sort().pop()),
         ];
       }),

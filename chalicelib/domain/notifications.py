@@ -226,6 +226,8 @@ class DepartmentCircuit:
     consecutive_failures: int = 0
     probe_at: datetime | None = None  # set while open
     openings: int = 0  # openings in a row without a success: the probe back-off grows
+    delivered: int = 0  # webhook deliveries that succeeded, ever
+    last_delivered_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

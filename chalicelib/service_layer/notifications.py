@@ -167,7 +167,7 @@ def deliver_notification(
         _audit_delivery(audit_log, notification, attempt, NotificationStatus.DELIVERED)
         redriven = 0
         if kind is RecipientKind.DEPARTMENT:
-            store.circuit_succeeded(notification.recipient_id)
+            store.circuit_succeeded(notification.recipient_id, now)
             if probing:
                 redriven = redrive_dead_letters(
                     notification.recipient_id, store=store, clock=clock, audit_log=audit_log
@@ -380,6 +380,8 @@ class DeliveryHealth:
     retrying: int  # at least one attempt failed, another is scheduled
     dead_lettered: int  # every attempt of the schedule failed: waiting for a re-drive
     circuit_open: bool  # the department's endpoint is being given a rest
+    delivered: int  # deliveries that succeeded, ever
+    last_delivered_at: datetime | None
     complete: bool  # False when a bound was reached: the counts are lower bounds
 
 
@@ -409,12 +411,15 @@ def delivery_health(
             break
     else:
         complete = False
+    circuit = store.circuit(department_id)
     return DeliveryHealth(
         department_id=department_id,
         pending=sum(1 for n in own if n.status is NotificationStatus.PENDING),
         retrying=sum(1 for n in own if n.status is NotificationStatus.RETRYING),
         dead_lettered=dead,
-        circuit_open=store.circuit(department_id).is_open,
+        circuit_open=circuit.is_open,
+        delivered=circuit.delivered,
+        last_delivered_at=circuit.last_delivered_at,
         complete=complete,
     )
 

@@ -81,6 +81,7 @@ class StatelessStack(cdk.Stack):
         chalice_module: Any,
         wiring: Wiring,
         stream_arns: dict[str, str],
+        alarms: cdk.Stack,
         app_package: Path,
         function_packages: dict[str, Path],
         **kwargs: Any,
@@ -88,6 +89,7 @@ class StatelessStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.stage = stage
         self.stateful = stateful
+        self.alarms = alarms  # where this stack's alarms go (one stack holds 500 resources)
         self.functions: dict[str, lambda_.Function] = {}
         self._environment = self._shared_environment(stream_arns)
         app_code = lambda_.Code.from_asset(str(app_package))
@@ -694,7 +696,7 @@ class StatelessStack(cdk.Stack):
 
     def _alarm(self, construct_id: str, name: str, description: str, **props: Any) -> None:
         alarm = cloudwatch.Alarm(
-            self,
+            self.alarms,
             f"Alarm-{construct_id}",
             alarm_name=self.stage.resource_name(name),
             alarm_description=description,

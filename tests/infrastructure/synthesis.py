@@ -96,7 +96,7 @@ def synthesize(outdir: Path) -> Synth:
     )
     assert done.returncode == 0, f"synth failed:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
     result = Synth(outdir)
-    for kind in ("stateful", "stateless"):
+    for kind in ("stateful", "stateless", "alarms"):
         path = outdir / f"{PROD.resource_name(kind)}.template.json"
         result.templates[kind] = json.loads(path.read_text(encoding="utf-8"))
     return result

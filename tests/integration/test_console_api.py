@@ -94,6 +94,11 @@ def test_delivery_health_counts_a_departments_waiting_retrying_and_dead_lettered
     failed_attempt(notify("health:retrying"), NotificationStatus.RETRYING)
     failed_attempt(notify("health:dead"), NotificationStatus.FAILED)
     notify("health:other-department", "dept-rsj")
+    for key in ("health:delivered-1", "health:delivered-2"):
+        delivered = notify(key)
+        attempt = DeliveryAttempt(number=1, at=clock.now(), delivered=True, status_code=204)
+        container.notifier.record_attempt(delivered, attempt, NotificationStatus.DELIVERED)
+        container.notifier.circuit_succeeded("dept-scjgj", clock.now())
 
     health = api.get("/notifications/delivery-health?department_id=dept-scjgj", user="u-dept-scjgj")
     assert health.status == 200, health
@@ -103,6 +108,8 @@ def test_delivery_health_counts_a_departments_waiting_retrying_and_dead_lettered
         "retrying": 1,
         "dead_lettered": 1,
         "circuit_open": False,
+        "delivered": 2,
+        "last_delivered_at": clock.now().isoformat(),
         "complete": True,
     }
     other = api.get("/notifications/delivery-health?department_id=dept-scjgj", user="u-dept-rsj")

@@ -129,6 +129,8 @@ class CircuitModel(Model):
     consecutive_failures = NumberAttribute(default=0)
     probe_at = UnicodeAttribute(null=True)
     openings = NumberAttribute(default=0)
+    delivered = NumberAttribute(null=True)
+    last_delivered_at = UnicodeAttribute(null=True)
 
 
 def due_key(notification_id: str) -> str:
@@ -510,6 +512,8 @@ class DynamoNotificationOutbox:
             consecutive_failures=int(item.consecutive_failures or 0),
             probe_at=_moment(item.probe_at),
             openings=int(item.openings or 0),
+            delivered=int(item.delivered or 0),
+            last_delivered_at=_moment(item.last_delivered_at),
         )
 
     def circuit_failed(
@@ -532,12 +536,15 @@ class DynamoNotificationOutbox:
         )
         return self.circuit(department_id)
 
-    def circuit_succeeded(self, department_id: str) -> None:
+    def circuit_succeeded(self, department_id: str, now: datetime) -> None:
+        """Close the circuit and count the delivery, in the one update a success costs."""
         CircuitModel(CIRCUIT_PREFIX + department_id).update(
             actions=[
                 CircuitModel.consecutive_failures.set(0),
                 CircuitModel.openings.set(0),
                 CircuitModel.probe_at.remove(),
+                CircuitModel.delivered.add(1),
+                CircuitModel.last_delivered_at.set(_text(now)),
             ]
         )
 

@@ -204,6 +204,8 @@ class DeliveryHealthView(ApiModel):
     retrying: int = Field(description="重试中（已失败至少一次，已安排下次投递）")
     dead_lettered: int = Field(description="死信（重试全部失败，待重新投递）")
     circuit_open: bool = Field(description="部门接口连续失败，暂停投递中")
+    delivered: int = Field(description="已送达（累计）")
+    last_delivered_at: str | None = Field(default=None, description="最近一次送达时间")
     complete: bool = Field(description="false 表示数量超过读取上限，为下限值")
 
 
@@ -227,5 +229,9 @@ def read_delivery_health(call: Call):
         retrying=health.retrying,
         dead_lettered=health.dead_lettered,
         circuit_open=health.circuit_open,
+        delivered=health.delivered,
+        last_delivered_at=(
+            health.last_delivered_at.isoformat() if health.last_delivered_at else None
+        ),
         complete=health.complete,
     )
