@@ -34,14 +34,15 @@ lock: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.runner
 
-# Two workers on a two-core machine; the infrastructure tests share one (tests/conftest.py).
+# One worker per core; a test file runs on one worker (the runner's restart tests go on with
+# the runner of the test before them).
 TEST_WORKERS ?= auto
 
 test: $(STAMP) api-contract browser
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; status=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$status
 

@@ -29,17 +29,3 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("QPHB_AWS_ENDPOINT_URL", None)
-
-
-def pytest_collection_modifyitems(items: list) -> None:  # type: ignore[type-arg]
-    """Under pytest-xdist (`make test` runs one worker per core) some tests share a worker:
-    the infrastructure tests, so the CDK app is synthesized once per run, not once per worker;
-    the runner's restart tests, which go on with the runner and data of the ones before them."""
-    import pytest
-
-    for item in items:
-        parts = item.nodeid.split("::")[0].split("/")
-        if "infrastructure" in parts:
-            item.add_marker(pytest.mark.xdist_group("cdk"))
-        elif parts[-1] == "test_local_runner.py":
-            item.add_marker(pytest.mark.xdist_group("local_runner"))

@@ -34,8 +34,9 @@ def record_change(
     The correlation id defaults to the current request's or message's (the store fills it in).
     A principal acting under an authorisation is recorded with whom it acted for.
     """
-    details = dict(details or {})
     if principal.authorisation_id is not None:
+        # Only then: an entry without details stays without them (its stored hash covers that).
+        details = dict(details or {})
         details.setdefault("on_behalf_of", principal.subject_id)
         details.setdefault("authorisation_id", principal.authorisation_id)
     entry = AuditEntry(
