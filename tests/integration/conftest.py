@@ -60,13 +60,17 @@ def serialised_moto(aws) -> None:
 
 
 @pytest.fixture
-def container(provisioned, aws, clock):
+def container(provisioned, aws, clock, tmp_path):
+    from chalicelib.adapters.audit_integrity import FileSealStore
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.settings import get_settings
     from local.seed import seed
     from local.seed_applications import seed_guide_entries
 
     c = Container(get_settings(), clock=clock)
+    # Each test's audit chains start empty (the tables are recreated): so do their seals. One
+    # file for the whole process would hold the heads of an earlier test's chains.
+    c.audit_seals = FileSealStore(str(tmp_path / "audit-seals.jsonl"))
     set_container(c)
     aws.keep_seeded(
         ("users", "departments"),
