@@ -749,10 +749,23 @@ def _in_transaction(
         later.append(lambda: deps.deadlines.metric(*args, **kwargs))
 
     def completed(handling_type: str, handling_id: str) -> None:
-        later.append(lambda: _invite_or_leave_for_repair(deps, handling_type, handling_id))
+        later.append(
+            lambda: _or_leave_for_repair(
+                deps,
+                handling_id,
+                lambda: deps.completed(handling_type, handling_id),
+                "the review invitation",
+            )
+        )
 
     def case_finished(application_id: str) -> None:
-        later.append(lambda: _bundle_or_leave_for_repair(deps, application_id))
+        finished = deps.case_finished
+        if finished is not None:
+            later.append(
+                lambda: _or_leave_for_repair(
+                    deps, application_id, lambda: finished(application_id), "moving the bundle on"
+                )
+            )
 
     def forward(message: dict[str, Any]) -> None:
         if deps.forward is not None:
@@ -775,19 +788,19 @@ def _in_transaction(
     return result
 
 
-def _invite_or_leave_for_repair(
-    deps: ApplicationDeps, handling_type: str, application_id: str
+def _or_leave_for_repair(
+    deps: ApplicationDeps, application_id: str, effect: Callable[[], None], what: str
 ) -> None:
-    """After a decision's transaction: invite the review. The transaction marked the decision's
-    effects done, so a failure here marks them pending again for the repair job (which invites
-    once, by business key) instead of losing the invitation."""
+    """After a decision's transaction: run an effect that cannot join it (the review
+    invitation, moving a bundle on). The transaction marked the decision's effects done, so a
+    failure marks them pending again and the repair job runs them (each is idempotent)."""
     try:
-        deps.completed(handling_type, application_id)
+        effect()
     except Exception:
         from chalicelib.observability import logger
 
         logger.exception(
-            "review invitation failed after the decision was stored; the repair job sends it",
+            f"{what} failed after the decision was stored; the repair job does it",
             extra={"application_id": application_id},
         )
         now = deps.clock.now()
@@ -806,29 +819,6 @@ def _bundle_moves_on(deps: ApplicationDeps, app: Application) -> None:
     redeliveries may call it again."""
     if app.bundle_application_id and deps.case_finished is not None:
         deps.case_finished(app.application_id)
-
-
-def _bundle_or_leave_for_repair(deps: ApplicationDeps, application_id: str) -> None:
-    """After a decision's transaction: move the bundle on; a failure marks the decision's
-    effects pending again, so the repair job does it."""
-    try:
-        if deps.case_finished is not None:
-            deps.case_finished(application_id)
-    except Exception:
-        from chalicelib.observability import logger
-
-        logger.exception(
-            "moving the bundle on failed after the decision was stored; the repair job does it",
-            extra={"application_id": application_id},
-        )
-        now = deps.clock.now()
-
-        def pending(a: Application) -> Application | None:
-            a.completion_pending = True
-            a.effects_since = now.isoformat()
-            return a
-
-        _change(deps, application_id, pending)
 
 
 def _prereview(deps: ApplicationDeps, application_id: str, round_: int) -> Application | None:

@@ -80,8 +80,9 @@ class DynamoDirectory:
     ) -> tuple[list[UserProfile], dict[str, Any] | None]:
         """One page of every account: the local stage's demo list only (a Scan, bounded by
         `limit`; no route outside the local stage lists accounts)."""
-        # scan-ok: the local-stage demo account list, one bounded page at a time
-        result = UserModel.scan(limit=limit, page_size=limit, last_evaluated_key=start_key)
+        result = UserModel.scan(  # scan-ok: local-stage demo accounts, one bounded page
+            limit=limit, page_size=limit, last_evaluated_key=start_key
+        )
         return [_to_profile(item) for item in result], result.last_evaluated_key
 
     def get_department(self, department_id: str) -> Department | None:
