@@ -119,12 +119,13 @@ def get_json(port: int, path: str) -> Any:
 
 
 def slots_to_race(container: Any, service: Any, rounds: int) -> list[tuple[date, str]]:
-    from chalicelib.domain import bookings as domain
+    from chalicelib.domain.bookings.centres import slots_of
+    from chalicelib.domain.bookings.rules import bookable_days
 
     rules, now = container.booking_store.get_rules()[0], container.clock.now()
     center = container.booking_store.get_center(CENTER)
-    days = domain.bookable_days(rules, container.calendar_store.calendar(), now)
-    found = [(d, s.label) for d in days for s in domain.slots_of(center, service, d)]
+    days = bookable_days(rules, container.calendar_store.calendar(), now)
+    found = [(d, s.label) for d in days for s in slots_of(center, service, d)]
     if len(found) < rounds + 1:
         raise SystemExit(f"only {len(found)} slots in the booking window for {rounds} rounds")
     return found[: rounds + 1]
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             from app import app  # after the environment: settings and models bind at import
             from chalicelib.adapters.clock import CHINA_TZ, ManualClock
             from chalicelib.bootstrap import Container, set_container
-            from chalicelib.domain.bookings import Channel, Complexity, Service
+            from chalicelib.domain.bookings.centres import Channel, Complexity, Service
             from local.provision import provision
             from local.seed import seed
             from local.seed_bookings import seed_bookings

@@ -198,7 +198,7 @@ DUE_KINDS: tuple[DueKindSpec, ...] = (
     ),
     DueKindSpec(
         "booking.job",
-        "chalicelib.service_layer.bookings:run_job_due",
+        "chalicelib.service_layer.bookings.jobs:run_job_due",
         description="预约提醒、爽约判定、人工帮办响应超时预警",
     ),
     DueKindSpec(

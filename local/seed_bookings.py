@@ -12,8 +12,7 @@ import contextlib
 from datetime import time
 from typing import Any
 
-from chalicelib.domain.bookings import (
-    BookingRules,
+from chalicelib.domain.bookings.centres import (
     Center,
     CenterKind,
     Channel,
@@ -21,6 +20,7 @@ from chalicelib.domain.bookings import (
     Service,
     Session,
 )
+from chalicelib.domain.bookings.rules import BookingRules
 from chalicelib.domain.directory import UserProfile
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.identity import Role

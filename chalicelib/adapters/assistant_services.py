@@ -8,7 +8,9 @@ from typing import Any
 
 from chalicelib.domain.assistant import Conversation
 from chalicelib.domain.identity import Principal
-from chalicelib.service_layer import bookings, knowledge
+from chalicelib.service_layer import knowledge
+from chalicelib.service_layer.bookings.common import BookingDeps
+from chalicelib.service_layer.bookings.live_help import request_help
 
 
 class ContainerServices:
@@ -17,7 +19,7 @@ class ContainerServices:
     def __init__(self, c: Any):
         self._c = c
         self.knowledge = knowledge.KnowledgeDeps.from_container(c)
-        self._bookings = bookings.BookingDeps.from_container(c)
+        self._bookings = BookingDeps.from_container(c)
 
     def item_name(self, code: str) -> str | None:
         item = self._c.application_store.latest_item(code)
@@ -31,7 +33,7 @@ class ContainerServices:
         """A live-help request carrying the transcript (one per conversation)."""
         first = next((t.text for t in conversation.turns if t.role == "user"), "")
         topic = first if len(first) >= 2 else "智能客服转人工"
-        request = bookings.request_help(
+        request = request_help(
             self._bookings,
             principal,
             topic[:200],

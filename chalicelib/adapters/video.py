@@ -12,7 +12,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.bookings import VideoRoom
+from chalicelib.domain.bookings.booking import VideoRoom
 
 VIDEO_LINK_KIND = "video-link"
 # A join link serves the appointment (or the live help) it was made for, not later ones.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.applications import TARGETS as APPLICATION_TARGETS
-from chalicelib.domain.bookings import HELP_RESOLUTION_TARGET
+from chalicelib.domain.bookings.live_help import HELP_RESOLUTION_TARGET
 from chalicelib.domain.hotline import ANSWER_RATE_TARGET, AnswerRate
 
 RATIO, SECONDS, MINUTES = "ratio", "seconds", "minutes"

@@ -436,7 +436,8 @@ def file_on_behalf(
 
 def _require_video_session(deps: ApplicationDeps, submission: OnBehalfSubmission) -> None:
     """A video acceptance happens in the person's own video session for this item."""
-    from chalicelib.domain.bookings import BookingStatus, Channel
+    from chalicelib.domain.bookings.booking import BookingStatus
+    from chalicelib.domain.bookings.centres import Channel
 
     booking = (
         deps.bookings.get_booking(submission.booking_id)

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from chalicelib.domain import operations as domain
 from chalicelib.domain.applications import kpis
-from chalicelib.domain.bookings import BookingRules, Complexity
+from chalicelib.domain.bookings.centres import Complexity
+from chalicelib.domain.bookings.rules import BookingRules
 from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.clocks import SUPERVISOR_DEPARTMENT_ID
 from chalicelib.domain.errors import InvalidInput

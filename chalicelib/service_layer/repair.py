@@ -20,7 +20,9 @@ BUDGET = 100  # changes per capability and run; the rest wait for the next run
 
 def repair_effects(c: Any) -> dict[str, list[str]]:
     """One run over every capability that records pending effects; what each one repaired."""
-    from chalicelib.service_layer import applications, bookings, policies
+    from chalicelib.service_layer import applications, policies
+    from chalicelib.service_layer.bookings import queue as bookings
+    from chalicelib.service_layer.bookings.common import BookingDeps
 
     before = c.clock.now() - GRACE
     return {
@@ -28,5 +30,5 @@ def repair_effects(c: Any) -> dict[str, list[str]]:
             applications.ApplicationDeps.from_container(c), before, BUDGET
         ),
         "policies": policies.repair_effects(policies.PolicyDeps.from_container(c), before, BUDGET),
-        "bookings": bookings.repair_effects(bookings.BookingDeps.from_container(c), before, BUDGET),
+        "bookings": bookings.repair_effects(BookingDeps.from_container(c), before, BUDGET),
     }

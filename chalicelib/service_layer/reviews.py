@@ -156,8 +156,8 @@ def _application(deps: ReviewDeps, handling_id: str) -> Handling | None:
 
 
 def _booking(deps: ReviewDeps, handling_id: str) -> Handling | None:
-    from chalicelib.domain.bookings import BookingStatus
-    from chalicelib.domain.bookings import Channel as BookingChannel
+    from chalicelib.domain.bookings.booking import BookingStatus
+    from chalicelib.domain.bookings.centres import Channel as BookingChannel
 
     booking = deps.bookings.get_booking(handling_id)
     if booking is None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.clock import CHINA_TZ
-from chalicelib.domain.bookings import Channel, Complexity, Service
+from chalicelib.domain.bookings.centres import Channel, Complexity, Service
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.notifications import notification_id_for
 
@@ -74,7 +74,7 @@ class Booker:
 
     @property
     def deps(self):
-        from chalicelib.service_layer.bookings import BookingDeps
+        from chalicelib.service_layer.bookings.common import BookingDeps
 
         deps = BookingDeps.from_container(self.container)
         deps.metric = lambda *args, **kw: None
@@ -226,7 +226,7 @@ def test_booking_is_idempotent_on_the_idempotency_key(booker):
 def race(deps: Any, request: Any, clients: int, prefix: str) -> Counter:
     """`clients` threads, released together, each booking `request` as a different person."""
     from chalicelib.domain.errors import Conflict
-    from chalicelib.service_layer.bookings import book
+    from chalicelib.service_layer.bookings.booking import book
 
     outcomes: list[str] = []
     barrier = threading.Barrier(clients)
@@ -249,7 +249,7 @@ def race(deps: Any, request: Any, clients: int, prefix: str) -> Counter:
 
 
 def test_concurrent_bookings_never_take_more_than_the_seats(booker, serialised_moto):
-    from chalicelib.service_layer.bookings import BookRequest
+    from chalicelib.service_layer.bookings.booking import BookRequest
 
     seats = 5
     booker.add_service("item-race", seats)
@@ -266,7 +266,7 @@ def test_concurrent_bookings_never_take_more_than_the_seats(booker, serialised_m
 def taps(deps: Any, request: Any, callers: list[str]) -> dict[int, str]:
     """Every caller books `request` once, all released together; caller n's outcome at n."""
     from chalicelib.domain.errors import DomainError
-    from chalicelib.service_layer.bookings import book
+    from chalicelib.service_layer.bookings.booking import book
 
     outcomes: dict[int, str] = {}
     barrier = threading.Barrier(len(callers))
@@ -292,7 +292,7 @@ def test_one_persons_repeated_taps_never_leave_a_seat_free_while_others_are_refu
 ):
     """One person taps "book" six times at once while two others book the same slot of three
     seats: the person holds one seat at most, and nobody is refused while a seat is free."""
-    from chalicelib.service_layer.bookings import BookRequest
+    from chalicelib.service_layer.bookings.booking import BookRequest
 
     booker.add_service("item-taps", 3)
     day = date(2026, 11, 27)
@@ -314,7 +314,7 @@ def test_one_persons_repeated_taps_never_leave_a_seat_free_while_others_are_refu
 
 
 def test_a_guard_left_by_a_crashed_request_is_taken_over_after_the_grace(booker):
-    from chalicelib.domain.bookings import person_key
+    from chalicelib.domain.bookings.booking import person_key
 
     store = booker.container.booking_store
     person = person_key("u-citizen-zhang", "310118198503121233")

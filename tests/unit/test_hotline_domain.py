@@ -7,9 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from chalicelib.domain import bookings as b
 from chalicelib.domain import hotline as h
 from chalicelib.domain import operations as o
+from chalicelib.domain.bookings.centres import Complexity
+from chalicelib.domain.bookings.live_help import HelpOutcome, HelpRequest, HelpStatus, end_help
+from chalicelib.domain.bookings.queue import WaitSample, average_handling_minutes
+from chalicelib.domain.bookings.rules import BookingRules
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import InvalidInput, RuleViolation
 
@@ -88,32 +91,32 @@ def test_a_rate_is_met_at_or_above_its_target_and_a_duration_at_or_below():
     assert o.Figure("m", "时长", None, 20, o.MINUTES).met is None
 
 
-def _request(status: b.HelpStatus) -> b.HelpRequest:
-    return b.HelpRequest("h1", "u1", "社保怎么办", None, status, NOW)
+def _request(status: HelpStatus) -> HelpRequest:
+    return HelpRequest("h1", "u1", "社保怎么办", None, status, NOW)
 
 
 def test_help_outcomes():
-    waiting, picked = _request(b.HelpStatus.WAITING), _request(b.HelpStatus.PICKED_UP)
+    waiting, picked = _request(HelpStatus.WAITING), _request(HelpStatus.PICKED_UP)
     with pytest.raises(RuleViolation):
-        b.end_help(waiting, b.HelpOutcome.RESOLVED, NOW, "agent")
+        end_help(waiting, HelpOutcome.RESOLVED, NOW, "agent")
     with pytest.raises(InvalidInput):
-        b.end_help(picked, b.HelpOutcome.NOT_RESOLVED, NOW, "agent", "  ")
-    ended = b.end_help(picked, b.HelpOutcome.NOT_RESOLVED, NOW, "agent", " 需原件 ")
-    assert (ended.status, ended.outcome_reason) == (b.HelpStatus.NOT_RESOLVED, "需原件")
-    assert b.end_help(waiting, b.HelpOutcome.ABANDONED, NOW, "u1").status is b.HelpStatus.ABANDONED
+        end_help(picked, HelpOutcome.NOT_RESOLVED, NOW, "agent", "  ")
+    ended = end_help(picked, HelpOutcome.NOT_RESOLVED, NOW, "agent", " 需原件 ")
+    assert (ended.status, ended.outcome_reason) == (HelpStatus.NOT_RESOLVED, "需原件")
+    assert end_help(waiting, HelpOutcome.ABANDONED, NOW, "u1").status is HelpStatus.ABANDONED
     with pytest.raises(RuleViolation):
-        b.end_help(ended, b.HelpOutcome.ABANDONED, NOW, "u1")
+        end_help(ended, HelpOutcome.ABANDONED, NOW, "u1")
 
 
 def test_handling_targets_per_item_and_the_rolling_average():
-    rules = b.BookingRules().changed({"handling_item_targets": {"QP-1": 30}})
+    rules = BookingRules().changed({"handling_item_targets": {"QP-1": 30}})
     assert (rules.handling_target("QP-1"), rules.handling_target("QP-2")) == (30, 20)
-    assert b.BookingRules.from_dict(rules.to_dict()) == rules
+    assert BookingRules.from_dict(rules.to_dict()) == rules
     with pytest.raises(InvalidInput):
-        b.BookingRules().changed({"handling_item_targets": {"QP-1": 0}})
+        BookingRules().changed({"handling_item_targets": {"QP-1": 0}})
     samples = [
-        b.WaitSample("b1", b.Complexity.SIMPLE, NOW - timedelta(minutes=90), 0, "s", 3000, "QP-1"),
-        b.WaitSample("b2", b.Complexity.SIMPLE, NOW - timedelta(minutes=30), 0, "s", 1800, "QP-1"),
-        b.WaitSample("b3", b.Complexity.SIMPLE, NOW - timedelta(minutes=20), 0, "s", 600, "QP-2"),
+        WaitSample("b1", Complexity.SIMPLE, NOW - timedelta(minutes=90), 0, "s", 3000, "QP-1"),
+        WaitSample("b2", Complexity.SIMPLE, NOW - timedelta(minutes=30), 0, "s", 1800, "QP-1"),
+        WaitSample("b3", Complexity.SIMPLE, NOW - timedelta(minutes=20), 0, "s", 600, "QP-2"),
     ]
-    assert b.average_handling_minutes(samples, "QP-1", NOW, rules) == 30.0
+    assert average_handling_minutes(samples, "QP-1", NOW, rules) == 30.0

@@ -51,26 +51,27 @@ from chalicelib.adapters.dynamodb.base import (
     meta,
     parse_iso,
 )
-from chalicelib.domain.bookings import (
+from chalicelib.domain.bookings.booking import (
     Booking,
-    BookingRules,
     BookingStatus,
+    GuardOutcome,
+    HomeAddress,
+    VideoRoom,
+)
+from chalicelib.domain.bookings.centres import (
     Center,
     CenterKind,
     Channel,
     Complexity,
-    GuardOutcome,
-    HelpRequest,
-    HelpStatus,
-    HomeAddress,
-    Job,
     Service,
     Session,
-    VideoRoom,
-    WaitSample,
     hhmm,
     parse_hhmm,
 )
+from chalicelib.domain.bookings.jobs import Job
+from chalicelib.domain.bookings.live_help import HelpRequest, HelpStatus
+from chalicelib.domain.bookings.queue import WaitSample
+from chalicelib.domain.bookings.rules import BookingRules
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.due import DueItem
 from chalicelib.domain.errors import Conflict

@@ -48,7 +48,7 @@ _HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 def _deps() -> Any:
     from chalicelib.bootstrap import container
-    from chalicelib.service_layer.bookings import BookingDeps
+    from chalicelib.service_layer.bookings.common import BookingDeps
 
     return BookingDeps.from_container(container())
 
@@ -421,9 +421,9 @@ def _rules_view(rules: Any, version: int | None) -> RulesView:
     errors=(InvalidInput, Unauthenticated),
 )
 def list_centers(call: Call):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import centres
 
-    page = bookings.list_centers(
+    page = centres.list_centers(
         _deps(),
         call.query.kind,
         call.query.limit,
@@ -445,9 +445,9 @@ def list_centers(call: Call):
     errors=(InvalidInput, NotFound),
 )
 def get_center(call: Call, centre_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings.centres import center_detail
 
-    center, services = bookings.center_detail(_deps(), centre_id)
+    center, services = center_detail(_deps(), centre_id)
     return CenterDetailView(
         **_center_view(center),
         services=[
@@ -476,9 +476,9 @@ def get_center(call: Call, centre_id: str):
     errors=(InvalidInput, NotFound, Conflict, RuleViolation),
 )
 def list_slots(call: Call, centre_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings.centres import day_slots
 
-    result = bookings.day_slots(
+    result = day_slots(
         _deps(), centre_id, item_code(call.query.item_code), call.query.date, call.query.channel
     )
     return DaySlotsView(
@@ -519,9 +519,9 @@ def list_slots(call: Call, centre_id: str):
     errors=(InvalidInput, NotFound),
 )
 def center_queue(call: Call, centre_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings.queue import queue_status
 
-    status = bookings.queue_status(_deps(), centre_id)
+    status = queue_status(_deps(), centre_id)
     estimate = status.estimate
     return QueueView(
         centre_id=status.center.center_id,
@@ -548,9 +548,9 @@ def center_queue(call: Call, centre_id: str):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def check_in_code(call: Call, centre_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import queue
 
-    code, day = bookings.check_in_code(_deps(), call.user, centre_id)
+    code, day = queue.check_in_code(_deps(), call.user, centre_id)
     return CheckInCodeView(centre_id=centre_id, date=day, code=code)
 
 
@@ -564,9 +564,9 @@ def check_in_code(call: Call, centre_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def call_next(call: Call, centre_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import queue
 
-    called = bookings.call_next(_deps(), call.user, centre_id)
+    called = queue.call_next(_deps(), call.user, centre_id)
     return _booking_view(called) if called is not None else None
 
 
@@ -583,9 +583,9 @@ def call_next(call: Call, centre_id: str):
     errors=(InvalidInput,),
 )
 def read_rules(call: Call):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import rules as booking_rules
 
-    rules, version = bookings.read_rules(_deps())
+    rules, version = booking_rules.read_rules(_deps())
     return _rules_view(rules, version)
 
 
@@ -600,11 +600,11 @@ def read_rules(call: Call):
     errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def update_rules(call: Call):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import rules as booking_rules
 
     deps = _deps()
-    bookings.update_rules(deps, call.user, call.body.model_dump(exclude_none=True))
-    rules, version = bookings.read_rules(deps)
+    booking_rules.update_rules(deps, call.user, call.body.model_dump(exclude_none=True))
+    rules, version = booking_rules.read_rules(deps)
     return _rules_view(rules, version)
 
 
@@ -624,11 +624,11 @@ def update_rules(call: Call):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def create_booking(call: Call):
-    from chalicelib.domain.bookings import Channel
-    from chalicelib.service_layer import bookings
+    from chalicelib.domain.bookings.centres import Channel
+    from chalicelib.service_layer.bookings.booking import BookRequest, book
 
     body = call.body
-    request = bookings.BookRequest(
+    request = BookRequest(
         center_id=body.centre_id,
         item_id=item_code(body.item_code),
         channel=Channel(body.channel),
@@ -637,7 +637,7 @@ def create_booking(call: Call):
         town=body.address.town if body.address else None,
         address_detail=body.address.detail if body.address else None,
     )
-    result = bookings.book(_deps(), call.user, request, call.idempotency_key)
+    result = book(_deps(), call.user, request, call.idempotency_key)
     return _booking_view(result.booking)
 
 
@@ -651,11 +651,9 @@ def create_booking(call: Call):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def my_bookings(call: Call):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings.booking import list_my_bookings
 
-    page = bookings.list_my_bookings(
-        _deps(), call.user, call.query.limit, decode_cursor(call.query.cursor)
-    )
+    page = list_my_bookings(_deps(), call.user, call.query.limit, decode_cursor(call.query.cursor))
     return BookingPage(
         items=[_booking_view(b) for b in page.items], next_cursor=encode_cursor(page.last_key)
     )
@@ -670,9 +668,9 @@ def my_bookings(call: Call):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def get_booking(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import booking as use_cases
 
-    return _booking_view(bookings.get_booking(_deps(), call.user, booking_id))
+    return _booking_view(use_cases.get_booking(_deps(), call.user, booking_id))
 
 
 @api_route(
@@ -685,9 +683,9 @@ def get_booking(call: Call, booking_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def cancel_booking(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import booking as use_cases
 
-    return _booking_view(bookings.cancel_booking(_deps(), call.user, booking_id))
+    return _booking_view(use_cases.cancel_booking(_deps(), call.user, booking_id))
 
 
 @api_route(
@@ -702,9 +700,9 @@ def cancel_booking(call: Call, booking_id: str):
     errors=(InvalidInput, NotFound, Conflict, RuleViolation),
 )
 def cancel_by_token(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import booking as use_cases
 
-    cancelled = bookings.cancel_by_token(_deps(), booking_id, call.body.token)
+    cancelled = use_cases.cancel_by_token(_deps(), booking_id, call.body.token)
     return _booking_view(cancelled).model_copy(update={"address": None, "video": None})
 
 
@@ -719,9 +717,9 @@ def cancel_by_token(call: Call, booking_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def reschedule_booking(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings.booking import reschedule
 
-    moved = bookings.reschedule(_deps(), call.user, booking_id, call.body.date, call.body.start)
+    moved = reschedule(_deps(), call.user, booking_id, call.body.date, call.body.start)
     return _booking_view(moved)
 
 
@@ -736,9 +734,9 @@ def reschedule_booking(call: Call, booking_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def check_in(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import queue
 
-    return _booking_view(bookings.check_in(_deps(), call.user, booking_id, call.body.code))
+    return _booking_view(queue.check_in(_deps(), call.user, booking_id, call.body.code))
 
 
 @api_route(
@@ -751,9 +749,9 @@ def check_in(call: Call, booking_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def call_booking(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import queue
 
-    return _booking_view(bookings.call_booking(_deps(), call.user, booking_id))
+    return _booking_view(queue.call_booking(_deps(), call.user, booking_id))
 
 
 @api_route(
@@ -766,9 +764,9 @@ def call_booking(call: Call, booking_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def serve_booking(call: Call, booking_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings.queue import serve
 
-    return _booking_view(bookings.serve(_deps(), call.user, booking_id))
+    return _booking_view(serve(_deps(), call.user, booking_id))
 
 
 # ---- live help ------------------------------------------------------------------------------
@@ -787,9 +785,9 @@ def serve_booking(call: Call, booking_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def request_help(call: Call):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import live_help
 
-    created = bookings.request_help(
+    created = live_help.request_help(
         _deps(),
         call.user,
         call.body.topic,
@@ -809,9 +807,9 @@ def request_help(call: Call):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def waiting_help(call: Call):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import live_help
 
-    page = bookings.waiting_help(
+    page = live_help.waiting_help(
         _deps(), call.user, call.query.limit, decode_cursor(call.query.cursor)
     )
     return HelpPage(
@@ -828,9 +826,9 @@ def waiting_help(call: Call):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def get_help(call: Call, request_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import live_help
 
-    return _help_view(bookings.get_help(_deps(), call.user, request_id))
+    return _help_view(live_help.get_help(_deps(), call.user, request_id))
 
 
 @api_route(
@@ -843,9 +841,9 @@ def get_help(call: Call, request_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def pick_up_help(call: Call, request_id: str):
-    from chalicelib.service_layer import bookings
+    from chalicelib.service_layer.bookings import live_help
 
-    return _help_view(bookings.pick_up_help(_deps(), call.user, request_id))
+    return _help_view(live_help.pick_up_help(_deps(), call.user, request_id))
 
 
 @api_route(
@@ -859,11 +857,11 @@ def pick_up_help(call: Call, request_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def end_help(call: Call, request_id: str):
-    from chalicelib.domain.bookings import HelpOutcome
-    from chalicelib.service_layer import bookings
+    from chalicelib.domain.bookings.live_help import HelpOutcome
+    from chalicelib.service_layer.bookings import live_help
 
     body: HelpOutcomeIn = call.body
-    ended = bookings.end_help(
+    ended = live_help.end_help(
         _deps(),
         call.user,
         request_id,

@@ -52,7 +52,8 @@ def _managed_centres(principal) -> list[str]:
     if principal.role is not Role.WINDOW_STAFF:
         return []
     from chalicelib.bootstrap import container
-    from chalicelib.service_layer.bookings import BookingDeps, centres_managed_by
+    from chalicelib.service_layer.bookings.centres import centres_managed_by
+    from chalicelib.service_layer.bookings.common import BookingDeps
 
     return centres_managed_by(BookingDeps.from_container(container()), principal)
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.bookings import (
-    Booking,
-    BookingRules,
-    Center,
-    HelpRequest,
-    Job,
-    Service,
-    VideoRoom,
-    WaitSample,
-)
+from chalicelib.domain.bookings.booking import Booking, VideoRoom
+from chalicelib.domain.bookings.centres import Center, Service
+from chalicelib.domain.bookings.jobs import Job
+from chalicelib.domain.bookings.live_help import HelpRequest
+from chalicelib.domain.bookings.queue import WaitSample
+from chalicelib.domain.bookings.rules import BookingRules
 from chalicelib.domain.clocks import StepClaim
 from chalicelib.domain.notifications import NotificationRequest
 from chalicelib.service_layer.ports import Page
