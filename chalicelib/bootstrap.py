@@ -366,21 +366,19 @@ class Container:
     def take_work_order(self, order: Any) -> tuple[str, bool]:
         """A 12345 work order taken in as a ticket: the hotline use cases call this through
         their deps rather than importing the tickets use cases."""
-        from chalicelib.service_layer import tickets
+        from chalicelib.service_layer.tickets.common import TicketDeps
+        from chalicelib.service_layer.tickets.intake import receive_work_order
 
-        result = tickets.receive_work_order(
-            tickets.TicketDeps.from_container(self), self.hotline_store, order
-        )
+        result = receive_work_order(TicketDeps.from_container(self), self.hotline_store, order)
         return result.ticket.ticket_id, result.created
 
     def file_help_ticket(self, agent: Any, request: Any, reason: str) -> str:
         """A help request not resolved becomes a 办不成事 ticket (one tap): the bookings use
         cases call this through their deps rather than importing the tickets use cases."""
-        from chalicelib.service_layer import tickets
+        from chalicelib.service_layer.tickets.common import TicketDeps
+        from chalicelib.service_layer.tickets.intake import file_for_help
 
-        return tickets.file_for_help(
-            tickets.TicketDeps.from_container(self), agent, request, reason
-        )
+        return file_for_help(TicketDeps.from_container(self), agent, request, reason)
 
     @cached_property
     def assistant_store(self) -> Any:

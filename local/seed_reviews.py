@@ -48,7 +48,7 @@ def _deps(container: Any) -> Any:
 
 
 def _closed_ticket(container: Any) -> Any:
-    from chalicelib.domain.tickets import Owner
+    from chalicelib.domain.tickets.ticket import Owner
 
     user = container.directory.get_user(ENTERPRISE_USER)
     if user is None:

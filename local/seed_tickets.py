@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.tickets import (
-    Channel,
-    ContactMethod,
-    RoutingRule,
-    TicketKind,
-    TicketState,
-)
+from chalicelib.domain.tickets.routing import RoutingRule
+from chalicelib.domain.tickets.ticket import Channel, ContactMethod, TicketKind, TicketState
 
 # The guide says which department owns each item (a ticket naming one is routed on it); the
 # rule set may override that per item, which the demo does not.
@@ -54,7 +49,8 @@ RULES = [
 
 def seed_routing_rules(container: Any) -> None:
     from chalicelib.domain.identity import SYSTEM
-    from chalicelib.service_layer.tickets import TicketDeps, replace_rule_set
+    from chalicelib.service_layer.tickets.common import TicketDeps
+    from chalicelib.service_layer.tickets.routing import replace_rule_set
 
     deps = TicketDeps.from_container(container)
     if deps.tickets.current_rule_set().version > 0:
@@ -68,8 +64,8 @@ def seed_ticket_limits(container: Any) -> None:
     """Version 1 of the ticket limits: DOMAIN.md's defaults, in force for every date."""
     from datetime import date
 
-    from chalicelib.domain.tickets import DEFAULT_TICKET_LIMITS, TicketLimitsVersion
-    from chalicelib.service_layer.tickets import TicketDeps
+    from chalicelib.domain.tickets.limits import DEFAULT_TICKET_LIMITS, TicketLimitsVersion
+    from chalicelib.service_layer.tickets.common import TicketDeps
 
     deps = TicketDeps.from_container(container)
     if deps.tickets.limits_versions():
@@ -201,23 +197,23 @@ DEMO_TICKETS: list[dict[str, Any]] = [
 
 def seed_tickets(container: Any) -> None:
     """Routing rules, then the demo tickets moved to their states."""
-    from chalicelib.service_layer import tickets as service
+    from chalicelib.service_layer.tickets import transitions as service
+    from chalicelib.service_layer.tickets.common import TicketDeps
+    from chalicelib.service_layer.tickets.intake import IntakeRequest, file_ticket
     from local.seed_applications import seed_guide_entries
 
     seed_guide_entries(container)  # the items the demo tickets name
     seed_routing_rules(container)
     seed_ticket_limits(container)
-    deps = service.TicketDeps.from_container(container)
+    deps = TicketDeps.from_container(container)
     for demo in DEMO_TICKETS:
         filer = container.directory.get_user(demo["user"])
         if filer is None:
             continue
-        request = service.IntakeRequest(**demo["intake"])
+        request = IntakeRequest(**demo["intake"])
         ticket = (
             _filed_before(deps, filer, request, demo["key"])
-            or (
-                service.file_ticket(deps, filer.principal(), request, idempotency_key=demo["key"])
-            ).ticket
+            or (file_ticket(deps, filer.principal(), request, idempotency_key=demo["key"])).ticket
         )
         for state, user_id, use_case, arguments in demo["steps"]:
             if ticket.state is not state:
@@ -231,7 +227,7 @@ def seed_tickets(container: Any) -> None:
 def _filed_before(deps: Any, filer: Any, request: Any, key: str) -> Any:
     """The demo ticket an earlier start filed (its id carries the day it was filed on)."""
     from chalicelib.domain.identity import PUBLIC_ROLES
-    from chalicelib.domain.tickets import Owner
+    from chalicelib.domain.tickets.ticket import Owner
 
     principal = filer.principal()
     if principal.role in PUBLIC_ROLES:

@@ -27,7 +27,8 @@ class Action(StrEnum):
     READ_CLOCKS = "clocks.read"
     MANAGE_ESCALATION = "clocks.manage_escalation"
     RUN_JOBS = "jobs.run"
-    # 办不成事 tickets (the transition table in domain/tickets.py says which role may do what)
+    # 办不成事 tickets (the transition table in domain/tickets/transitions.py says which role may
+    # do what)
     FILE_TICKET = "tickets.file"
     READ_TICKET = "tickets.read"
     TRANSITION_TICKET = "tickets.transition"

@@ -180,7 +180,7 @@ def _booking(deps: ReviewDeps, handling_id: str) -> Handling | None:
 
 def _ticket(deps: ReviewDeps, handling_id: str) -> Handling | None:
     from chalicelib.domain.identity import STAFF_ROLES
-    from chalicelib.domain.tickets import TicketState
+    from chalicelib.domain.tickets.ticket import TicketState
 
     ticket = deps.tickets.get(handling_id)
     if ticket is None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from chalicelib.domain.tickets import Channel, ContactMethod, TicketKind
+from chalicelib.domain.tickets.ticket import Channel, ContactMethod, TicketKind
 from tests.integration.audit_helpers import audit_records
 
 CLIENTS = 32
@@ -21,7 +21,8 @@ def rules(container):
 
 
 def test_every_acknowledged_intake_under_32_clients_has_all_its_effects(container):
-    from chalicelib.service_layer.tickets import IntakeRequest, TicketDeps, file_ticket
+    from chalicelib.service_layer.tickets.common import TicketDeps
+    from chalicelib.service_layer.tickets.intake import IntakeRequest, file_ticket
 
     principal = container.directory.get_user("u-citizen-zhang").principal()
     start = threading.Barrier(CLIENTS)

@@ -55,17 +55,18 @@ def test_an_intake_stores_the_ticket_with_all_its_effects_in_one_write(api, cont
 
 
 def test_a_transition_that_loses_the_race_stores_none_of_its_effects(api, container):
-    from chalicelib.domain import tickets as domain
-    from chalicelib.service_layer import tickets as service
+    from chalicelib.domain.tickets import transitions
+    from chalicelib.service_layer.tickets.common import TicketDeps
+    from chalicelib.service_layer.tickets.effects import _store_with_effects
 
     ticket_id = filed(api)["ticket_id"]
-    deps = service.TicketDeps.from_container(container)
+    deps = TicketDeps.from_container(container)
     stale = container.ticket_store.get(ticket_id)
     ok(act(api, ticket_id, "accept", MARKET, ACCEPT))  # the winner, meanwhile
     staff = container.directory.get_user(MARKET).principal()
     contact = next(r for r in stale.clocks.values() if r.kind == "contact")
     before = container.clock_store.get(contact.clock_id)
-    transfer = domain.transfer(
+    transfer = transitions.transfer(
         stale,
         staff,
         container.clock.now(),
@@ -74,7 +75,7 @@ def test_a_transition_that_loses_the_race_stores_none_of_its_effects(api, contai
         reason="不属本单位",
     )
     with pytest.raises(Conflict) as raised:
-        service._store_with_effects(deps, transfer, create=False)
+        _store_with_effects(deps, transfer, create=False)
     assert raised.value.code == "ticket_changed"
     after = container.clock_store.get(contact.clock_id)
     assert (after.state, after.version) == (before.state, before.version)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from chalicelib.adapters.clock import CHINA_TZ
-from chalicelib.domain.tickets import ContactMethod
+from chalicelib.domain.tickets.ticket import ContactMethod
 
 PHONE = ContactMethod.PHONE
 
@@ -383,18 +383,18 @@ def test_the_person_reopens_and_the_same_department_handles_it_again(api):
 
 
 def test_concurrent_transitions_cannot_both_win(api, container):
-    from chalicelib.domain import tickets as domain
     from chalicelib.domain.errors import Conflict
+    from chalicelib.domain.tickets.transitions import accept, transfer
 
     ticket_id = filed(api)["ticket_id"]
     store = container.ticket_store
     stale = store.get(ticket_id)
     staff = container.directory.get_user(MARKET).principal()
     now = container.clock.now()
-    store.save(domain.accept(stale, staff, now, contact_method=PHONE, note="第一个"))
+    store.save(accept(stale, staff, now, contact_method=PHONE, note="第一个"))
     with pytest.raises(Conflict) as raised:
         store.save(
-            domain.transfer(
+            transfer(
                 stale, staff, now, department_id="dept-rsj", department_name=None, reason="第二个"
             )
         )
@@ -404,10 +404,11 @@ def test_concurrent_transitions_cannot_both_win(api, container):
 
 def test_a_transition_that_lost_a_race_is_judged_again_on_the_fresh_ticket(api, container):
     """The loser re-reads: accepting an already accepted ticket is an illegal transition."""
-    from chalicelib.service_layer import tickets as service
+    from chalicelib.service_layer.tickets import transitions
+    from chalicelib.service_layer.tickets.common import TicketDeps
 
     ticket_id = filed(api)["ticket_id"]
-    deps = service.TicketDeps.from_container(container)
+    deps = TicketDeps.from_container(container)
     real_get = deps.tickets.get
     stale = real_get(ticket_id)
     calls = {"n": 0}
@@ -426,32 +427,33 @@ def test_a_transition_that_lost_a_race_is_judged_again_on_the_fresh_ticket(api, 
     deps.tickets = StaleFirstRead()
     staff = container.directory.get_user(MARKET).principal()
     from chalicelib.domain.errors import Conflict
-    from chalicelib.domain.tickets import ContactMethod
+    from chalicelib.domain.tickets.ticket import ContactMethod
 
     with pytest.raises(Conflict) as raised:
-        service.accept(deps, staff, ticket_id, contact_method=ContactMethod.PHONE, note="慢了")
+        transitions.accept(deps, staff, ticket_id, contact_method=ContactMethod.PHONE, note="慢了")
     assert raised.value.code == "illegal_transition"
     accepts = [e for e in real_get(ticket_id).timeline if e.event.value == "accept"]
     assert len(accepts) == 1
 
 
 def test_effects_left_undone_by_a_crash_are_applied_before_the_next_change(api, container):
-    from chalicelib.service_layer import tickets as service
+    from chalicelib.service_layer.tickets.common import TicketDeps
+    from chalicelib.service_layer.tickets.transitions import reply
 
     ticket_id = filed(api)["ticket_id"]
     store = container.ticket_store
     staff = container.directory.get_user(MARKET).principal()
-    deps = service.TicketDeps.from_container(container)
+    deps = TicketDeps.from_container(container)
     # Store the accept but "crash" before its effects: the contact clock keeps running.
-    from chalicelib.domain import tickets as domain
+    from chalicelib.domain.tickets.transitions import accept
 
     store.save(
-        domain.accept(
+        accept(
             store.get(ticket_id), staff, container.clock.now(), contact_method=PHONE, note="已联系"
         )
     )
     assert store.get(ticket_id).pending_effects
-    replied = service.reply(deps, staff, ticket_id, answer="已办理", evidence=("e/1",))
+    replied = reply(deps, staff, ticket_id, answer="已办理", evidence=("e/1",))
     assert not replied.pending_effects
     states = {ref.kind: ref.state for ref in replied.clocks.values()}
     assert states == {"contact": "met", "resolve": "met", "call_back": "running"}

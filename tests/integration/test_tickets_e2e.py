@@ -164,7 +164,8 @@ def test_a_ticket_survives_a_restart_of_the_embedded_aws(tmp_path):
     from app import app
     from chalicelib.adapters.clock import ManualClock
     from chalicelib.bootstrap import Container, set_container
-    from chalicelib.service_layer import tickets as service
+    from chalicelib.service_layer.tickets.common import TicketDeps
+    from chalicelib.service_layer.tickets.reading import list_my_tickets
     from chalicelib.settings import get_settings
     from local.provision import provision
     from local.seed import seed
@@ -180,9 +181,9 @@ def test_a_ticket_survives_a_restart_of_the_embedded_aws(tmp_path):
             set_container(first)
             seed(first.directory)
             seed_tickets(first)
-            deps = service.TicketDeps.from_container(first)
+            deps = TicketDeps.from_container(first)
             zhang = first.directory.get_user(CITIZEN).principal()
-            before = service.list_my_tickets(deps, zhang, 10, None).items
+            before = list_my_tickets(deps, zhang, 10, None).items
             Snapshotter(
                 settings, tmp_path, first.aws.client("dynamodb"), first.aws.client("sqs")
             ).save()
@@ -196,8 +197,8 @@ def test_a_ticket_survives_a_restart_of_the_embedded_aws(tmp_path):
             ).restore()
             seed(second.directory)
             seed_tickets(second)  # idempotent: nothing new
-            deps = service.TicketDeps.from_container(second)
-            after = service.list_my_tickets(deps, zhang, 10, None).items
+            deps = TicketDeps.from_container(second)
+            after = list_my_tickets(deps, zhang, 10, None).items
             assert [t.ticket_id for t in after] == [t.ticket_id for t in before]
             assert [t.state for t in after] == [t.state for t in before]
 

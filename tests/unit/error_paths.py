@@ -185,11 +185,15 @@ class _Index:
         return list(self.methods.get(node.attr, []))
 
     def _by_name(self, key: Key, call: ast.Call) -> list[Key]:
-        """Use cases chosen by name: `_transition(call, ticket_id, "reply", ...)` calls
-        `service_layer.tickets.reply`."""
+        """Use cases chosen by name: `_transition(call, ticket_id, "reply", ...)` calls `reply`
+        of the module `_transition` imports as `service` (`service_layer.tickets.transitions`)."""
         if not (isinstance(call.func, ast.Name) and call.func.id == "_transition"):
             return []
-        service = key[0].replace("entrypoints.http", "service_layer")
+        helper = self.defs.get((key[0], "_transition"))
+        if helper is None:
+            return []
+        package, name = _imports(helper).get("service", ("", ""))
+        service = f"{package}.{name}"
         return [
             (service, arg.value)
             for arg in call.args

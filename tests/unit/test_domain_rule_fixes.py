@@ -8,7 +8,6 @@ from datetime import date, datetime
 import pytest
 
 from chalicelib.domain import applications as d
-from chalicelib.domain import tickets as t
 from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.errors import InvalidInput, RuleViolation
 from chalicelib.domain.identity import Principal, Role
@@ -18,6 +17,9 @@ from chalicelib.domain.personal_data import (
     is_valid_id_number,
 )
 from chalicelib.domain.policies import publish
+from chalicelib.domain.tickets.limits import DEFAULT_TICKET_LIMITS, TicketLimits
+from chalicelib.domain.tickets.ticket import Complexity, TicketState
+from chalicelib.domain.tickets.transitions import reopen
 from tests.unit.test_policies_domain import version as policy_version
 from tests.unit.test_tickets_domain import ACTORS, in_state
 
@@ -78,15 +80,15 @@ def test_a_reopen_window_ending_on_a_friday_is_closed_on_the_saturday_after():
     replied_at = datetime(2026, 11, 27, 16, 0, tzinfo=CHINA_TZ)  # Friday
     last_day = CALENDAR.add_working_days(replied_at.date(), 15)[0]
     assert last_day == date(2026, 12, 18) and last_day.weekday() == 4
-    closed = in_state(t.TicketState.CLOSED, last_replied_at=replied_at)
+    closed = in_state(TicketState.CLOSED, last_replied_at=replied_at)
     citizen: Principal = ACTORS[Role.CITIZEN]
     friday = datetime(2026, 12, 18, 17, 0, tzinfo=CHINA_TZ)
     saturday = datetime(2026, 12, 19, 10, 0, tzinfo=CHINA_TZ)
-    assert t.reopen(closed, citizen, friday, reason="没解决", calendar=CALENDAR).state is (
-        t.TicketState.REOPENED
+    assert reopen(closed, citizen, friday, reason="没解决", calendar=CALENDAR).state is (
+        TicketState.REOPENED
     )
     with pytest.raises(RuleViolation) as raised:
-        t.reopen(closed, citizen, saturday, reason="没解决", calendar=CALENDAR)
+        reopen(closed, citizen, saturday, reason="没解决", calendar=CALENDAR)
     assert raised.value.code == "reopen_window_passed"
 
 
@@ -98,28 +100,26 @@ def test_window_open_on_counts_to_the_end_of_the_last_working_day():
 
 
 def test_ticket_limits_are_data_with_the_1_5_15_defaults():
-    limits = t.DEFAULT_TICKET_LIMITS
+    limits = DEFAULT_TICKET_LIMITS
     assert (limits.contact_days, limits.resolve_simple_days, limits.resolve_complex_days) == (
         1,
         5,
         15,
     )
-    assert t.TicketLimits.from_dict(limits.to_dict()) == limits
-    stricter = t.TicketLimits.from_dict({**limits.to_dict(), "reopen_window_days": 5})
-    assert stricter.resolve_days(t.Complexity.COMPLEX) == 15
+    assert TicketLimits.from_dict(limits.to_dict()) == limits
+    stricter = TicketLimits.from_dict({**limits.to_dict(), "reopen_window_days": 5})
+    assert stricter.resolve_days(Complexity.COMPLEX) == 15
     with pytest.raises(InvalidInput):
-        t.TicketLimits.from_dict({"contact_days": 0})
+        TicketLimits.from_dict({"contact_days": 0})
     with pytest.raises(InvalidInput):
-        t.TicketLimits.from_dict({"unknown_days": 3})
+        TicketLimits.from_dict({"unknown_days": 3})
 
 
 def test_a_shorter_reopen_window_from_data_is_applied():
     replied_at = datetime(2026, 11, 27, 16, 0, tzinfo=CHINA_TZ)
-    closed = in_state(t.TicketState.CLOSED, last_replied_at=replied_at)
-    five = replace(t.DEFAULT_TICKET_LIMITS, reopen_window_days=5)
+    closed = in_state(TicketState.CLOSED, last_replied_at=replied_at)
+    five = replace(DEFAULT_TICKET_LIMITS, reopen_window_days=5)
     later = datetime(2026, 12, 7, 10, 0, tzinfo=CHINA_TZ)  # the 6th working day
     with pytest.raises(RuleViolation):
-        t.reopen(
-            closed, ACTORS[Role.CITIZEN], later, reason="没解决", calendar=CALENDAR, limits=five
-        )
-    assert t.reopen(closed, ACTORS[Role.CITIZEN], later, reason="没解决", calendar=CALENDAR)
+        reopen(closed, ACTORS[Role.CITIZEN], later, reason="没解决", calendar=CALENDAR, limits=five)
+    assert reopen(closed, ACTORS[Role.CITIZEN], later, reason="没解决", calendar=CALENDAR)

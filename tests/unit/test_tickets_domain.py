@@ -7,23 +7,51 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from chalicelib.domain import tickets as t
 from chalicelib.domain.calendar import CHINA_TZ, WorkingCalendar
 from chalicelib.domain.errors import Forbidden, InvalidInput, RuleViolation
 from chalicelib.domain.identity import Principal, Role
-from chalicelib.domain.tickets import (
+from chalicelib.domain.tickets import transitions
+from chalicelib.domain.tickets.intake import Intake, check_channel, file, possible_duplicates
+from chalicelib.domain.tickets.routing import RoutingFacts, RoutingRule, RuleSet, next_rule_set
+from chalicelib.domain.tickets.ticket import (
+    MAX_TIMELINE,
+    OPEN_STATES,
+    STATE_LABELS,
     Channel,
+    ClockOp,
+    ClockRef,
     Complexity,
     ContactMethod,
     ContactPreference,
+    Effects,
     Event,
-    IllegalTransition,
+    Notice,
     Owner,
-    RoutingFacts,
-    RoutingRule,
-    RuleSet,
+    Ticket,
     TicketKind,
     TicketState,
+    TimelineEntry,
+    mask_name,
+)
+from chalicelib.domain.tickets.transitions import (
+    PREVIOUS,
+    SAME,
+    TRANSITIONS,
+    IllegalTransition,
+    accept,
+    allowed_events,
+    await_person,
+    call_back,
+    close,
+    decide_extension,
+    decide_return,
+    person_responded,
+    reopen,
+    reply,
+    request_extension,
+    request_return,
+    set_complexity,
+    transfer,
 )
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ)  # Thursday
@@ -58,7 +86,7 @@ RULES = RuleSet(
 )
 
 
-def intake(**overrides) -> t.Intake:
+def intake(**overrides) -> Intake:
     values = dict(
         ticket_id="QP20261126-AAAAAAAA",
         kind=TicketKind.NOT_ACCEPTED,
@@ -69,14 +97,14 @@ def intake(**overrides) -> t.Intake:
         service_item_id="item-a",
     )
     values.update(overrides)
-    return t.Intake(**values)
+    return Intake(**values)
 
 
-def filed(**overrides) -> t.Ticket:
-    return t.file(intake(**overrides), ACTORS[Role.CITIZEN], NOW, rules=RULES)
+def filed(**overrides) -> Ticket:
+    return file(intake(**overrides), ACTORS[Role.CITIZEN], NOW, rules=RULES)
 
 
-def in_state(state: TicketState, **changes) -> t.Ticket:
+def in_state(state: TicketState, **changes) -> Ticket:
     """A dispatched ticket moved to `state` (the fields each state implies are set)."""
     ticket = filed()
     extra: dict = {"details": {}}
@@ -90,44 +118,44 @@ def in_state(state: TicketState, **changes) -> t.Ticket:
     return replace(ticket, state=state, **extra)
 
 
-def do(ticket: t.Ticket, event: Event, actor: Principal, now: datetime = NOW) -> t.Ticket:
+def do(ticket: Ticket, event: Event, actor: Principal, now: datetime = NOW) -> Ticket:
     """Each event with plausible arguments."""
     calls = {
-        Event.DISPATCH: lambda: t.dispatch(ticket, actor, now, department_id="dept-b"),
-        Event.ACCEPT: lambda: t.accept(
+        Event.DISPATCH: lambda: transitions.dispatch(ticket, actor, now, department_id="dept-b"),
+        Event.ACCEPT: lambda: accept(
             ticket, actor, now, contact_method=ContactMethod.PHONE, note="已电话联系"
         ),
-        Event.AWAIT_PERSON: lambda: t.await_person(ticket, actor, now, reason="待补充材料"),
-        Event.PERSON_RESPONDED: lambda: t.person_responded(ticket, actor, now),
-        Event.REPLY: lambda: t.reply(ticket, actor, now, answer="已办理", evidence=("e/1.pdf",)),
-        Event.CALL_BACK_SATISFIED: lambda: t.call_back(
+        Event.AWAIT_PERSON: lambda: await_person(ticket, actor, now, reason="待补充材料"),
+        Event.PERSON_RESPONDED: lambda: person_responded(ticket, actor, now),
+        Event.REPLY: lambda: reply(ticket, actor, now, answer="已办理", evidence=("e/1.pdf",)),
+        Event.CALL_BACK_SATISFIED: lambda: call_back(
             ticket, actor, now, satisfied=True, note="满意"
         ),
-        Event.CALL_BACK_UNSATISFIED: lambda: t.call_back(
+        Event.CALL_BACK_UNSATISFIED: lambda: call_back(
             ticket, actor, now, satisfied=False, note="不满意"
         ),
-        Event.CLOSE: lambda: t.close(ticket, actor, now),
-        Event.REOPEN: lambda: t.reopen(ticket, actor, now, reason="问题没解决", calendar=CALENDAR),
-        Event.TRANSFER: lambda: t.transfer(
+        Event.CLOSE: lambda: close(ticket, actor, now),
+        Event.REOPEN: lambda: reopen(ticket, actor, now, reason="问题没解决", calendar=CALENDAR),
+        Event.TRANSFER: lambda: transfer(
             ticket, actor, now, department_id="dept-b", department_name="乙局", reason="职责"
         ),
-        Event.REQUEST_RETURN: lambda: t.request_return(ticket, actor, now, reason="非本部门"),
-        Event.ACCEPT_RETURN: lambda: t.decide_return(ticket, actor, now, accept=True, note="同意"),
-        Event.REJECT_RETURN: lambda: t.decide_return(ticket, actor, now, accept=False, note="驳回"),
-        Event.SET_COMPLEXITY: lambda: t.set_complexity(
+        Event.REQUEST_RETURN: lambda: request_return(ticket, actor, now, reason="非本部门"),
+        Event.ACCEPT_RETURN: lambda: decide_return(ticket, actor, now, accept=True, note="同意"),
+        Event.REJECT_RETURN: lambda: decide_return(ticket, actor, now, accept=False, note="驳回"),
+        Event.SET_COMPLEXITY: lambda: set_complexity(
             ticket, actor, now, complexity=Complexity.COMPLEX, reason="涉及多部门"
         ),
-        Event.REQUEST_EXTENSION: lambda: t.request_extension(
+        Event.REQUEST_EXTENSION: lambda: request_extension(
             replace(ticket, complexity=Complexity.COMPLEX), actor, now, days=5, reason="需现场核查"
         ),
-        Event.APPROVE_EXTENSION: lambda: t.decide_extension(
+        Event.APPROVE_EXTENSION: lambda: decide_extension(
             replace(ticket, details={"extension": {"status": "pending", "days": 5}}),
             actor,
             now,
             approve=True,
             note="同意",
         ),
-        Event.REJECT_EXTENSION: lambda: t.decide_extension(
+        Event.REJECT_EXTENSION: lambda: decide_extension(
             replace(ticket, details={"extension": {"status": "pending", "days": 5}}),
             actor,
             now,
@@ -142,17 +170,17 @@ EVENTS = [e for e in Event if e is not Event.SUBMIT]
 ALLOWED = [
     (event, state, role)
     for event in EVENTS
-    for state in sorted(t.TRANSITIONS[event].sources, key=lambda s: s.value)
-    for role in sorted(t.TRANSITIONS[event].roles, key=lambda r: r.value)
+    for state in sorted(TRANSITIONS[event].sources, key=lambda s: s.value)
+    for role in sorted(TRANSITIONS[event].roles, key=lambda r: r.value)
 ]
 ILLEGAL_STATES = [
     (event, state)
     for event in EVENTS
     for state in TicketState
-    if state not in t.TRANSITIONS[event].sources
+    if state not in TRANSITIONS[event].sources
 ]
 FORBIDDEN_ROLES = [
-    (event, role) for event in EVENTS for role in Role if role not in t.TRANSITIONS[event].roles
+    (event, role) for event in EVENTS for role in Role if role not in TRANSITIONS[event].roles
 ]
 
 
@@ -164,10 +192,10 @@ def test_each_allowed_transition_moves_to_its_target_and_records_one_entry(event
     ticket = in_state(state)
     moved = do(ticket, event, ACTORS[role])
 
-    rule = t.TRANSITIONS[event]
-    if rule.target == t.SAME:
+    rule = TRANSITIONS[event]
+    if rule.target == SAME:
         assert moved.state is state
-    elif rule.target == t.PREVIOUS:
+    elif rule.target == PREVIOUS:
         assert moved.state is TicketState.ACCEPTED  # the state the 退单 was requested from
     else:
         assert moved.state is rule.target
@@ -179,35 +207,35 @@ def test_each_allowed_transition_moves_to_its_target_and_records_one_entry(event
 
 @pytest.mark.parametrize("event,state", ILLEGAL_STATES, ids=lambda v: getattr(v, "value", v))
 def test_an_event_outside_its_source_states_is_an_illegal_transition(event, state):
-    role = next(iter(t.TRANSITIONS[event].roles))
+    role = next(iter(TRANSITIONS[event].roles))
     with pytest.raises(IllegalTransition) as raised:
         do(in_state(state), event, ACTORS[role])
     assert raised.value.code == "illegal_transition"
-    assert t.STATE_LABELS[state] in raised.value.message
+    assert STATE_LABELS[state] in raised.value.message
 
 
 @pytest.mark.parametrize("event,role", FORBIDDEN_ROLES, ids=lambda v: getattr(v, "value", v))
 def test_a_role_outside_the_table_is_forbidden_whatever_the_state(event, role):
-    state = next(iter(t.TRANSITIONS[event].sources))
+    state = next(iter(TRANSITIONS[event].sources))
     with pytest.raises(Forbidden) as raised:
         do(in_state(state), event, ACTORS[role])
     assert raised.value.code == "transition_forbidden"
 
 
 def test_the_table_leaves_no_open_state_without_a_way_out_and_closed_only_by_reopen():
-    exits = {s: {e for e, r in t.TRANSITIONS.items() if s in r.sources} for s in TicketState}
-    assert all(exits[s] for s in t.OPEN_STATES)
+    exits = {s: {e for e, r in TRANSITIONS.items() if s in r.sources} for s in TicketState}
+    assert all(exits[s] for s in OPEN_STATES)
     assert exits[TicketState.CLOSED] == {Event.REOPEN}
 
 
 def test_allowed_events_answer_what_a_role_may_do_next():
     ticket = in_state(TicketState.DISPATCHED)
-    assert set(t.allowed_events(ticket, Role.DEPARTMENT_STAFF)) == {
+    assert set(allowed_events(ticket, Role.DEPARTMENT_STAFF)) == {
         Event.ACCEPT,
         Event.TRANSFER,
         Event.REQUEST_RETURN,
     }
-    assert t.allowed_events(ticket, Role.CITIZEN) == []
+    assert allowed_events(ticket, Role.CITIZEN) == []
 
 
 # ---- effects of transitions --------------------------------------------------------------
@@ -216,13 +244,13 @@ def test_allowed_events_answer_what_a_role_may_do_next():
 def test_a_routed_ticket_starts_contact_and_resolve_clocks_for_its_department():
     ticket = filed()
     submit, dispatch = ticket.timeline
-    assert submit.event is Event.SUBMIT and submit.effects == t.Effects()
+    assert submit.event is Event.SUBMIT and submit.effects == Effects()
     assert dispatch.event is Event.DISPATCH and dispatch.actor_id == "system"
     starts = {op.kind: op for op in dispatch.effects.clocks}
     assert starts["contact"].limit == 1 and starts["resolve"].limit == 5
     assert {op.department_id for op in starts.values()} == {"dept-a"}
     assert starts["contact"].key == ticket.contact_key
-    assert dispatch.effects.notices == (t.Notice("department", "dispatched", "dept-a"),)
+    assert dispatch.effects.notices == (Notice("department", "dispatched", "dept-a"),)
     assert dispatch.effects.counts == (("dept-a", "received"),)
 
 
@@ -236,14 +264,14 @@ def test_accept_stops_the_contact_clock_and_tells_the_person():
     ticket = filed()
     accepted = do(ticket, Event.ACCEPT, ACTORS[Role.DEPARTMENT_STAFF])
     effects = accepted.timeline[-1].effects
-    assert effects.clocks == (t.ClockOp("stop", ticket.contact_key, judge="contact"),)
+    assert effects.clocks == (ClockOp("stop", ticket.contact_key, judge="contact"),)
     assert effects.notices[0].audience == "person"
     assert accepted.details["first_contact"]["method"] == "phone"
 
 
 def test_accept_refuses_a_contact_time_in_the_future():
     with pytest.raises(InvalidInput):
-        t.accept(
+        accept(
             filed(),
             ACTORS[Role.DEPARTMENT_STAFF],
             NOW,
@@ -259,18 +287,18 @@ def test_waiting_for_the_person_pauses_and_resumes_the_resolve_clock():
     assert waiting.timeline[-1].effects.clocks[0].op == "pause"
     assert waiting.details["waiting"]["reason"] == "待补充材料"
     back = do(waiting, Event.PERSON_RESPONDED, ACTORS[Role.CITIZEN])
-    assert back.timeline[-1].effects.clocks == (t.ClockOp("resume", accepted.resolve_key),)
+    assert back.timeline[-1].effects.clocks == (ClockOp("resume", accepted.resolve_key),)
     assert "waiting" not in back.details
 
 
 def test_reply_needs_evidence_and_starts_the_call_back_clock_of_the_district_office():
     accepted = in_state(TicketState.ACCEPTED)
     with pytest.raises(InvalidInput) as raised:
-        t.reply(accepted, ACTORS[Role.DEPARTMENT_STAFF], NOW, answer="已办理", evidence=())
+        reply(accepted, ACTORS[Role.DEPARTMENT_STAFF], NOW, answer="已办理", evidence=())
     assert raised.value.code == "evidence_required"
     replied = do(accepted, Event.REPLY, ACTORS[Role.DEPARTMENT_STAFF])
     stop, start = replied.timeline[-1].effects.clocks
-    assert stop == t.ClockOp("stop", accepted.resolve_key, judge="resolve")
+    assert stop == ClockOp("stop", accepted.resolve_key, judge="resolve")
     assert (start.kind, start.limit, start.department_id) == ("call_back", 3, "dept-zwb")
     assert replied.reply_count == 1 and replied.last_replied_at == NOW
 
@@ -280,7 +308,7 @@ def test_an_unsatisfied_call_back_hands_the_ticket_back_on_a_new_leg():
     reopened = do(replied, Event.CALL_BACK_UNSATISFIED, ACTORS[Role.SUPERVISOR])
     assert reopened.state is TicketState.REOPENED and reopened.leg == replied.leg + 1
     ops = reopened.timeline[-1].effects.clocks
-    assert ops[0] == t.ClockOp("stop", replied.call_back_key, judge="call_back")
+    assert ops[0] == ClockOp("stop", replied.call_back_key, judge="call_back")
     assert {op.key for op in ops[1:]} == {reopened.contact_key, reopened.resolve_key}
     assert ("dept-a", "unsatisfied") in reopened.timeline[-1].effects.counts
 
@@ -309,7 +337,7 @@ def test_transfer_ends_the_old_handoff_clocks_and_starts_the_new_departments():
         ("dept-a", "transferred_out"),
     )
     with pytest.raises(InvalidInput):
-        t.transfer(
+        transfer(
             ticket,
             ACTORS[Role.DISPATCHER],
             NOW,
@@ -322,7 +350,7 @@ def test_transfer_ends_the_old_handoff_clocks_and_starts_the_new_departments():
 def test_a_return_needs_a_reason_and_an_accepted_return_goes_back_to_the_queue():
     ticket = in_state(TicketState.DISPATCHED)
     with pytest.raises(InvalidInput):
-        t.request_return(ticket, ACTORS[Role.DEPARTMENT_STAFF], NOW, reason="  ")
+        request_return(ticket, ACTORS[Role.DEPARTMENT_STAFF], NOW, reason="  ")
     requested = do(ticket, Event.REQUEST_RETURN, ACTORS[Role.DEPARTMENT_STAFF])
     assert requested.timeline[-1].effects.notices[0].audience == "supervisor"
     rejected = do(requested, Event.REJECT_RETURN, ACTORS[Role.DISPATCHER])
@@ -343,7 +371,7 @@ def test_a_complexity_change_restarts_the_resolve_clock_from_the_legs_start():
 
 def test_only_complex_tickets_may_ask_for_an_extension():
     with pytest.raises(RuleViolation) as raised:
-        t.request_extension(
+        request_extension(
             in_state(TicketState.ACCEPTED), ACTORS[Role.DEPARTMENT_STAFF], NOW, days=3, reason="x"
         )
     assert raised.value.code == "extension_not_allowed"
@@ -351,42 +379,42 @@ def test_only_complex_tickets_may_ask_for_an_extension():
 
 def test_an_approved_extension_extends_the_resolve_clock():
     ticket = in_state(TicketState.ACCEPTED, complexity=Complexity.COMPLEX)
-    asked = t.request_extension(ticket, ACTORS[Role.DEPARTMENT_STAFF], NOW, days=5, reason="核查")
-    approved = t.decide_extension(asked, ACTORS[Role.DISPATCHER], NOW, approve=True, note="同意")
+    asked = request_extension(ticket, ACTORS[Role.DEPARTMENT_STAFF], NOW, days=5, reason="核查")
+    approved = decide_extension(asked, ACTORS[Role.DISPATCHER], NOW, approve=True, note="同意")
     assert approved.timeline[-1].effects.clocks == (
-        t.ClockOp("extend", ticket.resolve_key, amount=5, reason="核查"),
+        ClockOp("extend", ticket.resolve_key, amount=5, reason="核查"),
     )
     with pytest.raises(IllegalTransition):
-        t.decide_extension(approved, ACTORS[Role.DISPATCHER], NOW, approve=True, note="再批")
+        decide_extension(approved, ACTORS[Role.DISPATCHER], NOW, approve=True, note="再批")
 
 
 def test_the_timeline_is_bounded_and_keeps_the_intake_entry():
     ticket = in_state(TicketState.ACCEPTED)
     ticket = replace(ticket, effects_through=10_000)
-    for _ in range(t.MAX_TIMELINE + 20):
+    for _ in range(MAX_TIMELINE + 20):
         ticket = do(ticket, Event.AWAIT_PERSON, ACTORS[Role.DEPARTMENT_STAFF])
         ticket = do(ticket, Event.PERSON_RESPONDED, ACTORS[Role.DEPARTMENT_STAFF])
-    assert len(ticket.timeline) <= t.MAX_TIMELINE
+    assert len(ticket.timeline) <= MAX_TIMELINE
     assert ticket.timeline[0].event is Event.SUBMIT
-    assert ticket.timeline[-1].seq == ticket.last_seq > t.MAX_TIMELINE
+    assert ticket.timeline[-1].seq == ticket.last_seq > MAX_TIMELINE
 
 
 def test_entries_round_trip_through_their_stored_form():
     ticket = do(in_state(TicketState.ACCEPTED), Event.REPLY, ACTORS[Role.DEPARTMENT_STAFF])
     entry = ticket.timeline[-1]
-    assert t.TimelineEntry.from_dict(entry.to_dict()) == entry
+    assert TimelineEntry.from_dict(entry.to_dict()) == entry
 
 
 # ---- intake and channels -----------------------------------------------------------------
 
 
 def test_a_person_files_online_and_staff_at_a_window_or_on_the_hotline():
-    t.check_channel(ACTORS[Role.CITIZEN], Channel.SELF_SERVICE_TERMINAL)
-    t.check_channel(ACTORS[Role.WINDOW_STAFF], Channel.HOTLINE)
+    check_channel(ACTORS[Role.CITIZEN], Channel.SELF_SERVICE_TERMINAL)
+    check_channel(ACTORS[Role.WINDOW_STAFF], Channel.HOTLINE)
     with pytest.raises(InvalidInput):
-        t.check_channel(ACTORS[Role.CITIZEN], Channel.WINDOW)
+        check_channel(ACTORS[Role.CITIZEN], Channel.WINDOW)
     with pytest.raises(InvalidInput):
-        t.check_channel(ACTORS[Role.WINDOW_STAFF], Channel.MINI_PROGRAM)
+        check_channel(ACTORS[Role.WINDOW_STAFF], Channel.MINI_PROGRAM)
 
 
 def test_possible_duplicates_are_open_tickets_of_the_same_person_on_the_same_item():
@@ -397,9 +425,9 @@ def test_possible_duplicates_are_open_tickets_of_the_same_person_on_the_same_ite
         ("T3", owner, "item-b", TicketState.DISPATCHED),
         ("T4", "s#other", "item-a", TicketState.DISPATCHED),
     ]
-    assert t.possible_duplicates(candidates, owner, "item-a") == ["T1"]
-    assert t.possible_duplicates(candidates, owner, None) == []
-    ticket = t.file(intake(), ACTORS[Role.CITIZEN], NOW, rules=RULES, duplicates=["T1"])
+    assert possible_duplicates(candidates, owner, "item-a") == ["T1"]
+    assert possible_duplicates(candidates, owner, None) == []
+    ticket = file(intake(), ACTORS[Role.CITIZEN], NOW, rules=RULES, duplicates=["T1"])
     assert ticket.possible_duplicates == ("T1",)
     assert ticket.state is TicketState.DISPATCHED  # recorded, never merged
 
@@ -485,7 +513,7 @@ def test_a_new_rule_set_version_bumps_only_changed_rules():
         replace(RULES.rules[1], keywords=("执照",)),
         RoutingRule("new", "新规则", "dept-b"),
     ]
-    new = t.next_rule_set(
+    new = next_rule_set(
         RULES, changed, {"item-a": "dept-a"}, known_departments=known, by=by, now=NOW
     )
     assert new.version == 4
@@ -499,7 +527,7 @@ def test_a_new_rule_set_version_bumps_only_changed_rules():
 def test_a_rule_set_with_unknown_departments_or_duplicate_ids_is_refused():
     rules = [RoutingRule("a", "n", "dept-x"), RoutingRule("a", "n", "dept-a")]
     with pytest.raises(InvalidInput) as raised:
-        t.next_rule_set(RULES, rules, {}, known_departments={"dept-a"}, by="u", now=NOW)
+        next_rule_set(RULES, rules, {}, known_departments={"dept-a"}, by="u", now=NOW)
     assert raised.value.code == "invalid_routing_rules"
     assert "dept-x" in raised.value.message and "重复" in raised.value.message
 
@@ -511,8 +539,8 @@ def test_governing_due_is_the_nearest_open_deadline_of_the_current_leg():
     ticket = filed()
     soon, later = NOW + timedelta(days=1), NOW + timedelta(days=7)
     clocks = {
-        ticket.contact_key: t.ClockRef(ticket.contact_key, "c1", "contact", "dept-a", "met", soon),
-        ticket.resolve_key: t.ClockRef(
+        ticket.contact_key: ClockRef(ticket.contact_key, "c1", "contact", "dept-a", "met", soon),
+        ticket.resolve_key: ClockRef(
             ticket.resolve_key, "c2", "resolve", "dept-a", "running", later
         ),
     }
@@ -522,13 +550,13 @@ def test_governing_due_is_the_nearest_open_deadline_of_the_current_leg():
 
 @pytest.mark.parametrize("name,masked", [("刘强", "刘*"), ("欧阳娜娜", "欧***"), ("王", "王")])
 def test_staff_names_are_masked_for_the_public(name, masked):
-    assert t.mask_name(name) == masked
+    assert mask_name(name) == masked
 
 
 def test_a_paused_deadline_does_not_govern_the_department_list():
     ticket = replace(filed(), state=TicketState.AWAITING_PERSON)
     due = NOW + timedelta(days=7)
-    ref = t.ClockRef(ticket.resolve_key, "c2", "resolve", "dept-a", "paused", due)
+    ref = ClockRef(ticket.resolve_key, "c2", "resolve", "dept-a", "paused", due)
     assert replace(ticket, clocks={ticket.resolve_key: ref}).governing_due is None
 
 
@@ -541,7 +569,7 @@ def test_with_no_rule_matching_the_items_owner_gets_the_ticket():
 
 
 def test_a_ticket_on_a_guide_item_goes_to_the_guides_owner_unless_the_rules_say_otherwise():
-    ticket = t.file(intake(), ACTORS[Role.CITIZEN], NOW, rules=RuleSet(), item_owner="dept-rsj")
+    ticket = file(intake(), ACTORS[Role.CITIZEN], NOW, rules=RuleSet(), item_owner="dept-rsj")
     assert ticket.state is TicketState.DISPATCHED and ticket.department_id == "dept-rsj"
     assert ticket.routing.rule_id == "item-owner"
     mapped = RuleSet(item_departments={"item-qysl": "dept-scjgj"})

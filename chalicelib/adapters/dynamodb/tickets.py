@@ -42,19 +42,17 @@ from pynamodb.models import Model
 from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta, parse_iso
 from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.errors import Conflict, InvalidInput
-from chalicelib.domain.tickets import (
+from chalicelib.domain.tickets.limits import TicketLimits, TicketLimitsVersion
+from chalicelib.domain.tickets.routing import RoutingRule, RuleSet
+from chalicelib.domain.tickets.ticket import (
     Channel,
     ClockRef,
     Complexity,
     ContactPreference,
     Owner,
     RoutingMatch,
-    RoutingRule,
-    RuleSet,
     Ticket,
     TicketKind,
-    TicketLimits,
-    TicketLimitsVersion,
     TicketState,
     TimelineEntry,
 )

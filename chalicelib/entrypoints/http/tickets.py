@@ -411,7 +411,7 @@ class TicketReportView(_Model):
 
 def _deps() -> Any:
     from chalicelib.bootstrap import container
-    from chalicelib.service_layer.tickets import TicketDeps
+    from chalicelib.service_layer.tickets.common import TicketDeps
 
     return TicketDeps.from_container(container())
 
@@ -430,9 +430,9 @@ def _deps() -> Any:
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def file_ticket(call: Call):
-    from chalicelib.domain.tickets import Channel, ContactMethod, TicketKind
-    from chalicelib.service_layer.tickets import IntakeRequest
-    from chalicelib.service_layer.tickets import file_ticket as file
+    from chalicelib.domain.tickets.ticket import Channel, ContactMethod, TicketKind
+    from chalicelib.service_layer.tickets.intake import IntakeRequest
+    from chalicelib.service_layer.tickets.intake import file_ticket as file
 
     body: TicketIntakeBody = call.body
     behalf = body.on_behalf_of
@@ -466,7 +466,7 @@ def file_ticket(call: Call):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_ticket(call: Call, ticket_id: str):
-    from chalicelib.service_layer.tickets import get_ticket
+    from chalicelib.service_layer.tickets.reading import get_ticket
 
     deps = _deps()
     return ticket_view(get_ticket(deps, call.user, ticket_id), call.user, deps.clock.now())
@@ -482,7 +482,7 @@ def read_ticket(call: Call, ticket_id: str):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_my_tickets(call: Call):
-    from chalicelib.service_layer.tickets import list_my_tickets as list_mine
+    from chalicelib.service_layer.tickets.reading import list_my_tickets as list_mine
 
     deps = _deps()
     page = list_mine(deps, call.user, call.query.limit, decode_cursor(call.query.cursor))
@@ -499,8 +499,8 @@ def list_my_tickets(call: Call):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_department_tickets(call: Call, department_id: str):
-    from chalicelib.domain.tickets import TicketState
-    from chalicelib.service_layer.tickets import list_department_tickets as list_department
+    from chalicelib.domain.tickets.ticket import TicketState
+    from chalicelib.service_layer.tickets.reading import list_department_tickets as list_department
 
     deps = _deps()
     query: DepartmentTicketsQuery = call.query
@@ -527,7 +527,7 @@ def list_department_tickets(call: Call, department_id: str):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def list_dispatcher_queue(call: Call):
-    from chalicelib.service_layer.tickets import list_queue
+    from chalicelib.service_layer.tickets.reading import list_queue
 
     deps = _deps()
     query: TicketQueueQuery = call.query
@@ -539,7 +539,7 @@ def list_dispatcher_queue(call: Call):
 
 
 def _transition(call: Call, ticket_id: str, use_case: str, **arguments: Any) -> TicketView:
-    from chalicelib.service_layer import tickets as service
+    from chalicelib.service_layer.tickets import transitions as service
 
     deps = _deps()
     ticket = getattr(service, use_case)(deps, call.user, ticket_id, **arguments)
@@ -561,7 +561,7 @@ def _post(path: str, summary: str, body: type[BaseModel]) -> Any:
 
 @_post("dispatch", "派单（派单员人工转办给承办部门）", TicketDispatchBody)
 def dispatch_ticket(call: Call, ticket_id: str):
-    from chalicelib.domain.tickets import Complexity
+    from chalicelib.domain.tickets.ticket import Complexity
 
     body: TicketDispatchBody = call.body
     return _transition(
@@ -577,7 +577,7 @@ def dispatch_ticket(call: Call, ticket_id: str):
 @_post("accept", "受理（承办部门确认并记录首次联系）", TicketAcceptBody)
 def accept_ticket(call: Call, ticket_id: str):
     from chalicelib.domain.calendar import CHINA_TZ
-    from chalicelib.domain.tickets import ContactMethod
+    from chalicelib.domain.tickets.ticket import ContactMethod
 
     body: TicketAcceptBody = call.body
     contacted_at = body.contacted_at
@@ -654,7 +654,7 @@ def decide_return(call: Call, ticket_id: str):
 
 @_post("complexity", "调整繁简（派单员）", TicketComplexityBody)
 def set_complexity(call: Call, ticket_id: str):
-    from chalicelib.domain.tickets import Complexity
+    from chalicelib.domain.tickets.ticket import Complexity
 
     body: TicketComplexityBody = call.body
     return _transition(
@@ -690,7 +690,7 @@ def decide_extension(call: Call, ticket_id: str):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_routing(call: Call):
-    from chalicelib.service_layer.tickets import get_rule_set
+    from chalicelib.service_layer.tickets.routing import get_rule_set
 
     return _rules_view(get_rule_set(_deps(), call.user))
 
@@ -706,8 +706,9 @@ def read_routing(call: Call):
     errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def replace_routing(call: Call):
-    from chalicelib.domain.tickets import Complexity, RoutingRule, TicketKind
-    from chalicelib.service_layer.tickets import replace_rule_set
+    from chalicelib.domain.tickets.routing import RoutingRule
+    from chalicelib.domain.tickets.ticket import Complexity, TicketKind
+    from chalicelib.service_layer.tickets.routing import replace_rule_set
 
     body: RoutingRulesBody = call.body
     rules = [
@@ -744,7 +745,7 @@ def replace_routing(call: Call):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def read_limits(call: Call):
-    from chalicelib.service_layer.tickets import get_limits
+    from chalicelib.service_layer.tickets.limits import get_limits
 
     view = get_limits(_deps(), call.user)
     return TicketLimitsView(
@@ -764,8 +765,8 @@ def read_limits(call: Call):
     errors=(InvalidInput, Forbidden, NotFound, Conflict),
 )
 def replace_limits(call: Call):
-    from chalicelib.domain.tickets import TicketLimits
-    from chalicelib.service_layer.tickets import replace_limits as replace
+    from chalicelib.domain.tickets.limits import TicketLimits
+    from chalicelib.service_layer.tickets.limits import replace_limits as replace
 
     body: TicketLimitsBody = call.body
     version = replace(
@@ -790,7 +791,7 @@ def replace_limits(call: Call):
 )
 def ticket_report(call: Call):
     from chalicelib.entrypoints.http.export import csv_response, wants_csv
-    from chalicelib.service_layer.tickets import ticket_report as report
+    from chalicelib.service_layer.tickets.report import ticket_report as report
 
     month = call.query.month
     rows = report(_deps(), call.user, month)
@@ -874,7 +875,8 @@ def _page(page: Any, now: datetime) -> TicketPageView:
 
 def _summary(ticket: Any, now: datetime) -> TicketSummaryView:
     from chalicelib.domain.clocks import deadline_state
-    from chalicelib.domain.tickets import KIND_LABELS, STATE_LABELS, TRANSITIONS
+    from chalicelib.domain.tickets.ticket import KIND_LABELS, STATE_LABELS
+    from chalicelib.domain.tickets.transitions import TRANSITIONS
 
     due = ticket.governing_due
     governing = next(
@@ -923,14 +925,8 @@ def ticket_view(ticket: Any, viewer: Any, now: datetime) -> TicketView:
     from chalicelib.domain.clocks import deadline_state
     from chalicelib.domain.identity import SYSTEM
     from chalicelib.domain.personal_data import mask_id_number, mask_mobile
-    from chalicelib.domain.tickets import (
-        KIND_LABELS,
-        STATE_LABELS,
-        TRANSITIONS,
-        Event,
-        allowed_events,
-        mask_name,
-    )
+    from chalicelib.domain.tickets.ticket import KIND_LABELS, STATE_LABELS, Event, mask_name
+    from chalicelib.domain.tickets.transitions import TRANSITIONS, allowed_events
 
     public = viewer.is_public
     staff_roles = {"window_staff", "department_staff", "dispatcher", "supervisor", "admin"}

@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.tickets import (
-    RuleSet,
-    Ticket,
-    TicketLimitsVersion,
-    TicketState,
-)
+from chalicelib.domain.tickets.limits import TicketLimitsVersion
+from chalicelib.domain.tickets.routing import RuleSet
+from chalicelib.domain.tickets.ticket import Ticket, TicketState
 from chalicelib.service_layer.ports import Page
 
 
