@@ -26,12 +26,13 @@ from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
 from chalicelib.domain.identity import SYSTEM, Principal
 from chalicelib.domain.notifications import NotificationRequest, RecipientKind
 from chalicelib.observability import get_correlation_id
-from chalicelib.service_layer import applications as cases
+from chalicelib.service_layer.applications.common import ApplicationDeps
+from chalicelib.service_layer.applications.prefill import PREFILL_TTL
+from chalicelib.service_layer.applications.submission import hand_to_prereview
 from chalicelib.service_layer.audit import record_change
 from chalicelib.service_layer.authorization import Action, Resource, require
 
 if TYPE_CHECKING:
-    from chalicelib.service_layer.applications import ApplicationDeps
     from chalicelib.service_layer.ports.bundles import BundleStore
 
 PREFILL_KIND = "bundle_prefill"
@@ -46,7 +47,7 @@ class BundleDeps:
 
     @classmethod
     def from_container(cls, c: Any) -> BundleDeps:
-        return cls(store=c.bundle_store, applications=cases.ApplicationDeps.from_container(c))
+        return cls(store=c.bundle_store, applications=ApplicationDeps.from_container(c))
 
 
 # ---- bundles as data --------------------------------------------------------------------
@@ -137,7 +138,7 @@ def prefill_for(
     token = app_deps.signer.sign(
         PREFILL_KIND,
         {"u": principal.user_id, "b": bundle.code, "l": locked, "x": exempt, "p": filled},
-        app_deps.clock.now() + cases.PREFILL_TTL,
+        app_deps.clock.now() + PREFILL_TTL,
     )
     return fields, exempt, token
 
@@ -319,7 +320,7 @@ def _start_case(deps: BundleDeps, application: BundleApplication, code: str) -> 
     case_id = application.cases[code]
     existing = app_deps.store.get(case_id)
     if existing is not None:
-        cases.hand_to_prereview(app_deps, existing[0])
+        hand_to_prereview(app_deps, existing[0])
         return existing[0]
     now = app_deps.clock.now()
     names = {f.name for f in item.fields}
@@ -363,7 +364,7 @@ def _start_case(deps: BundleDeps, application: BundleApplication, code: str) -> 
             {"state": case.state.value, "bundle_application_id": application.bundle_application_id},
             {},
         )
-    cases.hand_to_prereview(app_deps, case)
+    hand_to_prereview(app_deps, case)
     return case
 
 

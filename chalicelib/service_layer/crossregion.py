@@ -17,11 +17,12 @@ from chalicelib.domain import crossregion as domain
 from chalicelib.domain.applications import Application, Material, State
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from chalicelib.domain.identity import SYSTEM, Principal, Role
-from chalicelib.service_layer import applications as cases
+from chalicelib.service_layer.applications.common import ApplicationDeps, change_application
+from chalicelib.service_layer.applications.decisions import record_remote_decision
+from chalicelib.service_layer.applications.submission import hand_to_prereview
 from chalicelib.service_layer.audit import record_change
 
 if TYPE_CHECKING:
-    from chalicelib.service_layer.applications import ApplicationDeps
     from chalicelib.service_layer.ports.crossregion import CrossRegionGateway
 
 _NAMESPACE = uuid.UUID("5e0c9a7d-3b2f-4d18-9c61-7a4e2b8f1d05")
@@ -38,9 +39,7 @@ class CrossRegionDeps:
 
     @classmethod
     def from_container(cls, c: Any) -> CrossRegionDeps:
-        return cls(
-            applications=cases.ApplicationDeps.from_container(c), gateway=c.cross_region_gateway
-        )
+        return cls(applications=ApplicationDeps.from_container(c), gateway=c.cross_region_gateway)
 
 
 def _region_principal(region: str) -> Principal:
@@ -96,7 +95,7 @@ def _forward_case(deps: CrossRegionDeps, app: Application, leg: dict[str, Any]) 
         a.add_event(now, "forwarded", region=leg["region"])
         return a
 
-    updated = cases.change_application(deps.applications, app.application_id, forwarded)
+    updated = change_application(deps.applications, app.application_id, forwarded)
     if updated is not None:
         record_change(
             deps.applications.audit_log,
@@ -180,7 +179,7 @@ def receive_callback(
         a.add_event(now, f"remote_{callback.event}", region=callback.region)
         return a
 
-    updated = cases.change_application(deps.applications, app.application_id, keep)
+    updated = change_application(deps.applications, app.application_id, keep)
     if updated is not None:
         record_change(
             deps.applications.audit_log,
@@ -206,7 +205,7 @@ def receive_callback(
         if v
     }
     try:
-        return cases.record_remote_decision(
+        return record_remote_decision(
             deps.applications,
             app.application_id,
             callback.event == "approved",
@@ -291,5 +290,5 @@ def receive_case(
         {"region": case.region, "item": item.code, "state": app.state.value},
         {},
     )
-    cases.hand_to_prereview(app_deps, app)
+    hand_to_prereview(app_deps, app)
     return app

@@ -20,14 +20,16 @@ BUDGET = 100  # changes per capability and run; the rest wait for the next run
 
 def repair_effects(c: Any) -> dict[str, list[str]]:
     """One run over every capability that records pending effects; what each one repaired."""
-    from chalicelib.service_layer import applications, policies
+    from chalicelib.service_layer import policies
+    from chalicelib.service_layer.applications import decisions as applications
+    from chalicelib.service_layer.applications.common import ApplicationDeps
     from chalicelib.service_layer.bookings import queue as bookings
     from chalicelib.service_layer.bookings.common import BookingDeps
 
     before = c.clock.now() - GRACE
     return {
         "applications": applications.repair_effects(
-            applications.ApplicationDeps.from_container(c), before, BUDGET
+            ApplicationDeps.from_container(c), before, BUDGET
         ),
         "policies": policies.repair_effects(policies.PolicyDeps.from_container(c), before, BUDGET),
         "bookings": bookings.repair_effects(BookingDeps.from_container(c), before, BUDGET),

@@ -397,7 +397,7 @@ def test_a_crash_after_the_state_write_is_finished_by_the_redelivery(
 ):
     """In one transaction a crash writes nothing; step by step (tickets of old, a transaction
     too large) the state is written first. Either way the redelivery finishes it, once."""
-    from chalicelib.service_layer import applications as service
+    from chalicelib.service_layer.applications import prereview as service
 
     if not atomic:
         monkeypatch.setattr(container, "transactions", None)

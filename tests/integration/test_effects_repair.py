@@ -104,7 +104,7 @@ def _prereview(api, queue_url: str) -> None:
 def test_a_lost_prereview_hand_over_is_sent_once_by_the_repair(
     api, applications, provisioned, clock, monkeypatch
 ):
-    from chalicelib.service_layer.applications import ApplicationDeps
+    from chalicelib.service_layer.applications.common import ApplicationDeps
 
     queue_url = provisioned.queue_urls["application-prereview"]
     # The enqueue closure is built per request from the container: fail the client's send.

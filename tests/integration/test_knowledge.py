@@ -422,7 +422,8 @@ def test_new_guide_version_flags_linked_articles_from_the_applications_stream(
     from dataclasses import replace
 
     from chalicelib.domain.identity import SYSTEM
-    from chalicelib.service_layer.applications import ApplicationDeps, publish_item
+    from chalicelib.service_layer.applications.common import ApplicationDeps
+    from chalicelib.service_layer.applications.guide import publish_item
 
     article_id = _approved(kb)
     _act(kb, article_id, "publish", SUPERVISOR)

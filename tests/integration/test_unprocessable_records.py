@@ -88,7 +88,7 @@ def test_a_malformed_message_alerts_the_office_and_is_not_retried(api, container
 def test_a_transient_failure_is_still_retried(api, flow, monkeypatch):
     from botocore.exceptions import EndpointConnectionError
 
-    from chalicelib.service_layer import applications as service
+    from chalicelib.service_layer.applications import prereview as service
 
     application_id = _submit(flow)
 

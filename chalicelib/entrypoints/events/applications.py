@@ -40,7 +40,8 @@ def prereview_applications(event: Any) -> dict[str, Any]:
 def _hold(record: Any, error: BaseException) -> None:
     """Pre-review cannot process this application: it waits for a person, visibly."""
     from chalicelib.bootstrap import container
-    from chalicelib.service_layer.applications import ApplicationDeps, hold_for_manual_review
+    from chalicelib.service_layer.applications.common import ApplicationDeps
+    from chalicelib.service_layer.applications.prereview import hold_for_manual_review
 
     try:
         application_id, _, _ = parse_message(record.body)
@@ -67,7 +68,8 @@ def parse_message(body: str) -> tuple[str, int, str | None]:
 def _review_record(record: Any) -> None:
     from chalicelib.bootstrap import container
     from chalicelib.observability import logger, set_correlation_id
-    from chalicelib.service_layer.applications import ApplicationDeps, prereview
+    from chalicelib.service_layer.applications.common import ApplicationDeps
+    from chalicelib.service_layer.applications.prereview import prereview
 
     application_id, round_, correlation_id = parse_message(record.body)
     set_correlation_id(correlation_id)
@@ -86,7 +88,8 @@ def _review_record(record: Any) -> None:
 def terminate_overdue_supplements(event: Any) -> dict[str, Any]:
     from chalicelib.bootstrap import container
     from chalicelib.observability import logger, set_correlation_id
-    from chalicelib.service_layer.applications import ApplicationDeps, terminate_overdue
+    from chalicelib.service_layer.applications.common import ApplicationDeps
+    from chalicelib.service_layer.applications.supplements import terminate_overdue
 
     set_correlation_id(getattr(event, "event_id", None))
     terminated = terminate_overdue(ApplicationDeps.from_container(container()))

@@ -225,7 +225,7 @@ class ReportView(ApiModel):
 
 def _deps() -> Any:
     from chalicelib.bootstrap import container
-    from chalicelib.service_layer.applications import ApplicationDeps
+    from chalicelib.service_layer.applications.common import ApplicationDeps
 
     return ApplicationDeps.from_container(container())
 
@@ -283,7 +283,7 @@ def _application_id(value: str) -> str:
     errors=(InvalidInput, Unauthenticated),
 )
 def list_items(call: Call):
-    from chalicelib.service_layer.applications import list_items as list_
+    from chalicelib.service_layer.applications.guide import list_items as list_
 
     page = list_(_deps(), call.query.limit, decode_cursor(call.query.cursor))
     return {
@@ -302,7 +302,7 @@ def list_items(call: Call):
     errors=(InvalidInput, NotFound),
 )
 def read_item(call: Call, code: str):
-    from chalicelib.service_layer.applications import get_item
+    from chalicelib.service_layer.applications.guide import get_item
 
     return _item_view(get_item(_deps(), code))
 
@@ -320,7 +320,7 @@ def read_item(call: Call, code: str):
 def publish_item(call: Call, code: str):
     from chalicelib.domain.applications import ServiceItem
     from chalicelib.domain.errors import NotFound
-    from chalicelib.service_layer.applications import publish_item as publish
+    from chalicelib.service_layer.applications.guide import publish_item as publish
 
     if not re.match(_CODE, code):
         raise NotFound("办事事项不存在", code="item_not_found")
@@ -337,7 +337,7 @@ def publish_item(call: Call, code: str):
     errors=(InvalidInput, Forbidden, NotFound),
 )
 def prefill(call: Call, code: str):
-    from chalicelib.service_layer.applications import prefill_for
+    from chalicelib.service_layer.applications.prefill import prefill_for
 
     result, token = prefill_for(_deps(), acting_user(call, code), code)
     locked = result.locked
@@ -374,8 +374,8 @@ def _materials(bodies: list[MaterialBody]) -> list[Any]:
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound, Conflict),
 )
 def submit(call: Call):
-    from chalicelib.service_layer.applications import Submission
-    from chalicelib.service_layer.applications import submit as submit_
+    from chalicelib.service_layer.applications.submission import Submission
+    from chalicelib.service_layer.applications.submission import submit as submit_
 
     body: ApplicationBody = call.body
     app = submit_(
@@ -402,7 +402,7 @@ def submit(call: Call):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def read_application(call: Call, application_id: str):
-    from chalicelib.service_layer.applications import deadlines_of, read
+    from chalicelib.service_layer.applications.reading import deadlines_of, read
 
     deps = _deps()
     app = read(deps, acting_user(call), _application_id(application_id))
@@ -419,7 +419,7 @@ def read_application(call: Call, application_id: str):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def my_applications(call: Call):
-    from chalicelib.service_layer.applications import list_mine
+    from chalicelib.service_layer.applications.reading import list_mine
 
     page = list_mine(_deps(), acting_user(call), call.query.limit, decode_cursor(call.query.cursor))
     return {
@@ -438,7 +438,7 @@ def my_applications(call: Call):
     errors=(InvalidInput, Unauthenticated, Forbidden, NotFound),
 )
 def department_applications(call: Call, department_id: str):
-    from chalicelib.service_layer.applications import list_department
+    from chalicelib.service_layer.applications.reading import list_department
 
     page = list_department(
         _deps(), call.user, department_id, call.query.limit, decode_cursor(call.query.cursor)
@@ -460,7 +460,7 @@ def department_applications(call: Call, department_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def supplement(call: Call, application_id: str):
-    from chalicelib.service_layer.applications import supplement as supplement_
+    from chalicelib.service_layer.applications.supplements import supplement as supplement_
 
     app = supplement_(
         _deps(),
@@ -483,7 +483,7 @@ def supplement(call: Call, application_id: str):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def decide(call: Call, application_id: str):
-    from chalicelib.service_layer.applications import decide as decide_
+    from chalicelib.service_layer.applications.decisions import decide as decide_
 
     body: DecisionBody = call.body
     app = decide_(
@@ -508,7 +508,7 @@ def decide(call: Call, application_id: str):
 )
 def application_report(call: Call):
     from chalicelib.entrypoints.http.export import csv_response, wants_csv
-    from chalicelib.service_layer.applications import report
+    from chalicelib.service_layer.applications.kpis import report
 
     result = report(_deps(), call.user, call.query.month)
     from chalicelib.bootstrap import container
@@ -548,8 +548,8 @@ class OnBehalfBody(ApiModel):
     errors=(InvalidInput, Forbidden, NotFound, Conflict, RuleViolation),
 )
 def file_on_behalf(call: Call):
-    from chalicelib.service_layer.applications import OnBehalfSubmission
-    from chalicelib.service_layer.applications import file_on_behalf as file_
+    from chalicelib.service_layer.applications.submission import OnBehalfSubmission
+    from chalicelib.service_layer.applications.submission import file_on_behalf as file_
 
     body: OnBehalfBody = call.body
     app = file_(
