@@ -145,9 +145,10 @@ class EmbeddedAws:
         if service not in self._clients:
             import boto3
 
-            self._clients[service] = boto3.session.Session().client(
-                service, region_name=self.settings.aws_region
-            )
+            from chalicelib.adapters.aws import botocore_session
+
+            session = boto3.session.Session(botocore_session=botocore_session())
+            self._clients[service] = session.client(service, region_name=self.settings.aws_region)
         return self._clients[service]
 
     @contextlib.contextmanager
