@@ -16,11 +16,14 @@ from datetime import datetime
 
 import pytest
 
+from chalicelib.adapters.aws import share_service_models_with_pynamodb
 from chalicelib.adapters.clock import CHINA_TZ, ManualClock
 from tests.integration import embedded_aws
 
 # Registered before any botocore session exists: each session copies the handlers on creation.
 embedded_aws.install_hooks()
+# Provisioning opens PynamoDB connections before any container does.
+share_service_models_with_pynamodb()
 
 
 @pytest.fixture

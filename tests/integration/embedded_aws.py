@@ -4,7 +4,9 @@ found it.
 Two botocore event handlers (botocore's public extension point, the one moto itself uses) do the
 work while a test holds the embedded AWS:
 - `before-parameter-build` notes every table and queue a request writes to or reads from a
-  queue (a receive can move a message to the DLQ), so teardown recreates exactly those;
+  queue (a receive can move a message to the DLQ), so teardown recreates exactly those; and
+  every secret and SSM parameter a request changes, so teardown puts back what provisioning put
+  there (and removes what the test created);
 - `before-call` / `after-call` / `after-call-error` hold one lock around each request, which
   gives in-process moto DynamoDB's per-request atomicity.
 
@@ -65,6 +67,23 @@ def _note_sqs(params: dict[str, Any], **_: Any) -> None:
         running.dirty_queues.add(params["QueueUrl"])
 
 
+def _note_secret(params: dict[str, Any], model: Any, **_: Any) -> None:
+    running = _active
+    if running is None or not _tracking or model.name.startswith(("Get", "List", "Describe")):
+        return
+    name = params.get("SecretId") or params.get("Name")
+    if name:
+        running.dirty_secrets.add(name)
+
+
+def _note_parameter(params: dict[str, Any], model: Any, **_: Any) -> None:
+    running = _active
+    if running is None or not _tracking or model.name.startswith(("Get", "List", "Describe")):
+        return
+    names = params.get("Names") or [params.get("Name")]
+    running.dirty_parameters.update(n for n in names if n)
+
+
 def _serialise(**_: Any) -> None:
     if _active is None:
         return
@@ -81,6 +100,8 @@ def _release(**_: Any) -> None:
 _HOOKS = (
     ("before-parameter-build.dynamodb", _note_dynamodb),
     ("before-parameter-build.sqs", _note_sqs),
+    ("before-parameter-build.secrets-manager", _note_secret),
+    ("before-parameter-build.ssm", _note_parameter),
     ("before-call", _serialise),
     ("after-call", _release),
     ("after-call-error", _release),
@@ -104,6 +125,10 @@ class EmbeddedAws:
         self.settings = settings
         self.dirty_tables: set[str] = set()
         self.dirty_queues: set[str] = set()
+        self.dirty_secrets: set[str] = set()
+        self.dirty_parameters: set[str] = set()
+        self._baseline_secrets: dict[str, str] = {}
+        self._baseline_parameters: dict[str, dict[str, str]] = {}
         self._mock = mock_aws()
         self._provisioned: Any = None
         self._seeded: set[str] = set()  # logical tables holding the baseline seed
@@ -120,9 +145,10 @@ class EmbeddedAws:
         if service not in self._clients:
             import boto3
 
-            self._clients[service] = boto3.session.Session().client(
-                service, region_name=self.settings.aws_region
-            )
+            from chalicelib.adapters.aws import botocore_session
+
+            session = boto3.session.Session(botocore_session=botocore_session())
+            self._clients[service] = session.client(service, region_name=self.settings.aws_region)
         return self._clients[service]
 
     @contextlib.contextmanager
@@ -178,6 +204,9 @@ class EmbeddedAws:
         self._seeded.clear()
         self.dirty_tables.clear()
         self.dirty_queues.clear()
+        self.dirty_secrets.clear()
+        self.dirty_parameters.clear()
+        self._remember_secrets_and_parameters()
 
     def _clean(self) -> None:
         global _tracking
@@ -193,9 +222,46 @@ class EmbeddedAws:
                     self._recreate_table(topology.table(by_table[name]))
             for logical in sorted({by_queue[u] for u in queues if u in by_queue}):
                 self._recreate_queue(topology.queue(logical))
+            self._restore_secrets_and_parameters()
         finally:
             _tracking = True
         self._seeded -= {by_table[n] for n in tables if n in by_table}
+
+    def _remember_secrets_and_parameters(self) -> None:
+        """What provisioning put in Secrets Manager and SSM, for a test that rotates or removes
+        one: the next test reads the provisioned values, as it reads freshly created tables."""
+        secrets, ssm = self.client("secretsmanager"), self.client("ssm")
+        self._baseline_secrets = {
+            entry["Name"]: secrets.get_secret_value(SecretId=entry["Name"])["SecretString"]
+            for page in secrets.get_paginator("list_secrets").paginate()
+            for entry in page["SecretList"]
+        }
+        self._baseline_parameters = {}
+        for page in ssm.get_paginator("describe_parameters").paginate():
+            for entry in page["Parameters"]:
+                value = ssm.get_parameter(Name=entry["Name"], WithDecryption=True)["Parameter"]
+                self._baseline_parameters[entry["Name"]] = {
+                    "Value": value["Value"],
+                    "Type": value["Type"],
+                }
+
+    def _restore_secrets_and_parameters(self) -> None:
+        secrets, ssm = self.client("secretsmanager"), self.client("ssm")
+        touched, self.dirty_secrets = self.dirty_secrets, set()
+        for name in sorted(touched):
+            # Deleted and created again: a rotation leaves the old value as AWSPREVIOUS,
+            # which a reader of both versions would still sign with.
+            with contextlib.suppress(secrets.exceptions.ResourceNotFoundException):
+                secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+            if name in self._baseline_secrets:
+                secrets.create_secret(Name=name, SecretString=self._baseline_secrets[name])
+        changed, self.dirty_parameters = self.dirty_parameters, set()
+        for name in sorted(changed):
+            if name in self._baseline_parameters:
+                ssm.put_parameter(Name=name, Overwrite=True, **self._baseline_parameters[name])
+            else:
+                with contextlib.suppress(ssm.exceptions.ParameterNotFound):
+                    ssm.delete_parameter(Name=name)
 
     def _recreate_table(self, spec: topology.TableSpec) -> None:
         dynamodb = self.client("dynamodb")

@@ -692,11 +692,20 @@ def restart(runner_data) -> RunningRunner:
     return runner
 
 
+def running(runner_data) -> RunningRunner:
+    """The module's runner, started on the module's data if no test before left one running:
+    each test runs alone or in any order, and in file order they share the starts."""
+    runner = runner_data["runner"]
+    if runner is None or runner.process.poll() is not None:
+        runner = restart(runner_data)
+    return runner
+
+
 @pytest.mark.integration
 def test_runner_serves_the_app_and_lists_its_pumps_in_health(runner_data):
     import requests
 
-    first = restart(runner_data)
+    first = running(runner_data)
     assert "u-citizen-zhang" in first.output and "TOKEN=$(curl" in first.output
     me = requests.get(first.url("/me"), headers={"Authorization": f"Bearer {first.token()}"})
     assert me.status_code == 200 and me.json()["user_id"] == "u-citizen-zhang"
@@ -711,7 +720,7 @@ def test_runner_serves_the_app_and_lists_its_pumps_in_health(runner_data):
 def test_runner_stops_on_sigint_and_keeps_its_data(runner_data):
     import requests
 
-    first = runner_data["runner"]
+    first = running(runner_data)
     with requests.Session() as session:
         filed = first.file_ticket(session, first.token(), "e2e-restart-0001")
     assert filed.status_code == 201, filed.text
@@ -748,7 +757,7 @@ def test_runner_stops_on_sigint_and_keeps_its_data(runner_data):
 
 @pytest.mark.integration
 def test_every_acknowledged_ticket_survives_a_sigkill_of_the_runner(runner_data):
-    runner = runner_data["runner"]
+    runner = running(runner_data)
     filing = Filing(runner, "e2e-kill-runner")
     filing.wait_for(12)
     runner.kill()  # SIGKILL while the clients are filing
@@ -763,7 +772,7 @@ def test_every_acknowledged_ticket_survives_a_sigkill_of_the_runner(runner_data)
 
 @pytest.mark.integration
 def test_every_acknowledged_ticket_survives_a_sigkill_of_the_embedded_aws(runner_data):
-    runner = runner_data["runner"]
+    runner = running(runner_data)
     filing = Filing(runner, "e2e-kill-moto")
     filing.wait_for(12)
     os.kill(runner.moto_pid(), signal.SIGKILL)

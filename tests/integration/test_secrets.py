@@ -122,26 +122,21 @@ def test_during_a_rotation_the_delivery_carries_a_signature_per_secret(container
     client = container.aws.client("secretsmanager")
     name = f"{container.settings.resource_prefix}/webhooks/dept-scjgj"
     put_secret(client, name, f"{NEW_WEBHOOK} {old}")
-    try:
-        with (
-            WebhookReceiver(secrets={"dept-scjgj": old}) as on_old,
-            WebhookReceiver(secrets={"dept-scjgj": NEW_WEBHOOK}) as on_new,
-        ):
-            for receiver in (on_old, on_new):
-                seed(container.directory, webhook_base_url=receiver.base_url)
-                department = container.directory.get_department("dept-scjgj")
-                notification_id = f"{'0' * 31}{len(receiver.received)}"
-                result = container.webhook_sender.deliver(
-                    department.department_id, department.webhook_url, notification_id, b"{}", {}
-                )
-                assert result.delivered, result
-                [call] = receiver.received
-                assert call["signature_valid"]
-                assert len(call["headers"]["webhook-signature"].split()) == 2
-    finally:
-        # The embedded AWS outlives the test (secrets are not recreated between tests): the
-        # tests after it sign with the department's one local secret again.
-        put_secret(client, name, old)
+    with (
+        WebhookReceiver(secrets={"dept-scjgj": old}) as on_old,
+        WebhookReceiver(secrets={"dept-scjgj": NEW_WEBHOOK}) as on_new,
+    ):
+        for receiver in (on_old, on_new):
+            seed(container.directory, webhook_base_url=receiver.base_url)
+            department = container.directory.get_department("dept-scjgj")
+            notification_id = f"{'0' * 31}{len(receiver.received)}"
+            result = container.webhook_sender.deliver(
+                department.department_id, department.webhook_url, notification_id, b"{}", {}
+            )
+            assert result.delivered, result
+            [call] = receiver.received
+            assert call["signature_valid"]
+            assert len(call["headers"]["webhook-signature"].split()) == 2
 
 
 def _post(receiver, headers: dict[str, str], body: bytes) -> int:

@@ -44,19 +44,6 @@ def refused_prefill(result) -> None:
     assert result.status == 400 and result.json["code"] == "invalid_prefill_token", result
 
 
-@pytest.fixture(autouse=True)
-def local_keys_put_back(container):
-    """Tests here rotate the signing keys; the embedded AWS outlives the test (secrets are not
-    recreated between tests), so the local key set is put back for the tests after them."""
-    yield
-    client = boto3.client("secretsmanager", region_name=container.settings.aws_region)
-    put_secret(
-        client,
-        f"{container.settings.resource_prefix}/signing-keys",
-        json.dumps(LOCAL_SIGNING_KEYS),
-    )
-
-
 def rotate(container, document: dict) -> None:
     """What an operator does: put a new key set; a fresh container (a new Lambda environment,
     or a warm one after the cache's max age) reads it."""
