@@ -34,15 +34,16 @@ lock: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.runner
 
-# One worker per core; a test file runs on one worker (the runner's restart tests go on with
-# the runner of the test before them).
+# One worker per core; a test file runs on one worker (its module fixtures, such as the runner
+# the local-runner tests share, start once), in the order tests/conftest.py gives: the longest
+# files first, so that the workers finish together.
 TEST_WORKERS ?= auto
 
 test: $(STAMP) api-contract browser
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; status=$$?; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$status
 

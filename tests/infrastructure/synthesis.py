@@ -95,6 +95,10 @@ def synthesize(outdir: Path) -> Synth:
         timeout=900,
     )
     assert done.returncode == 0, f"synth failed:\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+    return load(outdir)
+
+
+def load(outdir: Path) -> Synth:
     result = Synth(outdir)
     for kind in ("stateful", "stateless", "alarms"):
         path = outdir / f"{PROD.resource_name(kind)}.template.json"

@@ -292,7 +292,7 @@ def test_tampering_one_chain_leaves_the_others_intact(audit, ddb, table):
 
 
 def test_sixteen_concurrent_chainers_never_fork_a_chain(container, audit):
-    writers, per_writer = 16, 5
+    writers, per_writer = 16, 2
     logs = [new_log(container, backoff=lambda _: None) for _ in range(writers)]
     facts = [
         [logs[w].append(entry(n, actor_id=f"w{w}")) for n in range(per_writer)]
