@@ -26,6 +26,7 @@ from chalicelib.adapters.dynamodb.tickets import COUNTERS
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.clocks import Clock
 from chalicelib.domain.errors import Conflict, InvalidInput
+from chalicelib.domain.hotline import Transfer
 from chalicelib.domain.notifications import NotificationRequest
 from chalicelib.domain.tickets.limits import TicketLimitsVersion
 from chalicelib.domain.tickets.routing import RuleSet
@@ -33,6 +34,7 @@ from chalicelib.domain.tickets.ticket import Ticket, TicketState
 from chalicelib.service_layer.notify import Notifier
 from chalicelib.service_layer.ports import Page
 from chalicelib.service_layer.ports.deadlines import ClockStore
+from chalicelib.service_layer.ports.hotline import HotlineStore
 from chalicelib.service_layer.ports.tickets import TicketStore
 from chalicelib.service_layer.ports.transactions import Transactions
 from tests.fakes.deadlines import InMemoryClockStore
@@ -381,11 +383,40 @@ class InMemoryOutbox:
         return [r.category for r in self.stored.values()]
 
 
-def _checked() -> tuple[TicketStore, Transactions, Notifier, ClockStore]:
+@dataclass
+class InMemoryHotlineStore:
+    """12345 order claims (the first arrival's ticket id wins, never deleted) and transfers
+    stored once per id."""
+
+    orders: dict[str, dict[str, str]] = field(default_factory=dict)
+    transfers: dict[str, Transfer] = field(default_factory=dict)
+
+    def claim_order(self, order_no: str, ticket_id: str, received_at: str) -> str:
+        claim = self.orders.setdefault(
+            order_no, {"ticket_id": ticket_id, "received_at": received_at}
+        )
+        return claim["ticket_id"]
+
+    def order_ticket(self, order_no: str) -> str | None:
+        claim = self.orders.get(order_no)
+        return claim["ticket_id"] if claim else None
+
+    def record_transfer(self, transfer: Transfer) -> bool:
+        if transfer.transfer_id in self.transfers:
+            return False
+        self.transfers[transfer.transfer_id] = transfer
+        return True
+
+    def transfers_in_month(self, month: str) -> list[Transfer]:
+        return [t for t in self.transfers.values() if t.month == month]
+
+
+def _checked() -> tuple[TicketStore, Transactions, Notifier, ClockStore, HotlineStore]:
     transactions = InMemoryTransactions()
     return (
         InMemoryTicketStore(transactions),
         transactions,
         InMemoryOutbox(transactions),
         TransactionalClockStore(transactions=transactions),
+        InMemoryHotlineStore(),
     )

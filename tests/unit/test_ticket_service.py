@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.clock import CHINA_TZ, ManualClock
+from chalicelib.domain import hotline
 from chalicelib.domain.directory import Department, UserProfile
 from chalicelib.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from chalicelib.domain.hotline import WorkOrder
 from chalicelib.domain.identity import Principal, Role
 from chalicelib.domain.tickets import transitions as domain
+from chalicelib.domain.tickets.limits import TicketLimits
 from chalicelib.domain.tickets.routing import RoutingRule, RuleSet
 from chalicelib.domain.tickets.ticket import (
     Channel,
@@ -27,11 +30,12 @@ from chalicelib.domain.tickets.ticket import (
     TicketState,
 )
 from chalicelib.service_layer import deadlines
-from chalicelib.service_layer.tickets import intake, reading, transitions
+from chalicelib.service_layer.tickets import intake, limits, reading, report, routing, transitions
 from chalicelib.service_layer.tickets.common import TicketDeps
 from tests.fakes.common import InMemoryDirectory, RecordingAuditLog
 from tests.fakes.deadlines import InMemoryCalendarStore, InMemoryEscalationStore, RecordingQueue
 from tests.fakes.tickets import (
+    InMemoryHotlineStore,
     InMemoryOutbox,
     InMemoryTicketStore,
     InMemoryTransactions,
@@ -651,3 +655,99 @@ def test_another_department_neither_sees_nor_handles_the_ticket(world):
             start_key=None,
         )
     assert _code(raised) == "department_not_found"
+
+
+# ---- 12345 work orders ------------------------------------------------------------------
+
+
+def work_order(order_no: str = "12345-20261126-0001") -> WorkOrder:
+    return WorkOrder(
+        order_no=order_no,
+        received_at=t(2026, 11, 26, 9, 30),
+        description="企业设立登记网上提交被退回，来电反映",
+        caller_name="张伟",
+        caller_mobile="13812345678",
+        item_code="QP-SC-101",
+        contact_days=1,
+        resolve_days=3,
+    )
+
+
+def test_a_work_order_sent_three_times_makes_one_ticket_on_its_own_deadlines(world):
+    orders = InMemoryHotlineStore()
+    results = [intake.receive_work_order(world.deps, orders, work_order()) for _ in range(3)]
+    assert [r.created for r in results] == [True, False, False]
+    assert len({r.ticket.ticket_id for r in results}) == 1 and len(world.store.tickets) == 1
+    ticket = results[0].ticket
+    assert ticket.channel is Channel.HOTLINE and ticket.department_id == "dept-scjgj"
+    assert ticket.details["hotline"]["resolve_due_at"] == "2026-12-01T23:59:59+08:00"
+    assert ticket.clocks[ticket.resolve_key].due_at == t(2026, 12, 1, 23, 59, 59)
+    assert world.outbox.categories().count("ticket.dispatched") == 1
+
+
+def test_the_result_of_a_work_order_is_reported_to_12345_once_per_entry(world):
+    filed = intake.receive_work_order(world.deps, InMemoryHotlineStore(), work_order())
+    ticket_id = filed.ticket.ticket_id
+    world.accept(ticket_id)
+    world.reply(ticket_id)
+    reported = [r for r in world.outbox.calls if r.category == "hotline.result"]
+    assert [(r.recipient_id, r.data["state"]) for r in reported] == [
+        (hotline.HOTLINE_DEPARTMENT_ID, "replied")
+    ]
+    assert reported[0].data["order_no"] == "12345-20261126-0001"
+
+
+# ---- routing rules, limits and the report -------------------------------------------------
+
+
+def test_routing_rules_are_replaced_on_the_version_read_and_audited(world):
+    admin = Principal("u-admin", Role.ADMIN, "系统管理员")
+    rule = RoutingRule("hr-items", "人社事项", "dept-rsj", kinds=frozenset({TicketKind.OTHER}))
+    new = routing.replace_rule_set(
+        world.deps, admin, rules=[rule], item_departments={}, expected_version=1
+    )
+    assert new.version == 2 and world.store.current_rule_set() == new
+    assert world.audit.actions()[-1] == "ticket_routing.updated"
+    with pytest.raises(Conflict) as raised:
+        routing.replace_rule_set(
+            world.deps, admin, rules=[rule], item_departments={}, expected_version=1
+        )
+    assert _code(raised) == "ruleset_changed"
+    unknown = replace(rule, department_id="dept-none")
+    with pytest.raises(InvalidInput):
+        routing.replace_rule_set(
+            world.deps, admin, rules=[unknown], item_departments={}, expected_version=2
+        )
+    assert world.store.current_rule_set().version == 2
+
+
+def test_new_limits_are_stored_on_the_version_read_and_govern_later_intakes(world):
+    admin = Principal("u-admin", Role.ADMIN, "系统管理员")
+    longer = replace(TicketLimits(), contact_days=2)
+    stored = limits.replace_limits(
+        world.deps, admin, limits=longer, effective_from=None, expected_version=0
+    )
+    assert stored.version == 1
+    with pytest.raises(Conflict) as raised:
+        limits.replace_limits(
+            world.deps, admin, limits=longer, effective_from=None, expected_version=0
+        )
+    assert _code(raised) == "limits_changed"
+    ticket = world.file()
+    contact = next(r for r in ticket.clocks.values() if r.kind == "contact")
+    assert contact.due_at == t(2026, 11, 30, 23, 59, 59)  # two working days, over a weekend
+
+
+def test_the_monthly_report_counts_each_departments_events(world):
+    first = world.file().ticket_id
+    world.file(description="第二件：仍然被退回")
+    world.accept(first)
+    rows = report.ticket_report(world.deps, SUPERVISOR, "2026-11")
+    assert [(r.department_id, r.department_name) for r in rows] == [
+        ("dept-scjgj", "青浦区市场监督管理局")
+    ]
+    counts = rows[0].counts
+    assert (counts["received"], counts["contact_judged"], counts["contact_on_time"]) == (2, 1, 1)
+    assert rows[0].rate("contact_on_time", "contact_judged") == 1.0
+    with pytest.raises(InvalidInput):
+        report.ticket_report(world.deps, SUPERVISOR, "2026-13")
