@@ -526,11 +526,6 @@ def test_effects_a_failure_left_pending_are_applied_before_the_next_change_once(
     assert [r.business_key for r in world.outbox.calls].count(accepted_key) == 2  # failed, then
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry's effects applied again append its audit fact again: the ticket effects "
-    "give the audit log no fact id (the DynamoDB log takes one) to make a repeat one fact",
-)
 def test_effects_applied_again_record_their_audit_fact_once(world):
     world.deps.transactions = None
     ticket_id = world.file().ticket_id
