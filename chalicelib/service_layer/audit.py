@@ -14,7 +14,7 @@ from chalicelib.domain.identity import Principal
 
 
 class AuditLog(Protocol):
-    def append(self, entry: AuditEntry) -> AuditFact: ...
+    def append(self, entry: AuditEntry, *, fact_id: str | None = None) -> AuditFact: ...
 
 
 def record_change(

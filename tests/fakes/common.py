@@ -44,10 +44,16 @@ class RecordingAuditLog:
 
     now: Callable[[], datetime]
     entries: list[AuditEntry] = field(default_factory=list)
+    facts: dict[str, AuditFact] = field(default_factory=dict)
 
-    def append(self, entry: AuditEntry) -> AuditFact:
+    def append(self, entry: AuditEntry, *, fact_id: str | None = None) -> AuditFact:
+        """A fact id already recorded is the same fact (the facts table is keyed by it)."""
+        if fact_id is not None and fact_id in self.facts:
+            return self.facts[fact_id]
         self.entries.append(entry)
-        return AuditFact(f"fact-{len(self.entries)}", self.now().isoformat(), entry)
+        fact = AuditFact(fact_id or f"fact-{len(self.entries)}", self.now().isoformat(), entry)
+        self.facts[fact.fact_id] = fact
+        return fact
 
     def actions(self) -> list[str]:
         return [e.action for e in self.entries]

@@ -248,7 +248,10 @@ def _audit(deps: TicketDeps, ticket: Ticket, entry: TimelineEntry) -> None:
             after={"state": entry.to_state.value, "department_id": entry.department_id},
             correlation_id=get_correlation_id(),
             details=details,
-        )
+        ),
+        # Effects applied again (after a partial failure, or by the next change) name the
+        # same fact: the audit trail keeps one.
+        fact_id=f"ticket.{ticket.ticket_id}.{entry.seq}",
     )
 
 
