@@ -59,6 +59,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from local import moto_ttl
+
 GENERATION_PATH = "/_local/generation"
 STREAMS_PATH = "/_local/streams"
 CHECKPOINT_PATH = "/_local/checkpoint"
@@ -660,6 +662,8 @@ class LocalAws:
 
     def replay(self, entry: tuple[Any, ...]) -> None:
         kind = entry[0]
+        if kind == moto_ttl.KIND:
+            return moto_ttl.replay(entry)
         if kind == "request":
             _, saved, body = entry
             environ = dict(saved)
@@ -693,6 +697,7 @@ class LocalAws:
         if now - self._housekept_at >= _HOUSEKEEPING_EVERY_SECONDS:
             self._housekept_at = now
             housekeeping()
+            moto_ttl.sweeper(self.journal)
         if self.journal is not None:
             self.journal.reap()
 
