@@ -20,9 +20,13 @@ Drives a real `python -m local.runner` on its own ports with a fresh DATA_DIR:
 alone): 4 clients file tickets, the process is killed once `--kill-after` were answered 201,
 the runner is started again on the same data and every ticket answered 201 is looked up: the
 acknowledged-but-lost count per trial, and each restart's time.
-`--only memory`: the embedded AWS's RSS under `--memory-minutes` (default 10) of steady mixed
-load (8 clients: file a ticket, read it, the guide, my tickets, knowledge search), sampled
-every 5 s: growth over each half, in MB per minute, beside the tickets written.
+`--only memory`: the embedded AWS's RSS (sampled every 5 s) under (a) `--memory-minutes`
+(default 10) of a read-only steady load (8 clients: a ticket, the guide, my tickets, knowledge
+search), where nothing is stored and any growth is the server's, then (b) as long of a steady
+mixed load (each round files a ticket first), and (c) the cost of a stored ticket (2,000 copies
+of a real ticket's items written straight in): MB per minute (least squares, whole phase and
+second half), items stored per filed ticket from `GET /_local/stats`, stream records,
+iterators and messages kept, and the growth not explained by the data stored.
 
     .venv/bin/python bench/runner_scale.py [--port 8030 --aws-port 4530] [--long]
     .venv/bin/python bench/runner_scale.py --only kill [--trials 3]
@@ -382,14 +386,44 @@ def _code(answer: Any) -> str:
 _MIXED_READS = ("/items/QP-SC-103", "/me/tickets?limit=20", "/kb/search?q=%E8%90%A5%E4%B8%9A")
 
 
-def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, Any]:
-    """Steady mixed load: each round files a ticket, reads it back and makes one of the reads
-    above; RSS sampled every 5 s."""
+def aws_stats(runner: Runner) -> dict[str, Any]:
+    """What the embedded AWS holds (items, stream records, iterators, messages)."""
+    answer = requests.get(f"http://127.0.0.1:{runner.aws_port}/_local/stats", timeout=60)
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def _slope(samples: list[tuple[float, float]]) -> float:
+    """Least-squares MB per minute (endpoints alone are at the mercy of one noisy sample)."""
+    if len(samples) < 2:
+        return 0.0
+    mean_t = statistics.fmean(t for t, _ in samples)
+    mean_r = statistics.fmean(r for _, r in samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    if spread == 0:
+        return 0.0
+    per_second = sum((t - mean_t) * (r - mean_r) for t, r in samples) / spread
+    return round(per_second * 60, 2)
+
+
+def memory_run(
+    runner: Runner, seconds: float, clients: int = 8, *, writes: bool = True, label: str = "mem"
+) -> dict[str, Any]:
+    """Steady load, RSS sampled every 5 s. With `writes` each round files a ticket, reads it
+    back and makes one of the reads above; without, it reads a ticket filed before and one of
+    the reads above (nothing is stored: any growth is kept by the server, not data)."""
     bearer = token(runner)
     stop = threading.Event()
     counts = {"rounds": 0, "errors": 0, "tickets": 0}
     errors: dict[str, int] = {}
     lock = threading.Lock()
+    existing: list[str] = []
+    if not writes:
+        with requests.Session() as session:
+            existing = [
+                file_ticket(session, runner, bearer, f"{label}-read-{n:03d}").json()["ticket_id"]
+                for n in range(clients)
+            ]
 
     def client(n: int) -> None:
         headers = {"Authorization": f"Bearer {bearer}"}
@@ -399,26 +433,30 @@ def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, An
                 number += 1
                 failed = None
                 try:
-                    filed = file_ticket(session, runner, bearer, f"mem-{n}-{number:06d}")
-                    if filed.status_code != 201:
-                        failed = f"POST /tickets {filed.status_code} {_code(filed)}"
-                    else:
-                        ticket_id = filed.json()["ticket_id"]
+                    ticket_id = existing[n] if existing else None
+                    if writes:
+                        filed = file_ticket(session, runner, bearer, f"{label}-{n}-{number:06d}")
+                        if filed.status_code == 201:
+                            ticket_id = filed.json()["ticket_id"]
+                        else:
+                            failed = f"POST /tickets {filed.status_code} {_code(filed)}"
+                    if failed is None:
                         path = _MIXED_READS[number % len(_MIXED_READS)]
                         reads = ((f"/tickets/{ticket_id}", "/tickets/{id}"), (path, path))
-                        for read, label in reads:
+                        for read, shown in reads:
                             answer = session.get(runner.url(read), headers=headers, timeout=120)
                             if answer.status_code != 200:
-                                failed = f"GET {label.split('?')[0]} {answer.status_code}"
+                                failed = f"GET {shown.split('?')[0]} {answer.status_code}"
                                 break
                 except requests.RequestException as error:
                     failed = type(error).__name__
                 with lock:
                     counts["errors" if failed else "rounds"] += 1
-                    counts["tickets"] += int(failed is None)
+                    counts["tickets"] += int(failed is None and writes)
                     if failed:
                         errors[failed] = errors.get(failed, 0) + 1
 
+    before = aws_stats(runner)
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
@@ -431,25 +469,82 @@ def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, An
     stop.set()
     for thread in threads:
         thread.join()
+    after = aws_stats(runner)
 
-    def growth(part: list[tuple[float, float]]) -> float:
-        (t0, r0), (t1, r1) = part[0], part[-1]
-        return round((r1 - r0) / max((t1 - t0) / 60, 1e-9), 2)
-
-    first = [x for x in samples if x[0] < seconds / 2]
     second = [x for x in samples if x[0] >= seconds / 2]
+    minutes = seconds / 60
+    added = {
+        name: figures["items"] - before["tables"].get(name, {}).get("items", 0)
+        for name, figures in after["tables"].items()
+    }
     return {
         "seconds": seconds,
         "clients": clients,
+        "writes": writes,
         **counts,
         "error_kinds": errors,
         "rss_mb_start": round(samples[0][1], 1),
         "rss_mb_half": round(second[0][1], 1),
         "rss_mb_end": round(samples[-1][1], 1),
         "rss_mb_max": round(max(r for _, r in samples), 1),
-        "rss_growth_mb_per_min_first_half": growth(first),
-        "rss_growth_mb_per_min_second_half": growth(second),
+        "rss_mb_per_min": _slope(samples),
+        "rss_mb_per_min_second_half": _slope(second),
+        "tickets_per_min": round(counts["tickets"] / minutes, 1),
+        "items_added": sum(added.values()),
+        "items_added_by_table": {k: v for k, v in sorted(added.items()) if v},
+        "stream_records": [before["stream_records"], after["stream_records"]],
+        "stream_records_by_table": {
+            name: table["stream_records"]
+            for name, table in sorted(after["tables"].items())
+            if table["stream_records"]
+        },
+        "shard_iterators": [before["shard_iterators"], after["shard_iterators"]],
+        "sqs_messages": [before["sqs_messages"], after["sqs_messages"]],
+        "sqs_deleted_handles": [before["sqs_deleted_handles"], after["sqs_deleted_handles"]],
+        "ttl_expired": after["ttl_expired"] - before["ttl_expired"],
         "rss_samples": [[round(t), round(r, 1)] for t, r in samples[:: max(1, len(samples) // 20)]],
+    }
+
+
+def stored_cost(runner: Runner, tickets: int) -> dict[str, Any]:
+    """MB per stored ticket: copies of a real ticket's items written straight into the
+    embedded AWS (no requests through the app, no idempotency records or audit facts)."""
+    before_rss, before = runner.moto_rss_mb(), aws_stats(runner)
+    seed_tickets(runner, tickets)
+    requests.post(f"http://127.0.0.1:{runner.aws_port}/_local/housekeeping", timeout=60)
+    after_rss, after = runner.moto_rss_mb(), aws_stats(runner)
+    items = after["items"] - before["items"]
+    grown = after_rss - before_rss
+    return {
+        "tickets": tickets,
+        "items": items,
+        "rss_mb_grown": round(grown, 1),
+        "mb_per_stored_ticket": round(grown / tickets, 4),
+        "kb_per_item": round(grown * 1024 / max(items, 1), 2),
+    }
+
+
+def memory_figures(runner: Runner, minutes: float) -> dict[str, Any]:
+    """(a) read-only steady load, (b) steady mixed load, each `minutes` long after a short
+    warm-up, then (c) the cost of a stored ticket. Under (b) the growth is set against the items
+    it stored at (c)'s cost per item: what is left is kept by the server, not data."""
+    # Each run its own idempotency keys: a key filed before answers from its record and
+    # stores nothing.
+    memory_run(runner, 30, label="warm")  # every code path and table touched once
+    reads = memory_run(runner, minutes * 60, writes=False, label="reads")
+    mixed = memory_run(runner, minutes * 60, label="mixed")
+    stored = stored_cost(runner, 2000)
+    data_mb_per_min = mixed["items_added"] / minutes * stored["kb_per_item"] / 1024
+    return {
+        "read_only": reads,
+        "mixed": mixed,
+        "stored": stored,
+        "mixed_mb_per_filed_ticket": round(
+            (mixed["rss_mb_end"] - mixed["rss_mb_start"]) / max(mixed["tickets"], 1), 4
+        ),
+        "mixed_items_per_filed_ticket": round(mixed["items_added"] / max(mixed["tickets"], 1), 1),
+        "mixed_data_mb_per_min_estimate": round(data_mb_per_min, 2),
+        "mixed_not_data_mb_per_min_estimate": round(mixed["rss_mb_per_min"] - data_mb_per_min, 2),
     }
 
 
@@ -559,14 +654,43 @@ def other_runs(args: Any) -> None:
         else:
             runner = Runner(data_dir, args.port, args.aws_port)
             try:
-                memory = memory_run(runner, args.memory_minutes * 60)
+                memory = memory_figures(runner, args.memory_minutes)
             finally:
                 runner.stop()
             figures["memory"] = memory
-            for key, value in memory.items():
-                if key != "rss_samples":
-                    print(f"{key:44} {value}")
+            print_memory(memory)
     print(json.dumps(figures, ensure_ascii=False))
+
+
+def print_memory(memory: dict[str, Any]) -> None:
+    reads, mixed, stored = memory["read_only"], memory["mixed"], memory["stored"]
+    print(f"{'figure':52} value")
+    for label, value in (
+        ("(a) read-only: rounds / errors", f"{reads['rounds']} / {reads['errors']}"),
+        ("    RSS start / end (MB)", f"{reads['rss_mb_start']} / {reads['rss_mb_end']}"),
+        ("    RSS MB/min (all / second half)", _pair(reads)),
+        ("(b) mixed: tickets filed / errors", f"{mixed['tickets']} / {mixed['errors']}"),
+        ("    RSS start / end (MB)", f"{mixed['rss_mb_start']} / {mixed['rss_mb_end']}"),
+        ("    RSS MB/min (all / second half)", _pair(mixed)),
+        ("    items stored per filed ticket", memory["mixed_items_per_filed_ticket"]),
+        ("    MB per filed ticket (RSS growth / tickets)", memory["mixed_mb_per_filed_ticket"]),
+        ("    stream records kept (start / end)", "{} / {}".format(*mixed["stream_records"])),
+        ("    shard iterators (start / end)", "{} / {}".format(*mixed["shard_iterators"])),
+        ("    SQS messages (start / end)", "{} / {}".format(*mixed["sqs_messages"])),
+        (
+            "    data MB/min (items x KB per item), estimate",
+            memory["mixed_data_mb_per_min_estimate"],
+        ),
+        ("    not data MB/min, estimate", memory["mixed_not_data_mb_per_min_estimate"]),
+        (f"(c) {stored['tickets']} stored tickets: items", stored["items"]),
+        ("    MB per stored ticket", stored["mb_per_stored_ticket"]),
+        ("    KB per stored item", stored["kb_per_item"]),
+    ):
+        print(f"{label:52} {value}")
+
+
+def _pair(run: dict[str, Any]) -> str:
+    return f"{run['rss_mb_per_min']} / {run['rss_mb_per_min_second_half']}"
 
 
 if __name__ == "__main__":

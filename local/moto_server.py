@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from local import moto_ttl
+from local import moto_memory, moto_stats, moto_ttl
 
 GENERATION_PATH = "/_local/generation"
 STREAMS_PATH = "/_local/streams"
@@ -168,6 +168,7 @@ def install_patches() -> None:
     from moto.dynamodb.models.table import Table
     from moto.dynamodbstreams import models as streams_models
 
+    moto_memory.stop_instance_tracking()
     backend_type = dynamodb_models.DynamoDBBackend
     if getattr(backend_type, "_local_patched", False):
         return
@@ -713,6 +714,8 @@ class LocalAws:
         elif path == HOUSEKEEPING_PATH and environ.get("REQUEST_METHOD") == "POST":
             housekeeping()
             data = {"done": True}
+        elif path == moto_stats.PATH:
+            data = moto_stats.stats(self.journal)
         else:
             start_response("404 Not Found", [("Content-Length", "0")])
             return [b""]
