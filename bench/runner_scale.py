@@ -19,7 +19,9 @@ Drives a real `python -m local.runner` on its own ports with a fresh DATA_DIR:
 `--only kill`: repeated SIGKILL trials, `--trials` per kind (the runner; the embedded AWS
 alone): 4 clients file tickets, the process is killed once `--kill-after` were answered 201,
 the runner is started again on the same data and every ticket answered 201 is looked up: the
-acknowledged-but-lost count per trial, and each restart's time.
+acknowledged-but-lost count per trial, and each restart's time. The tickets are routed at once
+(two clocks, a department notification): after the restart the runner's clock moves one repair
+period on and the side effects still missing are counted per trial, with the time they took.
 `--only memory`: the embedded AWS's RSS (sampled every 5 s) under (a) `--memory-minutes`
 (default 10) of a read-only steady load (8 clients: a ticket, the guide, my tickets, knowledge
 search), where nothing is stored and any growth is the server's, then (b) as long of a steady
@@ -143,14 +145,19 @@ def token(runner: Runner, user_id: str = "u-citizen-zhang") -> str:
     return answer.json()["token"]
 
 
-def file_ticket(session: Any, runner: Runner, bearer: str, key: str) -> Any:
+def file_ticket(
+    session: Any, runner: Runner, bearer: str, key: str, *, routed: bool = False
+) -> Any:
+    """A ticket; `routed` ones name 医保 and are routed at once by a rule: two clocks and a
+    department notification (the side effects the kill trials check)."""
+    topic = "医保报销" if routed else "办事窗口排队过久"
     return session.post(
         runner.url("/tickets"),
         headers={"Authorization": f"Bearer {bearer}", "Idempotency-Key": key},
         json={
             "kind": "other",
             "channel": "mini_program",
-            "description": f"压力测试：办事窗口排队过久，无法办结（{key}）",
+            "description": f"压力测试：{topic}，无法办结（{key}）",
             "contact": {"method": "phone"},
         },
         timeout=120,
@@ -315,6 +322,7 @@ def kill_trials(
             acknowledged = file_until_killed(runner, f"kill-{kind}-{trial}", kill_after, kind)
             runner = Runner(data_dir, port, aws_port)
             lost = missing_tickets(runner, list(acknowledged))
+            effects, waited = effects_after_one_repair_period(runner, list(acknowledged))
             results.append(
                 {
                     "kind": kind,
@@ -322,11 +330,75 @@ def kill_trials(
                     "acknowledged": len(acknowledged),
                     "lost": len(lost),
                     "restart_s": round(runner.start_seconds or 0, 1),
+                    "effects_missing": {k: len(v) for k, v in effects.items()},
+                    "effects_applied_s": waited,
                 }
             )
             print(json.dumps(results[-1]), flush=True)
     runner.stop()
     return results
+
+
+def _repair_minutes() -> int:
+    """The `effects-repair` schedule's rate."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from chalicelib import topology
+
+    return next(s.rate_minutes for s in topology.SCHEDULES if s.name == "effects-repair")
+
+
+def effects_missing(runner: Runner, ticket_ids: list[str]) -> dict[str, list[str]]:
+    """Per kind, what filing a routed ticket must have left and has not (yet): the contact and
+    resolve clocks, each clock's pending due item, the department notification delivered."""
+    dynamodb = runner.aws("dynamodb")
+    missing: dict[str, list[str]] = {"clocks": [], "due_items": [], "notifications": []}
+    for ticket_id in ticket_ids:
+        clocks = dynamodb.query(
+            TableName="qphb-local-clocks",
+            IndexName="subject_index",
+            KeyConditionExpression="subject_key = :s",
+            ExpressionAttributeValues={":s": {"S": f"ticket#{ticket_id}"}},
+        )["Items"]
+        if sorted(c["kind"]["S"] for c in clocks) != ["contact", "resolve"]:
+            missing["clocks"].append(ticket_id)
+        for clock in clocks:
+            due = dynamodb.get_item(
+                TableName="qphb-local-due-items",
+                Key={"key": {"S": f"clock#{clock['clock_id']['S']}"}},
+                ConsistentRead=True,
+            ).get("Item")
+            if due is None or due["status"]["S"] != "pending":
+                missing["due_items"].append(clock["clock_id"]["S"])
+    delivered: set[str] = set()
+    # A bench reading a small local table, not a request path.
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName="qphb-local-notifications",
+        FilterExpression="recipient_kind = :d AND #s = :delivered",
+        ExpressionAttributeNames={"#s": "status", "#d": "data"},
+        ExpressionAttributeValues={":d": {"S": "department"}, ":delivered": {"S": "delivered"}},
+        ProjectionExpression="#d",
+    ):
+        delivered |= {json.loads(r["data"]["S"]).get("ticket_id", "") for r in page["Items"]}
+    missing["notifications"] = [t for t in ticket_ids if t not in delivered]
+    return missing
+
+
+def effects_after_one_repair_period(
+    runner: Runner, ticket_ids: list[str]
+) -> tuple[dict[str, list[str]], float]:
+    """Move the runner's clock one repair period on, then poll (up to 120 s) until every
+    effect is there: what is still missing, and how long it took."""
+    moved = requests.post(
+        runner.url("/dev/clock"), json={"advance_minutes": _repair_minutes() + 1}, timeout=60
+    )
+    moved.raise_for_status()
+    started = time.monotonic()
+    missing = effects_missing(runner, ticket_ids)
+    while any(missing.values()) and time.monotonic() - started < 120:
+        time.sleep(1)
+        missing = effects_missing(runner, ticket_ids)
+    return missing, round(time.monotonic() - started, 1)
 
 
 def file_until_killed(runner: Runner, prefix: str, kill_after: int, kind: str) -> list[str]:
@@ -343,7 +415,9 @@ def file_until_killed(runner: Runner, prefix: str, kill_after: int, kind: str) -
             while not stop.is_set():
                 number += 1
                 try:
-                    answer = file_ticket(session, runner, bearer, f"{prefix}-{n}-{number:05d}")
+                    answer = file_ticket(
+                        session, runner, bearer, f"{prefix}-{n}-{number:05d}", routed=True
+                    )
                 except requests.RequestException:
                     return  # the process is gone
                 if answer.status_code == 201:
@@ -644,13 +718,21 @@ def other_runs(args: Any) -> None:
         if args.only == "kill":
             trials = kill_trials(data_dir, args.port, args.aws_port, args.trials, args.kill_after)
             figures["kill_trials"] = trials
-            print(f"{'kind':14} {'trial':>5} {'acknowledged':>12} {'lost':>5} {'restart s':>9}")
+            print(
+                f"{'kind':14} {'trial':>5} {'acknowledged':>12} {'lost':>5} {'restart s':>9}"
+                f" {'effects missing (clocks/due/notif.)':>36} {'applied in s':>12}"
+            )
             for t in trials:
+                gaps = t["effects_missing"]
+                shown = f"{gaps['clocks']}/{gaps['due_items']}/{gaps['notifications']}"
                 print(
                     f"{t['kind']:14} {t['trial']:>5} {t['acknowledged']:>12} {t['lost']:>5}"
-                    f" {t['restart_s']:>9}"
+                    f" {t['restart_s']:>9} {shown:>36} {t['effects_applied_s']:>12}"
                 )
             figures["lost_total"] = sum(t["lost"] for t in trials)
+            figures["effects_missing_total"] = sum(
+                sum(t["effects_missing"].values()) for t in trials
+            )
         else:
             runner = Runner(data_dir, args.port, args.aws_port)
             try:
