@@ -153,3 +153,23 @@ def test_a_sweep_is_journaled_and_replayed_after_a_crash(tmp_path):
 def test_replaying_a_sweep_for_a_table_gone_since_does_nothing():
     with mock_aws():
         moto_ttl.replay((moto_ttl.KIND, "123456789012", "us-east-1", "gone", [({"S": "x"}, None)]))
+
+
+@pytest.mark.integration
+def test_an_item_moto_no_longer_holds_is_freed():
+    """moto's dashboard lists kept every item version ever made: an overwritten or expired
+    item stayed in memory for good."""
+    import gc
+    import weakref
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from local import moto_memory
+
+    moto_memory.stop_instance_tracking()
+    item = Item(DynamoType({"S": "p"}), DynamoType({"S": "gone"}), {"pk": {"S": "p"}})
+    kept = weakref.ref(item)
+    del item
+    gc.collect()
+    assert kept() is None
+    assert moto_memory.tracked_instances() == 0
