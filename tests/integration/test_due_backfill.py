@@ -128,3 +128,14 @@ def test_the_command_reports_what_it_filed(container, clock, monkeypatch):
     assert backfill_due.main(["--year", "2026", "--year", "2027", "--json"], out) == 0
     summary = json.loads(out.getvalue())
     assert summary["filed"] == 1 and summary["years"] == [2026, 2027]
+
+
+def test_an_older_data_directory_is_backfilled_once_at_start(container, clock, tmp_path):
+    from local.migrations import migrate
+
+    clock.set(t(2026, 11, 26, 10, 0))
+    old = start(container, "T-OLD")
+    forget_due_item(old.clock_id)
+    assert migrate(tmp_path, container)["clock_due_items"] == 1
+    assert container.due_store.get("clock", old.clock_id)["status"] == "pending"
+    assert migrate(tmp_path, container) == {}  # once per data directory
