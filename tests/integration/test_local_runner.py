@@ -240,6 +240,34 @@ def test_stream_pump_delivers_new_records_as_a_lambda_stream_event(container, bi
     assert pump.run_once().delivered == 0
 
 
+def test_stream_pump_hands_a_ttl_deletion_on_with_the_service_identity_as_lambda_does(
+    container, bindings, recorder
+):
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from local import moto_ttl
+
+    put_notification_rows(container, "expired", "deleted")
+    pump = stream_pump(container, bindings)
+    name = topology.table_name("notifications")
+    (table,) = [
+        backend.tables[name]
+        for account in dynamodb_backends.values()
+        for backend in account.values()
+        if name in backend.tables
+    ]
+    assert moto_ttl._delete(table, DynamoType({"S": "expired"}), None)  # as the TTL sweep does
+    key = {k: {"S": "deleted"} for k in (table.hash_key_attr,)}
+    container.aws.client("dynamodb").delete_item(TableName=name, Key=key)
+
+    assert pump.run_once().delivered == 2
+    expired, deleted = recorder.stream_batches[0]
+    assert [expired["eventName"], deleted["eventName"]] == ["REMOVE", "REMOVE"]
+    assert expired["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    assert "userIdentity" not in deleted
+
+
 def test_stream_pump_retries_from_the_failed_record_then_skips_it(container, bindings, recorder):
     pump = stream_pump(container, bindings, max_retries=2)
     put_notification_rows(container, "p", "q", "r")
