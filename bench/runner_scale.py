@@ -19,10 +19,16 @@ Drives a real `python -m local.runner` on its own ports with a fresh DATA_DIR:
 `--only kill`: repeated SIGKILL trials, `--trials` per kind (the runner; the embedded AWS
 alone): 4 clients file tickets, the process is killed once `--kill-after` were answered 201,
 the runner is started again on the same data and every ticket answered 201 is looked up: the
-acknowledged-but-lost count per trial, and each restart's time.
-`--only memory`: the embedded AWS's RSS under `--memory-minutes` (default 10) of steady mixed
-load (8 clients: file a ticket, read it, the guide, my tickets, knowledge search), sampled
-every 5 s: growth over each half, in MB per minute, beside the tickets written.
+acknowledged-but-lost count per trial, and each restart's time. The tickets are routed at once
+(two clocks, a department notification): after the restart the runner's clock moves one repair
+period on and the side effects still missing are counted per trial, with the time they took.
+`--only memory`: the embedded AWS's RSS (sampled every 5 s) under (a) `--memory-minutes`
+(default 10) of a read-only steady load (8 clients: a ticket, the guide, my tickets, knowledge
+search), where nothing is stored and any growth is the server's, then (b) as long of a steady
+mixed load (each round files a ticket first), and (c) the cost of a stored ticket (2,000 copies
+of a real ticket's items written straight in): MB per minute (least squares, whole phase and
+second half), items stored per filed ticket from `GET /_local/stats`, stream records,
+iterators and messages kept, and the growth not explained by the data stored.
 
     .venv/bin/python bench/runner_scale.py [--port 8030 --aws-port 4530] [--long]
     .venv/bin/python bench/runner_scale.py --only kill [--trials 3]
@@ -139,14 +145,19 @@ def token(runner: Runner, user_id: str = "u-citizen-zhang") -> str:
     return answer.json()["token"]
 
 
-def file_ticket(session: Any, runner: Runner, bearer: str, key: str) -> Any:
+def file_ticket(
+    session: Any, runner: Runner, bearer: str, key: str, *, routed: bool = False
+) -> Any:
+    """A ticket; `routed` ones name 医保 and are routed at once by a rule: two clocks and a
+    department notification (the side effects the kill trials check)."""
+    topic = "医保报销" if routed else "办事窗口排队过久"
     return session.post(
         runner.url("/tickets"),
         headers={"Authorization": f"Bearer {bearer}", "Idempotency-Key": key},
         json={
             "kind": "other",
             "channel": "mini_program",
-            "description": f"压力测试：办事窗口排队过久，无法办结（{key}）",
+            "description": f"压力测试：{topic}，无法办结（{key}）",
             "contact": {"method": "phone"},
         },
         timeout=120,
@@ -311,6 +322,7 @@ def kill_trials(
             acknowledged = file_until_killed(runner, f"kill-{kind}-{trial}", kill_after, kind)
             runner = Runner(data_dir, port, aws_port)
             lost = missing_tickets(runner, list(acknowledged))
+            effects, waited = effects_after_one_repair_period(runner, list(acknowledged))
             results.append(
                 {
                     "kind": kind,
@@ -318,11 +330,75 @@ def kill_trials(
                     "acknowledged": len(acknowledged),
                     "lost": len(lost),
                     "restart_s": round(runner.start_seconds or 0, 1),
+                    "effects_missing": {k: len(v) for k, v in effects.items()},
+                    "effects_applied_s": waited,
                 }
             )
             print(json.dumps(results[-1]), flush=True)
     runner.stop()
     return results
+
+
+def _repair_minutes() -> int:
+    """The `effects-repair` schedule's rate."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from chalicelib import topology
+
+    return next(s.rate_minutes for s in topology.SCHEDULES if s.name == "effects-repair")
+
+
+def effects_missing(runner: Runner, ticket_ids: list[str]) -> dict[str, list[str]]:
+    """Per kind, what filing a routed ticket must have left and has not (yet): the contact and
+    resolve clocks, each clock's pending due item, the department notification delivered."""
+    dynamodb = runner.aws("dynamodb")
+    missing: dict[str, list[str]] = {"clocks": [], "due_items": [], "notifications": []}
+    for ticket_id in ticket_ids:
+        clocks = dynamodb.query(
+            TableName="qphb-local-clocks",
+            IndexName="subject_index",
+            KeyConditionExpression="subject_key = :s",
+            ExpressionAttributeValues={":s": {"S": f"ticket#{ticket_id}"}},
+        )["Items"]
+        if sorted(c["kind"]["S"] for c in clocks) != ["contact", "resolve"]:
+            missing["clocks"].append(ticket_id)
+        for clock in clocks:
+            due = dynamodb.get_item(
+                TableName="qphb-local-due-items",
+                Key={"key": {"S": f"clock#{clock['clock_id']['S']}"}},
+                ConsistentRead=True,
+            ).get("Item")
+            if due is None or due["status"]["S"] != "pending":
+                missing["due_items"].append(clock["clock_id"]["S"])
+    delivered: set[str] = set()
+    # A bench reading a small local table, not a request path.
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName="qphb-local-notifications",
+        FilterExpression="recipient_kind = :d AND #s = :delivered",
+        ExpressionAttributeNames={"#s": "status", "#d": "data"},
+        ExpressionAttributeValues={":d": {"S": "department"}, ":delivered": {"S": "delivered"}},
+        ProjectionExpression="#d",
+    ):
+        delivered |= {json.loads(r["data"]["S"]).get("ticket_id", "") for r in page["Items"]}
+    missing["notifications"] = [t for t in ticket_ids if t not in delivered]
+    return missing
+
+
+def effects_after_one_repair_period(
+    runner: Runner, ticket_ids: list[str]
+) -> tuple[dict[str, list[str]], float]:
+    """Move the runner's clock one repair period on, then poll (up to 120 s) until every
+    effect is there: what is still missing, and how long it took."""
+    moved = requests.post(
+        runner.url("/dev/clock"), json={"advance_minutes": _repair_minutes() + 1}, timeout=60
+    )
+    moved.raise_for_status()
+    started = time.monotonic()
+    missing = effects_missing(runner, ticket_ids)
+    while any(missing.values()) and time.monotonic() - started < 120:
+        time.sleep(1)
+        missing = effects_missing(runner, ticket_ids)
+    return missing, round(time.monotonic() - started, 1)
 
 
 def file_until_killed(runner: Runner, prefix: str, kill_after: int, kind: str) -> list[str]:
@@ -339,7 +415,9 @@ def file_until_killed(runner: Runner, prefix: str, kill_after: int, kind: str) -
             while not stop.is_set():
                 number += 1
                 try:
-                    answer = file_ticket(session, runner, bearer, f"{prefix}-{n}-{number:05d}")
+                    answer = file_ticket(
+                        session, runner, bearer, f"{prefix}-{n}-{number:05d}", routed=True
+                    )
                 except requests.RequestException:
                     return  # the process is gone
                 if answer.status_code == 201:
@@ -382,14 +460,44 @@ def _code(answer: Any) -> str:
 _MIXED_READS = ("/items/QP-SC-103", "/me/tickets?limit=20", "/kb/search?q=%E8%90%A5%E4%B8%9A")
 
 
-def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, Any]:
-    """Steady mixed load: each round files a ticket, reads it back and makes one of the reads
-    above; RSS sampled every 5 s."""
+def aws_stats(runner: Runner) -> dict[str, Any]:
+    """What the embedded AWS holds (items, stream records, iterators, messages)."""
+    answer = requests.get(f"http://127.0.0.1:{runner.aws_port}/_local/stats", timeout=60)
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def _slope(samples: list[tuple[float, float]]) -> float:
+    """Least-squares MB per minute (endpoints alone are at the mercy of one noisy sample)."""
+    if len(samples) < 2:
+        return 0.0
+    mean_t = statistics.fmean(t for t, _ in samples)
+    mean_r = statistics.fmean(r for _, r in samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    if spread == 0:
+        return 0.0
+    per_second = sum((t - mean_t) * (r - mean_r) for t, r in samples) / spread
+    return round(per_second * 60, 2)
+
+
+def memory_run(
+    runner: Runner, seconds: float, clients: int = 8, *, writes: bool = True, label: str = "mem"
+) -> dict[str, Any]:
+    """Steady load, RSS sampled every 5 s. With `writes` each round files a ticket, reads it
+    back and makes one of the reads above; without, it reads a ticket filed before and one of
+    the reads above (nothing is stored: any growth is kept by the server, not data)."""
     bearer = token(runner)
     stop = threading.Event()
     counts = {"rounds": 0, "errors": 0, "tickets": 0}
     errors: dict[str, int] = {}
     lock = threading.Lock()
+    existing: list[str] = []
+    if not writes:
+        with requests.Session() as session:
+            existing = [
+                file_ticket(session, runner, bearer, f"{label}-read-{n:03d}").json()["ticket_id"]
+                for n in range(clients)
+            ]
 
     def client(n: int) -> None:
         headers = {"Authorization": f"Bearer {bearer}"}
@@ -399,26 +507,30 @@ def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, An
                 number += 1
                 failed = None
                 try:
-                    filed = file_ticket(session, runner, bearer, f"mem-{n}-{number:06d}")
-                    if filed.status_code != 201:
-                        failed = f"POST /tickets {filed.status_code} {_code(filed)}"
-                    else:
-                        ticket_id = filed.json()["ticket_id"]
+                    ticket_id = existing[n] if existing else None
+                    if writes:
+                        filed = file_ticket(session, runner, bearer, f"{label}-{n}-{number:06d}")
+                        if filed.status_code == 201:
+                            ticket_id = filed.json()["ticket_id"]
+                        else:
+                            failed = f"POST /tickets {filed.status_code} {_code(filed)}"
+                    if failed is None:
                         path = _MIXED_READS[number % len(_MIXED_READS)]
                         reads = ((f"/tickets/{ticket_id}", "/tickets/{id}"), (path, path))
-                        for read, label in reads:
+                        for read, shown in reads:
                             answer = session.get(runner.url(read), headers=headers, timeout=120)
                             if answer.status_code != 200:
-                                failed = f"GET {label.split('?')[0]} {answer.status_code}"
+                                failed = f"GET {shown.split('?')[0]} {answer.status_code}"
                                 break
                 except requests.RequestException as error:
                     failed = type(error).__name__
                 with lock:
                     counts["errors" if failed else "rounds"] += 1
-                    counts["tickets"] += int(failed is None)
+                    counts["tickets"] += int(failed is None and writes)
                     if failed:
                         errors[failed] = errors.get(failed, 0) + 1
 
+    before = aws_stats(runner)
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
@@ -431,25 +543,82 @@ def memory_run(runner: Runner, seconds: float, clients: int = 8) -> dict[str, An
     stop.set()
     for thread in threads:
         thread.join()
+    after = aws_stats(runner)
 
-    def growth(part: list[tuple[float, float]]) -> float:
-        (t0, r0), (t1, r1) = part[0], part[-1]
-        return round((r1 - r0) / max((t1 - t0) / 60, 1e-9), 2)
-
-    first = [x for x in samples if x[0] < seconds / 2]
     second = [x for x in samples if x[0] >= seconds / 2]
+    minutes = seconds / 60
+    added = {
+        name: figures["items"] - before["tables"].get(name, {}).get("items", 0)
+        for name, figures in after["tables"].items()
+    }
     return {
         "seconds": seconds,
         "clients": clients,
+        "writes": writes,
         **counts,
         "error_kinds": errors,
         "rss_mb_start": round(samples[0][1], 1),
         "rss_mb_half": round(second[0][1], 1),
         "rss_mb_end": round(samples[-1][1], 1),
         "rss_mb_max": round(max(r for _, r in samples), 1),
-        "rss_growth_mb_per_min_first_half": growth(first),
-        "rss_growth_mb_per_min_second_half": growth(second),
+        "rss_mb_per_min": _slope(samples),
+        "rss_mb_per_min_second_half": _slope(second),
+        "tickets_per_min": round(counts["tickets"] / minutes, 1),
+        "items_added": sum(added.values()),
+        "items_added_by_table": {k: v for k, v in sorted(added.items()) if v},
+        "stream_records": [before["stream_records"], after["stream_records"]],
+        "stream_records_by_table": {
+            name: table["stream_records"]
+            for name, table in sorted(after["tables"].items())
+            if table["stream_records"]
+        },
+        "shard_iterators": [before["shard_iterators"], after["shard_iterators"]],
+        "sqs_messages": [before["sqs_messages"], after["sqs_messages"]],
+        "sqs_deleted_handles": [before["sqs_deleted_handles"], after["sqs_deleted_handles"]],
+        "ttl_expired": after["ttl_expired"] - before["ttl_expired"],
         "rss_samples": [[round(t), round(r, 1)] for t, r in samples[:: max(1, len(samples) // 20)]],
+    }
+
+
+def stored_cost(runner: Runner, tickets: int) -> dict[str, Any]:
+    """MB per stored ticket: copies of a real ticket's items written straight into the
+    embedded AWS (no requests through the app, no idempotency records or audit facts)."""
+    before_rss, before = runner.moto_rss_mb(), aws_stats(runner)
+    seed_tickets(runner, tickets)
+    requests.post(f"http://127.0.0.1:{runner.aws_port}/_local/housekeeping", timeout=60)
+    after_rss, after = runner.moto_rss_mb(), aws_stats(runner)
+    items = after["items"] - before["items"]
+    grown = after_rss - before_rss
+    return {
+        "tickets": tickets,
+        "items": items,
+        "rss_mb_grown": round(grown, 1),
+        "mb_per_stored_ticket": round(grown / tickets, 4),
+        "kb_per_item": round(grown * 1024 / max(items, 1), 2),
+    }
+
+
+def memory_figures(runner: Runner, minutes: float) -> dict[str, Any]:
+    """(a) read-only steady load, (b) steady mixed load, each `minutes` long after a short
+    warm-up, then (c) the cost of a stored ticket. Under (b) the growth is set against the items
+    it stored at (c)'s cost per item: what is left is kept by the server, not data."""
+    # Each run its own idempotency keys: a key filed before answers from its record and
+    # stores nothing.
+    memory_run(runner, 30, label="warm")  # every code path and table touched once
+    reads = memory_run(runner, minutes * 60, writes=False, label="reads")
+    mixed = memory_run(runner, minutes * 60, label="mixed")
+    stored = stored_cost(runner, 2000)
+    data_mb_per_min = mixed["items_added"] / minutes * stored["kb_per_item"] / 1024
+    return {
+        "read_only": reads,
+        "mixed": mixed,
+        "stored": stored,
+        "mixed_mb_per_filed_ticket": round(
+            (mixed["rss_mb_end"] - mixed["rss_mb_start"]) / max(mixed["tickets"], 1), 4
+        ),
+        "mixed_items_per_filed_ticket": round(mixed["items_added"] / max(mixed["tickets"], 1), 1),
+        "mixed_data_mb_per_min_estimate": round(data_mb_per_min, 2),
+        "mixed_not_data_mb_per_min_estimate": round(mixed["rss_mb_per_min"] - data_mb_per_min, 2),
     }
 
 
@@ -549,24 +718,61 @@ def other_runs(args: Any) -> None:
         if args.only == "kill":
             trials = kill_trials(data_dir, args.port, args.aws_port, args.trials, args.kill_after)
             figures["kill_trials"] = trials
-            print(f"{'kind':14} {'trial':>5} {'acknowledged':>12} {'lost':>5} {'restart s':>9}")
+            print(
+                f"{'kind':14} {'trial':>5} {'acknowledged':>12} {'lost':>5} {'restart s':>9}"
+                f" {'effects missing (clocks/due/notif.)':>36} {'applied in s':>12}"
+            )
             for t in trials:
+                gaps = t["effects_missing"]
+                shown = f"{gaps['clocks']}/{gaps['due_items']}/{gaps['notifications']}"
                 print(
                     f"{t['kind']:14} {t['trial']:>5} {t['acknowledged']:>12} {t['lost']:>5}"
-                    f" {t['restart_s']:>9}"
+                    f" {t['restart_s']:>9} {shown:>36} {t['effects_applied_s']:>12}"
                 )
             figures["lost_total"] = sum(t["lost"] for t in trials)
+            figures["effects_missing_total"] = sum(
+                sum(t["effects_missing"].values()) for t in trials
+            )
         else:
             runner = Runner(data_dir, args.port, args.aws_port)
             try:
-                memory = memory_run(runner, args.memory_minutes * 60)
+                memory = memory_figures(runner, args.memory_minutes)
             finally:
                 runner.stop()
             figures["memory"] = memory
-            for key, value in memory.items():
-                if key != "rss_samples":
-                    print(f"{key:44} {value}")
+            print_memory(memory)
     print(json.dumps(figures, ensure_ascii=False))
+
+
+def print_memory(memory: dict[str, Any]) -> None:
+    reads, mixed, stored = memory["read_only"], memory["mixed"], memory["stored"]
+    print(f"{'figure':52} value")
+    for label, value in (
+        ("(a) read-only: rounds / errors", f"{reads['rounds']} / {reads['errors']}"),
+        ("    RSS start / end (MB)", f"{reads['rss_mb_start']} / {reads['rss_mb_end']}"),
+        ("    RSS MB/min (all / second half)", _pair(reads)),
+        ("(b) mixed: tickets filed / errors", f"{mixed['tickets']} / {mixed['errors']}"),
+        ("    RSS start / end (MB)", f"{mixed['rss_mb_start']} / {mixed['rss_mb_end']}"),
+        ("    RSS MB/min (all / second half)", _pair(mixed)),
+        ("    items stored per filed ticket", memory["mixed_items_per_filed_ticket"]),
+        ("    MB per filed ticket (RSS growth / tickets)", memory["mixed_mb_per_filed_ticket"]),
+        ("    stream records kept (start / end)", "{} / {}".format(*mixed["stream_records"])),
+        ("    shard iterators (start / end)", "{} / {}".format(*mixed["shard_iterators"])),
+        ("    SQS messages (start / end)", "{} / {}".format(*mixed["sqs_messages"])),
+        (
+            "    data MB/min (items x KB per item), estimate",
+            memory["mixed_data_mb_per_min_estimate"],
+        ),
+        ("    not data MB/min, estimate", memory["mixed_not_data_mb_per_min_estimate"]),
+        (f"(c) {stored['tickets']} stored tickets: items", stored["items"]),
+        ("    MB per stored ticket", stored["mb_per_stored_ticket"]),
+        ("    KB per stored item", stored["kb_per_item"]),
+    ):
+        print(f"{label:52} {value}")
+
+
+def _pair(run: dict[str, Any]) -> str:
+    return f"{run['rss_mb_per_min']} / {run['rss_mb_per_min_second_half']}"
 
 
 if __name__ == "__main__":

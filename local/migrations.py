@@ -58,8 +58,18 @@ def backfill_notification_work(container: Any) -> int:
     return backfilled
 
 
+def backfill_clock_due_items(container: Any) -> int:
+    """Clocks opened before the due-items engine have no due item: file it (an index query per
+    deadline year and shard, no Scan; `service_layer/due_backfill.py`)."""
+    from chalicelib.service_layer.due_backfill import BackfillDeps
+    from chalicelib.service_layer.due_backfill import backfill_clock_due_items as backfill
+
+    return backfill(BackfillDeps.from_container(container)).filed
+
+
 MIGRATIONS: dict[str, Callable[[Any], int]] = {
     "notification_work_key": backfill_notification_work,
+    "clock_due_items": backfill_clock_due_items,
 }
 
 

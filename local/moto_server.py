@@ -59,6 +59,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from local import moto_memory, moto_stats, moto_ttl
+
 GENERATION_PATH = "/_local/generation"
 STREAMS_PATH = "/_local/streams"
 CHECKPOINT_PATH = "/_local/checkpoint"
@@ -166,6 +168,7 @@ def install_patches() -> None:
     from moto.dynamodb.models.table import Table
     from moto.dynamodbstreams import models as streams_models
 
+    moto_memory.stop_instance_tracking()
     backend_type = dynamodb_models.DynamoDBBackend
     if getattr(backend_type, "_local_patched", False):
         return
@@ -660,6 +663,8 @@ class LocalAws:
 
     def replay(self, entry: tuple[Any, ...]) -> None:
         kind = entry[0]
+        if kind == moto_ttl.KIND:
+            return moto_ttl.replay(entry)
         if kind == "request":
             _, saved, body = entry
             environ = dict(saved)
@@ -693,6 +698,7 @@ class LocalAws:
         if now - self._housekept_at >= _HOUSEKEEPING_EVERY_SECONDS:
             self._housekept_at = now
             housekeeping()
+            moto_ttl.sweeper(self.journal)
         if self.journal is not None:
             self.journal.reap()
 
@@ -708,6 +714,8 @@ class LocalAws:
         elif path == HOUSEKEEPING_PATH and environ.get("REQUEST_METHOD") == "POST":
             housekeeping()
             data = {"done": True}
+        elif path == moto_stats.PATH:
+            data = moto_stats.stats(self.journal)
         else:
             start_response("404 Not Found", [("Content-Length", "0")])
             return [b""]

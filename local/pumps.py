@@ -558,7 +558,7 @@ class StreamPump:
         for image in ("Keys", "NewImage", "OldImage"):
             if image in body:
                 body[image] = encode_item(body[image])
-        return {
+        event = {
             "eventID": record["eventID"],
             "eventName": record["eventName"],
             "eventVersion": "1.1",
@@ -567,6 +567,13 @@ class StreamPump:
             "dynamodb": body,
             "eventSourceARN": self._stream_arn,
         }
+        identity = record.get("userIdentity")
+        if identity:  # a TTL deletion, as Lambda shows it
+            event["userIdentity"] = {
+                "type": identity.get("Type"),
+                "principalId": identity.get("PrincipalId"),
+            }
+        return event
 
 
 def _sequence(record: dict[str, Any]) -> str:

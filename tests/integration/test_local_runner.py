@@ -240,6 +240,34 @@ def test_stream_pump_delivers_new_records_as_a_lambda_stream_event(container, bi
     assert pump.run_once().delivered == 0
 
 
+def test_stream_pump_hands_a_ttl_deletion_on_with_the_service_identity_as_lambda_does(
+    container, bindings, recorder
+):
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from local import moto_ttl
+
+    put_notification_rows(container, "expired", "deleted")
+    pump = stream_pump(container, bindings)
+    name = topology.table_name("notifications")
+    (table,) = [
+        backend.tables[name]
+        for account in dynamodb_backends.values()
+        for backend in account.values()
+        if name in backend.tables
+    ]
+    assert moto_ttl._delete(table, DynamoType({"S": "expired"}), None)  # as the TTL sweep does
+    key = {k: {"S": "deleted"} for k in (table.hash_key_attr,)}
+    container.aws.client("dynamodb").delete_item(TableName=name, Key=key)
+
+    assert pump.run_once().delivered == 2
+    expired, deleted = recorder.stream_batches[0]
+    assert [expired["eventName"], deleted["eventName"]] == ["REMOVE", "REMOVE"]
+    assert expired["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    assert "userIdentity" not in deleted
+
+
 def test_stream_pump_retries_from_the_failed_record_then_skips_it(container, bindings, recorder):
     pump = stream_pump(container, bindings, max_retries=2)
     put_notification_rows(container, "p", "q", "r")
@@ -610,7 +638,8 @@ class RunningRunner:
             json={
                 "kind": "other",
                 "channel": "mini_program",
-                "description": f"重启前提交的办不成事反映，重启后必须仍在（{key}）",
+                # "医保" routes it at once (a rule): two clocks and a department notification.
+                "description": f"重启前提交的医保报销办不成事反映，重启后必须仍在（{key}）",
                 "contact": {"method": "phone"},
             },
             timeout=30,
@@ -755,10 +784,75 @@ def test_runner_stops_on_sigint_and_keeps_its_data(runner_data):
     assert second.missing_tickets([ticket_id]) == []
 
 
+# One repair period of the `effects-repair` schedule, on the runner's (injected) clock.
+REPAIR_MINUTES = next(s for s in topology.SCHEDULES if s.name == "effects-repair").rate_minutes
+
+
+def effects_missing(runner: RunningRunner, ticket_ids: list[str]) -> dict[str, list[str]]:
+    """Side effects of filing a routed ticket not (yet) applied, per kind: its contact and
+    resolve clocks, each clock's pending due item, and its department notification delivered
+    (no longer pending or retrying). Reads the embedded AWS directly, as a test may."""
+    dynamodb = runner.aws("dynamodb")
+    missing: dict[str, list[str]] = {"clocks": [], "due_items": [], "notifications": []}
+    for ticket_id in ticket_ids:
+        clocks = dynamodb.query(
+            TableName="qphb-local-clocks",
+            IndexName="subject_index",
+            KeyConditionExpression="subject_key = :s",
+            ExpressionAttributeValues={":s": {"S": f"ticket#{ticket_id}"}},
+        )["Items"]
+        if sorted(c["kind"]["S"] for c in clocks) != ["contact", "resolve"]:
+            missing["clocks"].append(ticket_id)
+        for clock in clocks:
+            due = dynamodb.get_item(
+                TableName="qphb-local-due-items",
+                Key={"key": {"S": f"clock#{clock['clock_id']['S']}"}},
+                ConsistentRead=True,
+            ).get("Item")
+            if due is None or due["status"]["S"] != "pending":
+                missing["due_items"].append(clock["clock_id"]["S"])
+    delivered: set[str] = set()
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName="qphb-local-notifications",
+        FilterExpression="recipient_kind = :d AND #s = :delivered",
+        ExpressionAttributeNames={"#s": "status", "#d": "data"},
+        ExpressionAttributeValues={":d": {"S": "department"}, ":delivered": {"S": "delivered"}},
+        ProjectionExpression="#d",
+    )
+    for page in pages:
+        for row in page["Items"]:
+            delivered.add(json.loads(row["data"]["S"]).get("ticket_id", ""))
+    missing["notifications"] = [t for t in ticket_ids if t not in delivered]
+    return missing
+
+
+def effects_applied_after_one_repair_period(runner: RunningRunner, ticket_ids: list[str]):
+    """Move the runner's clock one repair period on (the schedules fire), then wait for the
+    pumps to carry the effects through; what is still missing after a bounded wait."""
+    import requests
+
+    moved = requests.post(
+        runner.url("/dev/clock"), json={"advance_minutes": REPAIR_MINUTES + 1}, timeout=30
+    )
+    assert moved.status_code == 200, moved.text
+    deadline = time.monotonic() + 90
+    missing = effects_missing(runner, ticket_ids)
+    while any(missing.values()) and time.monotonic() < deadline:
+        try:  # a bounded wait on the runner itself: over at once should it exit
+            runner.process.wait(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            missing = effects_missing(runner, ticket_ids)
+    return missing
+
+
 @pytest.mark.integration
-def test_every_acknowledged_ticket_survives_a_sigkill_of_the_runner(runner_data):
+@pytest.mark.parametrize("trial", [1, 2])
+def test_every_acknowledged_ticket_and_its_effects_survive_a_sigkill_of_the_runner(
+    runner_data, trial
+):
     runner = running(runner_data)
-    filing = Filing(runner, "e2e-kill-runner")
+    filing = Filing(runner, f"e2e-kill-runner-{trial}")
     filing.wait_for(12)
     runner.kill()  # SIGKILL while the clients are filing
     acknowledged = filing.finish()
@@ -767,6 +861,8 @@ def test_every_acknowledged_ticket_survives_a_sigkill_of_the_runner(runner_data)
     again = restart(runner_data)
     assert again.ready_after is not None and again.ready_after < 30
     assert again.missing_tickets(acknowledged) == []
+    missing = effects_applied_after_one_repair_period(again, acknowledged)
+    assert missing == {"clocks": [], "due_items": [], "notifications": []}
     runner_data["tickets"] += acknowledged
 
 
@@ -782,6 +878,8 @@ def test_every_acknowledged_ticket_survives_a_sigkill_of_the_embedded_aws(runner
 
     again = restart(runner_data)
     assert again.missing_tickets([*runner_data["tickets"], *acknowledged]) == []
+    missing = effects_applied_after_one_repair_period(again, acknowledged)
+    assert missing == {"clocks": [], "due_items": [], "notifications": []}
     assert again.interrupt() == 0, again.output
     runner_data["runner"] = None
 

@@ -84,7 +84,7 @@ def test_notifications_from_before_the_work_index_get_their_work_key_once(contai
     failed = old_item("old:failed", "failed")
     delivered = old_item("old:delivered", "delivered")
 
-    assert migrate(tmp_path, container) == {"notification_work_key": 2}
+    assert migrate(tmp_path, container) == {"notification_work_key": 2, "clock_due_items": 0}
     assert NotificationModel.get(retrying).work_key == due_key(retrying)
     assert NotificationModel.get(failed).work_key == dead_key("department", "dept-rsj")
     assert NotificationModel.get(delivered).work_key is None
