@@ -5,8 +5,9 @@ Only the search path imports jieba, bm25s and numpy, on first use: `import app` 
 
 How the index stays fresh without a full-table read:
 - an article's tokens are computed once, when it is published, and stored with it;
-- each process keeps an in-memory index; before a search it reads the articles written since its
-  last look from the table's "changed since" feed index (one Query, usually empty), applies them
+- each process keeps an in-memory index; before a search, at most every `FEED_INTERVAL`, it
+  reads the articles written since its last look from the table's "changed since" feed index
+  (one Query, usually empty), applies them
   (published: add or replace; anything else: remove), and rebuilds the BM25 matrix from the
   stored tokens only if something changed (no re-segmentation);
 - the publishing process applies its own change at once (`apply`).
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.knowledge import (
     GENERIC_WORDS,
     STOPWORDS,
@@ -73,8 +75,12 @@ DOMAIN_TERMS = (
     "缴费记录",
 )
 
-# Reading the feed this far behind the newest position seen absorbs index lag and clock skew.
+# Reading the feed from this far before the previous look absorbs index lag and clock skew.
 FEED_OVERLAP = timedelta(seconds=60)
+# A process looks at the feed at most this often: another process's publish is searchable here
+# within it (the publishing process applies its own at once). A feed Query before every search
+# cost more than the search.
+FEED_INTERVAL = timedelta(seconds=5)
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
 
 _lock = threading.Lock()
@@ -286,6 +292,8 @@ class SearchIndex:
     now: Callable[[], datetime]
     docs: dict[str, _Doc] = field(default_factory=dict)
     _position: str | None = None
+    _feed_read_at: datetime | None = None
+    feed_interval: timedelta = FEED_INTERVAL
     _order: list[str] = field(default_factory=list)
     _retriever: Any = None
     _dirty: bool = True
@@ -345,14 +353,21 @@ class SearchIndex:
         self.ensure_vocabulary()
         self.ensure_lexicon()
         with self._lock:
+            read_at = self.now()
             if not self._loaded:
+                self._feed_read_at = read_at
                 return self._load()
-            since = self._position or ""
+            last = self._feed_read_at
+            if last is not None and timedelta(0) <= read_at - last < self.feed_interval:
+                return 0
+            self._feed_read_at = read_at
             applied = 0
-            for entry in self.store.changed_since(self._behind(since)):
+            for entry in self.store.changed_since(self._position or ""):
                 self.apply(entry.article, entry.tokens)
-                self._position = max(self._position or "", entry.changed_at)
                 applied += 1
+            # The next look starts a little before this one: a write landing late in the index
+            # is read again, and once writes stop the feed answers nothing.
+            self._position = _position(read_at - FEED_OVERLAP)
             return applied
 
     def _load(self) -> int:
@@ -362,16 +377,9 @@ class SearchIndex:
             self.apply(stored.article, stored.tokens)
             count += 1
         # Anything written while loading is read again by the next refresh.
-        self._position = (start - FEED_OVERLAP).isoformat(timespec="microseconds")
+        self._position = _position(start - FEED_OVERLAP)
         self._loaded = True
         return count
-
-    @staticmethod
-    def _behind(position: str) -> str:
-        if not position:
-            return ""
-        moment = datetime.fromisoformat(position.split("#", 1)[0])
-        return (moment - FEED_OVERLAP).isoformat(timespec="microseconds")
 
     def apply(self, article: Article, tokens: list[str] | None) -> None:
         """Add, replace or remove one article (idempotent)."""
@@ -477,6 +485,11 @@ class SearchIndex:
         word, what an article is about), answered or not: unanswered, it is a question for a
         department; otherwise it is not ours."""
         return any(self.weight(t) >= DOMAIN_WEIGHT for t in topical(tokenize(query)) if len(t) >= 2)
+
+
+def _position(moment: datetime) -> str:
+    """A feed position: the feed's changed-at text ("<China time>#<id>") sorts after it."""
+    return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")
 
 
 def _scored(hit: Hit, score: float) -> Hit:
