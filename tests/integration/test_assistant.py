@@ -90,6 +90,26 @@ def test_an_off_topic_question_gets_the_hotline_and_no_articles(chat):
     assert turn["links"][0]["kind"] == "ask"
 
 
+@pytest.mark.parametrize(
+    ("off_topic", "ours", "slug"),
+    [
+        ("游泳馆礼拜天几点开门", "政务中心礼拜天开门伐", "hours"),
+        ("附近哪家奶茶铺好吃", "想开个奶茶铺要办啥证", "canyin-license"),
+    ],
+)
+def test_off_topic_sharing_a_word_with_an_answer_gets_the_ask_link_and_ours_its_article(
+    chat, off_topic, ours, slug
+):
+    from local.seed_knowledge import article_id
+
+    turn = _start(chat, off_topic)["turns"][-1]
+    assert (turn["kind"], turn["articles"]) == ("off_topic", [])
+    assert [link["kind"] for link in turn["links"]] == ["ask"]
+    turn = _start(chat, ours)["turns"][-1]
+    assert turn["kind"] == "answer"
+    assert turn["articles"][0] == article_id(slug)
+
+
 def test_zhuan_ren_gong_reaches_live_help_with_the_transcript(chat):
     conversation = _start(chat, "补贴怎么申请")
     cid = conversation["conversation_id"]
