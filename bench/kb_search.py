@@ -322,6 +322,7 @@ def through_http(base_url: str, labelled: list[dict], off_topic: list[str], roun
             1 for q in off_topic if not outcome[q]["assistant"]["articles"]
         ),
         "http_baseline_p50_ms": round(base, 3),
+        "http_baseline_p99_ms": round(percentile(timings["baseline"], 0.99), 3),
         "http_search_p50_ms": round(statistics.median(timings["search"]), 3),
         "http_search_p99_ms": round(percentile(timings["search"], 0.99), 3),
         "http_assistant_p50_ms": round(statistics.median(timings["assistant"]), 3),
