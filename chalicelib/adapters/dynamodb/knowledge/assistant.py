@@ -70,9 +70,8 @@ class DynamoAssistantStore:
         item = self._conversation_item(conversation)
         transaction = current_transaction()
         if transaction is not None:
-            transaction.put(
-                item, KnowledgeRecord.pk.does_not_exist(), on_conflict=_conversation_exists
-            )
+            # A new item's version check (no version stored yet) is the "does not exist".
+            transaction.put(item, on_conflict=_conversation_exists)
             return True
         return _create(item)
 
