@@ -741,8 +741,13 @@ def make_moto_server(host: str, port: int, app: Any = None) -> Any:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
+    class RequestHandler(MotoRequestHandler):
+        # Headers and body leave in two writes: with Nagle the body waited for the client's
+        # delayed ACK of the headers, 40 ms on every AWS call.
+        disable_nagle_algorithm = True
+
     return make_server(
-        host, port, app or build_app(), threaded=False, request_handler=MotoRequestHandler
+        host, port, app or build_app(), threaded=False, request_handler=RequestHandler
     )
 
 

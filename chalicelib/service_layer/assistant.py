@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 
 from chalicelib.domain import assistant as domain
 from chalicelib.domain.assistant import Choice, Conversation, Turn, TurnKind
-from chalicelib.domain.errors import InvalidInput, NotFound
+from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.knowledge import lexicon
 from chalicelib.domain.knowledge.lexicon import LexiconEntry, LexiconState
@@ -25,6 +26,7 @@ from chalicelib.service_layer.authorization import Action, Resource, can, requir
 from chalicelib.service_layer.ports import Page, TimeSource
 from chalicelib.service_layer.ports.assistant import AssistantStore
 from chalicelib.service_layer.ports.knowledge import Hit, KnowledgeSearch
+from chalicelib.service_layer.ports.transactions import Transactions
 
 _NAMESPACE = uuid.UUID("5b7e0f4c-2d1a-4c3e-9a8b-7f6e5d4c3b2a")
 _ID = re.compile(r"^[0-9a-f]{32}$")
@@ -72,6 +74,8 @@ class AssistantDeps:
     audit_log: AuditLog
     clock: TimeSource
     services: Services
+    # The conversation and its audit fact in one write; None: one after the other.
+    transactions: Transactions | None = None
 
     @classmethod
     def from_container(cls, c: Any) -> AssistantDeps:
@@ -81,7 +85,11 @@ class AssistantDeps:
             audit_log=c.audit_log,
             clock=c.clock,
             services=c.assistant_services,
+            transactions=c.transactions,
         )
+
+    def atomic(self) -> AbstractContextManager[object]:
+        return self.transactions.atomic() if self.transactions is not None else nullcontext()
 
 
 def _audit(
@@ -112,20 +120,28 @@ def start_conversation(
     conversation = Conversation(conversation_id, principal.user_id, now)
     if text is not None:
         conversation = _respond(deps, principal, conversation, domain.check_text(text), now)
-    if not deps.store.create_conversation(conversation):
+    try:
+        with deps.atomic():
+            created = deps.store.create_conversation(conversation)
+            if created:
+                _audit(
+                    deps,
+                    principal,
+                    "assistant.started",
+                    "conversation",
+                    conversation_id,
+                    None,
+                    _brief(conversation),
+                )
+    except Conflict as error:
+        if error.code != "conversation_exists":
+            raise
+        created = False  # the same key's request stored it first
+    if not created:
         existing = deps.store.get_conversation(conversation_id)
         if existing is None:
             raise NotFound("会话不存在", code="conversation_not_found")
         return existing
-    _audit(
-        deps,
-        principal,
-        "assistant.started",
-        "conversation",
-        conversation_id,
-        None,
-        _brief(conversation),
-    )
     return replace(conversation, version=1)  # the store's first version
 
 
@@ -162,16 +178,17 @@ def post_message(
     domain.check_open(conversation)
     before = _brief(conversation)
     updated = _respond(deps, principal, conversation, domain.check_text(text), deps.clock.now())
-    deps.store.save_conversation(updated)
-    _audit(
-        deps,
-        principal,
-        "assistant.message",
-        "conversation",
-        conversation_id,
-        before,
-        _brief(updated),
-    )
+    with deps.atomic():
+        deps.store.save_conversation(updated)
+        _audit(
+            deps,
+            principal,
+            "assistant.message",
+            "conversation",
+            conversation_id,
+            before,
+            _brief(updated),
+        )
     return replace(updated, version=(updated.version or 0) + 1)
 
 

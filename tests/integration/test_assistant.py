@@ -90,6 +90,26 @@ def test_an_off_topic_question_gets_the_hotline_and_no_articles(chat):
     assert turn["links"][0]["kind"] == "ask"
 
 
+@pytest.mark.parametrize(
+    ("off_topic", "ours", "slug"),
+    [
+        ("游泳馆礼拜天几点开门", "政务中心礼拜天开门伐", "hours"),
+        ("附近哪家奶茶铺好吃", "想开个奶茶铺要办啥证", "canyin-license"),
+    ],
+)
+def test_off_topic_sharing_a_word_with_an_answer_gets_the_ask_link_and_ours_its_article(
+    chat, off_topic, ours, slug
+):
+    from local.seed_knowledge import article_id
+
+    turn = _start(chat, off_topic)["turns"][-1]
+    assert (turn["kind"], turn["articles"]) == ("off_topic", [])
+    assert [link["kind"] for link in turn["links"]] == ["ask"]
+    turn = _start(chat, ours)["turns"][-1]
+    assert turn["kind"] == "answer"
+    assert turn["articles"][0] == article_id(slug)
+
+
 def test_zhuan_ren_gong_reaches_live_help_with_the_transcript(chat):
     conversation = _start(chat, "补贴怎么申请")
     cid = conversation["conversation_id"]
@@ -166,3 +186,37 @@ def test_a_lexicon_entry_takes_effect_only_once_someone_else_approves_it(chat):
 
     results = chat.get(query, user=CITIZEN).json["results"]
     assert results and results[0]["article_id"] == article_id("booking")
+
+
+def test_a_conversation_stored_meanwhile_under_the_same_key_is_the_answer(chat, container):
+    """Two requests with one key: the one whose transaction finds the conversation stored
+    answers that conversation, and writes nothing of its own."""
+    from chalicelib.service_layer import assistant
+
+    deps = assistant.AssistantDeps.from_container(container)
+    principal = container.directory.get_user(CITIZEN).principal()
+    first = assistant.start_conversation(deps, principal, "社保卡丢了怎么补办", key="k-race")
+    stored = deps.store.get_conversation(first.conversation_id)
+    look_ups = iter([None, stored])  # the early look finds nothing: the other request is late
+    racing = assistant.AssistantDeps(
+        store=_LateStore(deps.store, look_ups),
+        search=deps.search,
+        audit_log=deps.audit_log,
+        clock=deps.clock,
+        services=deps.services,
+        transactions=deps.transactions,
+    )
+    again = assistant.start_conversation(racing, principal, "另一句话", key="k-race")
+    assert again.conversation_id == first.conversation_id
+    assert [t.text for t in again.turns if t.role == "user"] == ["社保卡丢了怎么补办"]
+
+
+class _LateStore:
+    def __init__(self, store, look_ups) -> None:
+        self._store, self._look_ups = store, look_ups
+
+    def get_conversation(self, conversation_id: str):
+        return next(self._look_ups)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)

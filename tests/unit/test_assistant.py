@@ -125,3 +125,34 @@ def test_a_question_naming_no_matter_of_the_field_finds_nothing(seeded_index, qu
 def test_a_colloquial_question_finds_its_answer(seeded_index):
     hits = seeded_index.search("伊拉屋里生了小囡，上户口要跑几趟", 5, refresh=False)
     assert hits and hits[0].article_id == article_id("zw401-hukou")
+
+
+# ---- off-topic: attribute words, everyday words mapped onto the field, "not ours" words -------
+
+
+@pytest.mark.parametrize(
+    ("off_topic", "ours", "slug"),
+    [
+        # 几点 and 关门 (→ 上班) ask when, not what: the hours answer needs the centre named.
+        ("游泳馆晚上几点关门", "政务服务中心晚上几点关门", "hours"),
+        # 孩子 is an everyday word: mapped onto 新生儿 it does not make a question ours alone.
+        ("孩子不爱吃蔬菜怎么办", "孩子出生了怎么报户口", "zw401-hukou"),
+        # 好吃 is not ours and takes back the one word of the field (面馆 → 餐饮).
+        ("这附近哪家面馆好吃", "开面馆要办什么证", "canyin-license"),
+    ],
+)
+def test_an_off_topic_question_sharing_a_word_with_an_answer_finds_nothing(
+    seeded_index, off_topic, ours, slug
+):
+    assert seeded_index.search(off_topic, 5, refresh=False) == []
+    assert not seeded_index.mentions_field(off_topic)
+    hits = seeded_index.search(ours, 5, refresh=False)
+    assert hits and hits[0].article_id == article_id(slug), [h.question for h in hits]
+
+
+def test_the_general_frequency_is_jiebas_own_not_the_one_given_when_adding_a_word():
+    from chalicelib.adapters import search_index
+
+    tokenize("预热")
+    assert search_index.general_frequency("孩子") > lexicon.EVERYDAY_FREQUENCY
+    assert search_index.general_frequency("小囡") < lexicon.EVERYDAY_FREQUENCY

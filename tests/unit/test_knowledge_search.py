@@ -108,22 +108,51 @@ def test_hits_carry_the_links_of_the_article(seeded):
 
 def test_the_index_follows_the_feed_without_resegmenting(seeded):
     store = FakeStore()
-    index = SearchIndex(store=store, now=lambda: NOW)
+    clock = [NOW]
+    index = SearchIndex(store=store, now=lambda: clock[0])
     first, tokens = seeded[0]
     store.write(first, tokens, NOW)
     assert index.search("预包装食品备案", 3)[0].article_id == first.article_id
     rebuilds = index.rebuilds
 
-    # Archived elsewhere: the next search reads the feed and drops it.
-    later = NOW + timedelta(minutes=5)
+    # Archived elsewhere: the next search after the feed interval reads the feed and drops it.
+    clock[0] = later = NOW + timedelta(minutes=5)
     store.write(replace(first, state=kb.ArticleState.ARCHIVED), None, later)
     assert index.search("预包装食品备案", 3) == []
     assert index.rebuilds == rebuilds + 1
 
     # Nothing changed: the feed is read again but the BM25 matrix is not rebuilt.
     reads = store.feed_reads
+    clock[0] += search_index.FEED_INTERVAL
     index.search("预包装食品备案", 3)
     assert store.feed_reads == reads + 1 and index.rebuilds == rebuilds + 1
+
+
+def test_the_feed_is_read_at_most_once_per_interval_and_from_before_the_last_look(seeded):
+    store = FakeStore()
+    clock = [NOW]
+    index = SearchIndex(store=store, now=lambda: clock[0])
+    first, tokens = seeded[0]
+    store.write(first, tokens, NOW)
+    index.search("预包装食品备案", 3)
+    reads = store.feed_reads
+
+    clock[0] += search_index.FEED_INTERVAL / 2
+    store.write(replace(first, state=kb.ArticleState.ARCHIVED), None, clock[0])
+    assert index.search("预包装食品备案", 3) != []  # within the interval: not looked at yet
+    assert store.feed_reads == reads
+
+    clock[0] += search_index.FEED_INTERVAL
+    assert index.search("预包装食品备案", 3) == []
+    assert store.feed_reads == reads + 1
+
+    # Long after the last write the feed answers nothing: the position follows the looks,
+    # not the newest write seen.
+    clock[0] += timedelta(hours=1)
+    index.search("预包装食品备案", 3)
+    clock[0] += search_index.FEED_INTERVAL
+    applied_before = store.feed_reads
+    assert index.refresh() == 0 and store.feed_reads == applied_before + 1
 
 
 # ---- colloquial questions, synonyms both ways, the relevance floor ----------------------------

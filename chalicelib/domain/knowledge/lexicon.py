@@ -149,6 +149,35 @@ _DIALECT_TEXT = (
 )
 DIALECT_STOPWORDS: frozenset[str] = frozenset(_DIALECT_TEXT.split(" "))
 
+# What a question asks about a matter (when, who, whether) or about its moment, never which
+# matter: they do not make a question ours. "超市几点关门" and "政务中心几点下班" share 几点 and
+# 上班; only the second names something of the field.
+_ATTRIBUTE_TEXT = (
+    "几点 几点钟 上班 下班 开门 关门 周末 礼拜 星期 双休日 节假日 今天 明天 昨天 今晚 昨晚 "
+    "早上 上午 下午 晚上 中午 谁 不要 不会 不能 能不能 有没有 多大 年纪 附近 最近"
+)
+ATTRIBUTE_WORDS: frozenset[str] = frozenset(_ATTRIBUTE_TEXT.split(" "))
+# Words of what people ask a chat box that is not ours (weather, lottery, timetables, market
+# tips, recipes and eating out, sport, shows and stars, homework, games, small talk). Each one in
+# a question takes back what one word of the field gives: a question naming a matter of the
+# field once and one of these ("生煎" is 餐饮 to a shop owner) is not ours; naming two is.
+_NOT_OURS_TEXT = (
+    "天气 气温 降温 下雨 下雪 台风 雾霾 空气质量 天气预报 "
+    "彩票 双色球 大乐透 福利彩票 体育彩票 开奖 中奖 "
+    "地铁 号线 首班车 末班车 头班车 公交车 航班 机票 火车票 高铁票 "
+    "股票 炒股 基金 比特币 涨停 理财 "
+    "菜谱 做法 好吃 美食 火锅 餐厅推荐 "
+    "比赛 球赛 足球 篮球 世界杯 奥运会 夺冠 "
+    "明星 演唱会 电视剧 电影 综艺 歌手 "
+    "作业 作文 数学题 考试题 "
+    "游戏 王者荣耀 上分 笑话 唱歌 聊天 机器人"
+)
+NOT_OURS_WORDS: frozenset[str] = frozenset(_NOT_OURS_TEXT.split())
+# An everyday word mapped onto a word of the field (孩子 → 新生儿, 开门 → 上班) says less
+# than the word itself: from this frequency in general Chinese (jieba's dictionary, counts per
+# 60 million words) it is weak evidence that a question is ours.
+EVERYDAY_FREQUENCY = 1000
+
 _MAX_WORD = 12
 
 

@@ -14,6 +14,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamodb.base import condition_failed, iso
 from chalicelib.adapters.dynamodb.knowledge.models import KnowledgeRecord, get_item, save_item
+from chalicelib.adapters.dynamodb.transaction import current as current_transaction
 from chalicelib.domain.assistant import (
     Conversation,
     conversation_from_dict,
@@ -27,6 +28,14 @@ from chalicelib.domain.knowledge.lexicon import (
     entry_to_dict,
 )
 from chalicelib.service_layer.ports import Page
+
+
+def _conversation_exists() -> Conflict:
+    return Conflict("会话已存在", code="conversation_exists")
+
+
+def _conversation_changed() -> Conflict:
+    return Conflict("会话已更新，请刷新后重试", code="conversation_changed")
 
 
 def _create(item: KnowledgeRecord) -> bool:
@@ -56,15 +65,27 @@ class DynamoAssistantStore:
         return item
 
     def create_conversation(self, conversation: Conversation) -> bool:
-        return _create(self._conversation_item(conversation))
+        """Store a new conversation; False when one with its id exists. In a transaction the
+        put is enlisted (a stored one then fails the commit with "conversation_exists")."""
+        item = self._conversation_item(conversation)
+        transaction = current_transaction()
+        if transaction is not None:
+            # A new item's version check (no version stored yet) is the "does not exist".
+            transaction.put(item, on_conflict=_conversation_exists)
+            return True
+        return _create(item)
 
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         item = get_item(KnowledgeRecord, f"conversation#{conversation_id}", "conversation")
         return conversation_from_dict(item.data, item.version) if item is not None else None
 
     def save_conversation(self, conversation: Conversation) -> None:
-        conflict = Conflict("会话已更新，请刷新后重试", code="conversation_changed")
-        save_item(self._conversation_item(conversation), conflict)
+        item = self._conversation_item(conversation)
+        transaction = current_transaction()
+        if transaction is not None:
+            transaction.put(item, on_conflict=_conversation_changed)
+            return
+        save_item(item, _conversation_changed())
 
     def conversations_of(
         self, user_id: str, limit: int, start_key: dict[str, Any] | None
