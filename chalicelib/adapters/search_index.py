@@ -75,6 +75,10 @@ DOMAIN_TERMS = (
 
 # Reading the feed this far behind the newest position seen absorbs index lag and clock skew.
 FEED_OVERLAP = timedelta(seconds=60)
+# The feed is read at most this often per process: a search in between answers from the index
+# as it is. Writes through this process are applied at once (`apply`); another process's are
+# seen within this age, like the other same-for-everyone reads (adapters/cache.py).
+FEED_MAX_AGE = timedelta(seconds=1)
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
 
 _lock = threading.Lock()
@@ -291,6 +295,9 @@ class SearchIndex:
     _dirty: bool = True
     _loaded: bool = False
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    # Held while the feed is read (the index's `_lock` is not: searches go on meanwhile).
+    _reading: threading.Lock = field(default_factory=threading.Lock)
+    _read_at: datetime | None = None
     rebuilds: int = 0
     # Item and policy names for the dictionary, read once per process (see `ensure_vocabulary`).
     vocabulary: Callable[[], Iterable[str]] | None = None
@@ -341,19 +348,38 @@ class SearchIndex:
     # -- keeping fresh ----------------------------------------------------------------------
 
     def refresh(self) -> int:
-        """Apply what changed since the last look; answers how many articles were applied."""
+        """Apply what changed since the last look, unless the feed was read less than
+        `FEED_MAX_AGE` ago or another request is reading it now; answers how many articles
+        were applied. The first load is waited for."""
         self.ensure_vocabulary()
         self.ensure_lexicon()
-        with self._lock:
+        if self._loaded and self._recently_read():
+            return 0
+        if not self._reading.acquire(blocking=not self._loaded):
+            return 0
+        try:
+            if self._loaded and self._recently_read():
+                return 0
+            read_at = self.now()
             if not self._loaded:
-                return self._load()
-            since = self._position or ""
-            applied = 0
-            for entry in self.store.changed_since(self._behind(since)):
-                self.apply(entry.article, entry.tokens)
-                self._position = max(self._position or "", entry.changed_at)
-                applied += 1
+                applied = self._load()
+            else:
+                applied = 0
+                for entry in self.store.changed_since(self._behind(self._position or "")):
+                    self.apply(entry.article, entry.tokens)
+                    with self._lock:
+                        self._position = max(self._position or "", entry.changed_at)
+                    applied += 1
+            self._read_at = read_at
             return applied
+        finally:
+            self._reading.release()
+
+    def _recently_read(self) -> bool:
+        if self._read_at is None:
+            return False
+        age = self.now() - self._read_at
+        return timedelta(0) <= age < FEED_MAX_AGE
 
     def _load(self) -> int:
         start = self.now()
@@ -361,9 +387,10 @@ class SearchIndex:
         for stored in self.store.published():
             self.apply(stored.article, stored.tokens)
             count += 1
-        # Anything written while loading is read again by the next refresh.
-        self._position = (start - FEED_OVERLAP).isoformat(timespec="microseconds")
-        self._loaded = True
+        with self._lock:
+            # Anything written while loading is read again by the next refresh.
+            self._position = (start - FEED_OVERLAP).isoformat(timespec="microseconds")
+            self._loaded = True
         return count
 
     @staticmethod

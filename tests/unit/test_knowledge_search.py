@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from chalicelib.adapters import search_index
-from chalicelib.adapters.search_index import SearchIndex, article_tokens, tokenize
+from chalicelib.adapters.search_index import FEED_MAX_AGE, SearchIndex, article_tokens, tokenize
 from chalicelib.domain import knowledge as kb
 from chalicelib.domain.calendar import CHINA_TZ
 from local.seed_knowledge import ARTICLES, article_id, contents
@@ -108,22 +108,45 @@ def test_hits_carry_the_links_of_the_article(seeded):
 
 def test_the_index_follows_the_feed_without_resegmenting(seeded):
     store = FakeStore()
-    index = SearchIndex(store=store, now=lambda: NOW)
+    clock = [NOW]
+    index = SearchIndex(store=store, now=lambda: clock[0])
     first, tokens = seeded[0]
     store.write(first, tokens, NOW)
     assert index.search("预包装食品备案", 3)[0].article_id == first.article_id
     rebuilds = index.rebuilds
 
-    # Archived elsewhere: the next search reads the feed and drops it.
-    later = NOW + timedelta(minutes=5)
+    # Archived elsewhere: the next search after the feed's max age reads it and drops it.
+    clock[0] = later = NOW + timedelta(minutes=5)
     store.write(replace(first, state=kb.ArticleState.ARCHIVED), None, later)
     assert index.search("预包装食品备案", 3) == []
     assert index.rebuilds == rebuilds + 1
 
     # Nothing changed: the feed is read again but the BM25 matrix is not rebuilt.
     reads = store.feed_reads
+    clock[0] = later + FEED_MAX_AGE
     index.search("预包装食品备案", 3)
     assert store.feed_reads == reads + 1 and index.rebuilds == rebuilds + 1
+
+
+def test_the_feed_is_read_at_most_once_per_max_age(seeded):
+    store = FakeStore()
+    clock = [NOW]
+    index = SearchIndex(store=store, now=lambda: clock[0])
+    first, tokens = seeded[0]
+    store.write(first, tokens, NOW)
+    index.search("预包装食品备案", 3)  # the first load
+    index.search("预包装食品备案", 3)
+    reads = store.feed_reads
+
+    # Archived elsewhere within the max age: searches answer from the index as it is.
+    clock[0] = NOW + FEED_MAX_AGE / 2
+    store.write(replace(first, state=kb.ArticleState.ARCHIVED), None, clock[0])
+    assert index.search("预包装食品备案", 3)[0].article_id == first.article_id
+    assert store.feed_reads == reads
+
+    clock[0] = NOW + FEED_MAX_AGE
+    assert index.search("预包装食品备案", 3) == []
+    assert store.feed_reads == reads + 1
 
 
 # ---- colloquial questions, synonyms both ways, the relevance floor ----------------------------
