@@ -177,8 +177,9 @@ def _writes(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
             flat["g"] = {"S": rng.choice(GROUPS)}
         flat_items.append({"PutRequest": {"Item": flat}})
     ops.append(("batch_write_item", {"RequestItems": {FLAT: flat_items}}))
-    for n in (3, 140, 141):  # one put over an item, two new ones
-        ops.append(("put_item", {"TableName": TABLE, "Item": _item(rng, n)}))
+    for n, group in ((3, "a"), (140, "a"), (141, "c")):  # one put over an item, two new ones
+        item = {**_item(rng, n), "g": {"S": group}, "gs": {"S": f"x{n % 40:03d}"}}
+        ops.append(("put_item", {"TableName": TABLE, "Item": item}))
     for n in range(0, 70, 6):  # move between buckets, and into an index
         ops.append(
             (
@@ -249,13 +250,13 @@ def _writes(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
             {
                 "TransactItems": [
                     {"Put": {"TableName": TABLE, "Item": {**_item(rng, 130), "g": {"S": "a"}}}},
-                    {"Delete": {"TableName": TABLE, "Key": _key(8)}},
+                    {"Delete": {"TableName": TABLE, "Key": _key(140)}},
                     {
                         "Update": {
                             "TableName": TABLE,
-                            "Key": _key(9),
+                            "Key": _key(141),
                             "UpdateExpression": "SET g = :g, gs = :gs",
-                            "ExpressionAttributeValues": {":g": {"S": "b"}, ":gs": {"S": "x001"}},
+                            "ExpressionAttributeValues": {":g": {"S": "zz"}, ":gs": {"S": "x001"}},
                         }
                     },
                     {
@@ -380,19 +381,26 @@ def _answers(dynamodb: Any) -> list[list[dict[str, Any]]]:
     return answers
 
 
+def _later(seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """More writes over the same keys (updates, deletes, transactions, puts over items)."""
+    return [(op, args) for op, args in _writes(random.Random(seed)) if op != "batch_write_item"]
+
+
 def test_indexed_queries_answer_as_moto_does_after_every_kind_of_write(server):
-    rng = random.Random(16)
-    ops = _writes(rng)
-    later = [(op, args) for op, args in _writes(random.Random(17)) if op != "batch_write_item"]
+    ops, later, last = _writes(random.Random(16)), _later(17), _later(18)
     indexed = _client(server.url)
     _create(indexed)
+    _answers(indexed)  # the indexes exist before the writes: every write must keep them
     outcomes = _apply(indexed, ops)
     indexed_answers = _answers(indexed)
     server.checkpoint()
-    later_outcomes = _apply(indexed, later)  # journaled only
+    later_outcomes = _apply(indexed, later)  # in the journal only
     server.crash()
     server.start()
-    restarted_answers = _answers(_client(server.url))
+    indexed = _client(server.url)
+    restarted_answers = _answers(indexed)  # indexes built from the restored tables
+    last_outcomes = _apply(indexed, last)
+    last_answers = _answers(indexed)
 
     with mock_aws():
         plain = _client(None)
@@ -403,8 +411,11 @@ def test_indexed_queries_answer_as_moto_does_after_every_kind_of_write(server):
         plain_answers = _answers(plain)
         assert _apply(plain, later) == later_outcomes
         plain_later = _answers(plain)
+        assert _apply(plain, last) == last_outcomes
+        plain_last = _answers(plain)
 
     found = sum(len(page["Items"]) for pages in plain_answers for page in pages)
     assert found > 300  # the queries do find items
     assert indexed_answers == plain_answers
     assert restarted_answers == plain_later
+    assert last_answers == plain_last
