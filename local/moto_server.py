@@ -186,6 +186,10 @@ def install_patches() -> None:
     backend_type.transact_write_items = transact_write_items  # type: ignore[method-assign]
     backend_type._local_patched = True  # type: ignore[attr-defined]
     _answer_items_as_json()
+    from local import moto_dispatch, moto_indexes
+
+    moto_indexes.install()
+    moto_dispatch.install()
 
     streams_type = streams_models.DynamoDBStreamsBackend
     get_records = streams_type.get_records

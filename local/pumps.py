@@ -641,23 +641,38 @@ def _did_work(result: Any) -> bool:
 
 
 class PumpThread(threading.Thread):
-    """Loops one pump until stopped; waits `idle_seconds` only when a step found nothing."""
+    """Loops one pump until stopped; waits only when a step found nothing: `idle_seconds`
+    after work, doubling while the pump stays idle up to `max_idle_seconds`. Every idle poll
+    is a request to the single-threaded embedded AWS: quiet queues polled four times a second
+    each took a share of the capacity the API's requests wait for."""
 
-    def __init__(self, pump: Any, stop: threading.Event, *, idle_seconds: float = 0.25):
+    def __init__(
+        self,
+        pump: Any,
+        stop: threading.Event,
+        *,
+        idle_seconds: float = 0.25,
+        max_idle_seconds: float = 1.0,
+    ):
         super().__init__(name=f"pump-{pump.name}", daemon=True)
         self.pump = pump
         self._stop_event = stop
         self._idle = idle_seconds
+        self._max_idle = max(idle_seconds, max_idle_seconds)
 
     def run(self) -> None:
+        wait = self._idle
         while not self._stop_event.is_set():
             try:
                 busy = _did_work(self.pump.run_once())
             except Exception:
                 log.exception("pump %s failed a step", self.pump.name)
                 busy = False
-            if not busy:
-                self._stop_event.wait(self._idle)
+            if busy:
+                wait = self._idle
+            else:
+                self._stop_event.wait(wait)
+                wait = min(wait * 2, self._max_idle)
 
 
 def drain(pump: Any, *, max_steps: int = 100) -> int:

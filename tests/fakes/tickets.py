@@ -258,13 +258,16 @@ class InMemoryTicketStore:
             found, _dept_sort, attribute=attribute, value=value, limit=limit, start_key=start_key
         )
 
-    def open_for_owner_item(self, owner_key: str, service_item_id: str) -> list[Ticket]:
+    def open_for_owner_item(
+        self, owner_key: str, service_item_id: str
+    ) -> list[tuple[str, str, str | None, TicketState]]:
         found = [
             t
             for t in self.tickets.values()
             if t.is_open and t.owner.key == owner_key and t.service_item_id == service_item_id
         ]
-        return sorted(found, key=_created_sort, reverse=True)[:20]
+        newest = sorted(found, key=_created_sort, reverse=True)[:20]
+        return [(t.ticket_id, t.owner.key, t.service_item_id, t.state) for t in newest]
 
     def queue(self, queue_key: str, limit: int, start_key: dict[str, Any] | None) -> Page[Ticket]:
         found = [t for t in self.tickets.values() if _queue_key(t) == queue_key]

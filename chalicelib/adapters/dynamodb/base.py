@@ -30,6 +30,12 @@ def meta(logical_name: str, **extra: object) -> Any:
     return type("Meta", (), attrs)
 
 
+def transaction_connection(model_cls: Any) -> Any:
+    """The PynamoDB connection for a `TransactWrite`: the model's own, whose botocore client is
+    built once per process (building one costs more than the transaction it would carry)."""
+    return model_cls._get_connection().connection
+
+
 def iso(moment: datetime) -> str:
     """Fixed-width China-time text: sorts like the instants it names (keys, due indexes)."""
     return moment.astimezone(CHINA_TZ).isoformat(timespec="microseconds")

@@ -50,6 +50,7 @@ from chalicelib.adapters.dynamodb.base import (
     iso,
     meta,
     parse_iso,
+    transaction_connection,
 )
 from chalicelib.domain.bookings.booking import (
     Booking,
@@ -819,12 +820,7 @@ class DynamoBookingStore:
         return _booking_from_model(record), frozenset()
 
     def _connection(self) -> Any:
-        from pynamodb.connection import Connection
-
-        meta_ = BookingModel.Meta
-        return Connection(
-            region=meta_.region, host=meta_.host, max_retry_attempts=meta_.max_retry_attempts
-        )
+        return transaction_connection(BookingModel)
 
     def get_booking(self, booking_id: str) -> Booking | None:
         try:

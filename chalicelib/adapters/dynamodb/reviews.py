@@ -40,7 +40,12 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.adapters.dynamodb.base import condition_failed, iso, meta
+from chalicelib.adapters.dynamodb.base import (
+    condition_failed,
+    iso,
+    meta,
+    transaction_connection,
+)
 from chalicelib.domain.calendar import CHINA_TZ
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.reviews import (
@@ -410,12 +415,7 @@ class DynamoReviewStore:
     # -- day counters for the rolling window ----------------------------------------------------
 
     def _connection(self) -> Any:
-        from pynamodb.connection import Connection
-
-        meta_ = ReviewRecord.Meta
-        return Connection(
-            region=meta_.region, host=meta_.host, max_retry_attempts=meta_.max_retry_attempts
-        )
+        return transaction_connection(ReviewRecord)
 
     def count(self, review: Review, marker: str, reviews: int, bad: int) -> bool:
         """Add to the department's day of the review once per marker; False if done before."""

@@ -486,11 +486,17 @@ class DynamoTicketStore:
         )
         return Page([_to_ticket(i) for i in result], result.last_evaluated_key)
 
-    def open_for_owner_item(self, owner_key: str, service_item_id: str) -> list[Ticket]:
+    def open_for_owner_item(
+        self, owner_key: str, service_item_id: str
+    ) -> list[tuple[str, str, str | None, TicketState]]:
+        # Four attributes, not the whole ticket (its timeline and clocks): every intake asks.
         result = TicketModel.duplicate_index.query(
-            f"{owner_key}#{service_item_id}", scan_index_forward=False, limit=20
+            f"{owner_key}#{service_item_id}",
+            scan_index_forward=False,
+            limit=20,
+            attributes_to_get=["ticket_id", "owner_key", "service_item_id", "state"],
         )
-        return [_to_ticket(i) for i in result]
+        return [(i.ticket_id, i.owner_key, i.service_item_id, TicketState(i.state)) for i in result]
 
     def queue(self, queue_key: str, limit: int, start_key: dict[str, Any] | None) -> Page[Ticket]:
         _check_start_key(start_key, "queue_key", queue_key)

@@ -28,7 +28,12 @@ class TicketStore(Protocol):
         limit: int,
         start_key: dict[str, Any] | None,
     ) -> Page[Ticket]: ...
-    def open_for_owner_item(self, owner_key: str, service_item_id: str) -> list[Ticket]: ...
+    def open_for_owner_item(
+        self, owner_key: str, service_item_id: str
+    ) -> list[tuple[str, str, str | None, TicketState]]:
+        """(ticket id, owner key, service item, state) of the newest open tickets."""
+        ...
+
     def queue(
         self, queue_key: str, limit: int, start_key: dict[str, Any] | None
     ) -> Page[Ticket]: ...

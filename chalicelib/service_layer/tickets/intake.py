@@ -152,11 +152,7 @@ def file_ticket(
     duplicates: list[str] = []
     if request.service_item_id:
         found = deps.tickets.open_for_owner_item(owner.key, request.service_item_id)
-        duplicates = possible_duplicates(
-            ((t.ticket_id, t.owner.key, t.service_item_id, t.state) for t in found),
-            owner.key,
-            request.service_item_id,
-        )
+        duplicates = possible_duplicates(found, owner.key, request.service_item_id)
     intake = Intake(
         ticket_id=ticket_id,
         kind=request.kind,
