@@ -11,8 +11,11 @@ per `run_once()`, so tests drive it step by step; the runner loops it in a threa
   `batchItemFailures` in the queue, so visibility timeouts and redrive to the DLQ work as in
   Lambda. No long polling: the embedded server is single-threaded and a waiting receive would
   hold every other request.
-- Streams: read each shard from LATEST (the runner starts the pumps after the embedded AWS has
-  restored its state, so restored items are not replayed); on `batchItemFailures` retry from the
+- Streams: read each shard after the last record delivered before the stop or crash (the
+  runner keeps each pump's position in its data directory, `StreamPositions`: at least once,
+  as Lambda's event source mapping; the handlers are idempotent), or from LATEST for a stream
+  never read; one batch is read at a time, so what was read and not yet delivered is at most
+  the batch in the handler; on `batchItemFailures` retry from the
   first failed sequence number, at most `max_retries` times per record, then skip it with an
   error log. Given the stream's head (`head`: the last sequence number the table's stream
   holds, from the embedded AWS), a pump reads only when there is something new.
@@ -24,7 +27,9 @@ per `run_once()`, so tests drive it step by step; the runner loops it in a threa
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import threading
 import time
@@ -32,6 +37,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from chalicelib import topology
@@ -386,6 +392,31 @@ def _lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
 # --- DynamoDB streams ------------------------------------------------------------------------
 
 
+class StreamPositions:
+    """The sequence number each stream pump has delivered through, per stream and shard, in a
+    file of the data directory. Replaced whole on each change (a crash keeps the previous
+    file: some records are delivered again, which the handlers allow)."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        self._lock = threading.Lock()
+        try:
+            self._saved: dict[str, dict[str, int]] = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            self._saved = {}
+
+    def get(self, stream_arn: str, shard_id: str) -> int | None:
+        with self._lock:
+            return self._saved.get(stream_arn, {}).get(shard_id)
+
+    def put(self, stream_arn: str, shard_id: str, sequence: int) -> None:
+        with self._lock:
+            self._saved.setdefault(stream_arn, {})[shard_id] = sequence
+            partial = self._path.with_name(self._path.name + ".partial")
+            partial.write_text(json.dumps(self._saved), encoding="utf-8")
+            os.replace(partial, self._path)
+
+
 @dataclass
 class _Shard:
     shard_id: str
@@ -415,8 +446,10 @@ class StreamPump:
         generation: Callable[[], int | None] | None = None,
         head: Callable[[str], int | None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        positions: StreamPositions | None = None,
     ):
         self.binding = binding
+        self._positions = positions
         # moto keeps every shard iterator it hands out; when the embedded server reports no
         # write since the last empty read, there is nothing new and no read is made.
         self._generation = generation
@@ -437,14 +470,31 @@ class StreamPump:
         return f"stream:{self.binding.table_name}"
 
     def start(self) -> None:
-        """Position at LATEST: records written from now on are delivered."""
+        """Position after the last record delivered, if a position was kept for the shard;
+        else at LATEST: records written from now on are delivered."""
         head = self._head(self.binding.table_name) if self._head else None
-        self._shards = [
-            _Shard(shard_id, self._iterator(shard_id, "LATEST"), position=head)
-            for shard_id in self._open_stream()
-        ]
+        self._shards = []
+        for shard_id, first in self._open_stream():
+            kept = (
+                self._positions.get(self._stream_arn or "", shard_id) if self._positions else None
+            )
+            if kept is None:
+                shard = _Shard(shard_id, self._iterator(shard_id, "LATEST"), position=head)
+            elif first is not None and kept + 1 < first:
+                log.error(
+                    "%s: records %d to %d were trimmed before they were delivered",
+                    self.name,
+                    kept + 1,
+                    first - 1,
+                )
+                shard = _Shard(shard_id, self._iterator(shard_id, "TRIM_HORIZON"), position=None)
+            else:
+                iterator = self._iterator(shard_id, "AFTER_SEQUENCE_NUMBER", after=kept)
+                shard = _Shard(shard_id, iterator, position=kept)
+            self._shards.append(shard)
 
-    def _open_stream(self) -> list[str]:
+    def _open_stream(self) -> list[tuple[str, int | None]]:
+        """(shard id, its first sequence number still held) of each shard."""
         table = self._dynamodb.describe_table(TableName=self.binding.table_name)["Table"]
         self._stream_arn = table.get("LatestStreamArn")
         if not self._stream_arn:
@@ -452,7 +502,15 @@ class StreamPump:
         shards = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"][
             "Shards"
         ]
-        return [s["ShardId"] for s in shards]
+        found = []
+        for shard in shards:
+            first = shard.get("SequenceNumberRange", {}).get("StartingSequenceNumber")
+            found.append((shard["ShardId"], int(first) if first is not None else None))
+        return found
+
+    def _delivered(self, shard: _Shard, record: dict[str, Any]) -> None:
+        if self._positions is not None and self._stream_arn:
+            self._positions.put(self._stream_arn, shard.shard_id, int(_sequence(record)))
 
     def _iterator(self, shard_id: str, kind: str, after: int | None = None) -> str:
         arguments: dict[str, Any] = {
@@ -530,6 +588,7 @@ class StreamPump:
             step.delivered += len(batch)
             for record in batch:
                 self._attempts.pop(_sequence(record), None)
+            self._delivered(shard, batch[-1])
             return
         sequences = [_sequence(r) for r in batch]
         known = [sequences.index(f) for f in failed if f in sequences]
@@ -537,6 +596,8 @@ class StreamPump:
         first = min(known) if len(known) == len(failed) else 0
         del shard.buffer[:first]
         step.delivered += first
+        if first:
+            self._delivered(shard, batch[first - 1])
         sequence = sequences[first]
         self._attempts[sequence] = self._attempts.get(sequence, 0) + 1
         step.failed += 1
@@ -547,6 +608,7 @@ class StreamPump:
                 sequence,
                 self._attempts.pop(sequence),
             )
+            self._delivered(shard, shard.buffer[0])
             del shard.buffer[:1]
             step.skipped += 1
 
@@ -690,6 +752,7 @@ def build_pumps(
     settings: Settings,
     generation: Callable[[], int | None] | None = None,
     head: Callable[[str], int | None] | None = None,
+    positions: StreamPositions | None = None,
 ) -> tuple[list[SqsPump], list[StreamPump], SchedulePump]:
     region = settings.aws_region
     sqs = [
@@ -703,6 +766,11 @@ def build_pumps(
             clients.client("dynamodbstreams"),
             generation=generation,
             head=head,
+            positions=positions,
+            # With kept positions, one batch is read at a time: the embedded AWS trims what
+            # every reader has read, so a larger read would leave records read but not
+            # delivered that a crash loses.
+            **({"read_limit": b.batch_size} if positions is not None else {}),
         )
         for b in bindings.streams
     ]

@@ -4,7 +4,7 @@ Starts moto's server as the embedded AWS (single-threaded: each request is atomi
 every acknowledged write and restores its own state at start), provisions the topology, seeds
 the demo data, serves the Chalice app over HTTP and pumps SQS messages, DynamoDB stream records
 and schedules into the registered handlers. Department webhooks go to a loopback receiver.
-Ctrl-C (or SIGTERM) stops answering, drains the pumps, then has the embedded AWS write a
+Ctrl-C (or SIGTERM) stops answering, stops the pumps, then has the embedded AWS write a
 checkpoint; a second Ctrl-C forces.
 
 Environment: PORT (API, 8000), AWS_PORT (embedded AWS, 4566), DATA_DIR (.data/).
@@ -572,15 +572,20 @@ class Runner:
         seed_crossregion(container)
 
     def _start_pumps(self, app: Any, container: Any, settings: Any) -> None:
-        from local.pumps import PumpThread, build_pumps, discover
+        from local.pumps import PumpThread, StreamPositions, build_pumps, discover
 
         bindings = discover(app, settings)
         self.warnings = bindings.warnings
         self.sqs_pumps, self.stream_pumps, schedules = build_pumps(
-            bindings, container.aws, container.clock, settings, head=self.moto.stream_head
+            bindings,
+            container.aws,
+            container.clock,
+            settings,
+            head=self.moto.stream_head,
+            positions=StreamPositions(self.config.data_dir / "stream-positions.json"),
         )
         for pump in self.stream_pumps:
-            pump.start()  # LATEST: the restored items are not replayed
+            pump.start()  # after the last record delivered before the stop (or a crash)
         self._threads = [PumpThread(p, self._pumps_stop) for p in [*self.sqs_pumps, schedules]]
         self._stream_threads = [PumpThread(p, self._streams_stop) for p in self.stream_pumps]
         for thread in [*self._threads, *self._stream_threads]:
@@ -605,14 +610,16 @@ class Runner:
 
     def stop(self) -> None:
         """Stop what was started, in an order that loses nothing: stop answering (listener and
-        keep-alive connections, each after its current request), no new deliveries, stream
-        records written before the stop delivered, then the save (the demo clock, and the
-        embedded AWS's checkpoint as it exits). Every acknowledged write is in the embedded
-        AWS's journal before its answer left, so nothing acknowledged comes after the save."""
+        keep-alive connections, each after its current request), no new deliveries (each pump
+        finishes the batch in its handler; stream records not yet delivered wait for the next
+        start, which resumes after each pump's kept position), then the save (the demo clock,
+        and the embedded AWS's checkpoint as it exits). Every acknowledged write is in the
+        embedded AWS's journal before its answer left, so nothing acknowledged comes after the
+        save; and a stop takes as long with a backlog in the streams as without."""
         steps = [
             ("API", self._stop_api),
             ("pumps", self._stop_pumps),
-            ("streams", self._drain_streams),
+            ("streams", self._stop_streams),
             ("clock", self.save_clock_offset),
             ("webhook receiver", self._stop_receiver),
             ("loopback regions", self._stop_regions),
@@ -643,15 +650,10 @@ class Runner:
         for pump in self.sqs_pumps:
             pump.release_held()
 
-    def _drain_streams(self) -> None:
-        from local.pumps import drain
-
+    def _stop_streams(self) -> None:
         self._streams_stop.set()
         for thread in self._stream_threads:
             thread.join(_STOP_JOIN_SECONDS)
-        if self.moto.alive:
-            for pump in self.stream_pumps:
-                drain(pump)
 
     def _stop_receiver(self) -> None:
         if self.receiver is not None:

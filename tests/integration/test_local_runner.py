@@ -240,6 +240,35 @@ def test_stream_pump_delivers_new_records_as_a_lambda_stream_event(container, bi
     assert pump.run_once().delivered == 0
 
 
+def test_a_stream_pump_resumes_after_the_last_record_it_delivered(
+    container, bindings, recorder, tmp_path
+):
+    """A new pump (the runner started again) on the kept positions delivers what was written
+    after the last delivered record, including what was written while no pump ran, once."""
+    kept = tmp_path / "stream-positions.json"
+    first = stream_pump(container, bindings, positions=pumps.StreamPositions(kept))
+    put_notification_rows(container, "n-1", "n-2")
+    assert first.run_once().delivered == 2
+
+    put_notification_rows(container, "while-stopped-1", "while-stopped-2")
+    again = stream_pump(container, bindings, positions=pumps.StreamPositions(kept))
+    put_notification_rows(container, "after-start")
+    assert again.run_once().delivered == 3
+
+    delivered = [json.dumps(r) for batch in recorder.stream_batches for r in batch]
+    for key in ("n-1", "n-2", "while-stopped-1", "while-stopped-2", "after-start"):
+        assert sum(key in record for record in delivered) == 1, key
+    assert again.run_once().delivered == 0
+
+
+def test_a_stream_pump_without_kept_positions_starts_at_latest(container, bindings, tmp_path):
+    put_notification_rows(container, "before-start")
+    pump = stream_pump(
+        container, bindings, positions=pumps.StreamPositions(tmp_path / "none-yet.json")
+    )
+    assert pump.run_once().delivered == 0
+
+
 def test_stream_pump_hands_a_ttl_deletion_on_with_the_service_identity_as_lambda_does(
     container, bindings, recorder
 ):
