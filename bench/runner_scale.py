@@ -349,39 +349,12 @@ def _repair_minutes() -> int:
 
 
 def effects_missing(runner: Runner, ticket_ids: list[str]) -> dict[str, list[str]]:
-    """Per kind, what filing a routed ticket must have left and has not (yet): the contact and
-    resolve clocks, each clock's pending due item, the department notification delivered."""
-    dynamodb = runner.aws("dynamodb")
-    missing: dict[str, list[str]] = {"clocks": [], "due_items": [], "notifications": []}
-    for ticket_id in ticket_ids:
-        clocks = dynamodb.query(
-            TableName="qphb-local-clocks",
-            IndexName="subject_index",
-            KeyConditionExpression="subject_key = :s",
-            ExpressionAttributeValues={":s": {"S": f"ticket#{ticket_id}"}},
-        )["Items"]
-        if sorted(c["kind"]["S"] for c in clocks) != ["contact", "resolve"]:
-            missing["clocks"].append(ticket_id)
-        for clock in clocks:
-            due = dynamodb.get_item(
-                TableName="qphb-local-due-items",
-                Key={"key": {"S": f"clock#{clock['clock_id']['S']}"}},
-                ConsistentRead=True,
-            ).get("Item")
-            if due is None or due["status"]["S"] != "pending":
-                missing["due_items"].append(clock["clock_id"]["S"])
-    delivered: set[str] = set()
-    # A bench reading a small local table, not a request path.
-    for page in dynamodb.get_paginator("scan").paginate(
-        TableName="qphb-local-notifications",
-        FilterExpression="recipient_kind = :d AND #s = :delivered",
-        ExpressionAttributeNames={"#s": "status", "#d": "data"},
-        ExpressionAttributeValues={":d": {"S": "department"}, ":delivered": {"S": "delivered"}},
-        ProjectionExpression="#d",
-    ):
-        delivered |= {json.loads(r["data"]["S"]).get("ticket_id", "") for r in page["Items"]}
-    missing["notifications"] = [t for t in ticket_ids if t not in delivered]
-    return missing
+    """Per kind, what filing a routed ticket must have left and has not (yet)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from local.effects_check import effects_missing as missing_in
+
+    return missing_in(runner.aws("dynamodb"), ticket_ids)
 
 
 def effects_after_one_repair_period(

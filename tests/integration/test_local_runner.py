@@ -818,41 +818,9 @@ REPAIR_MINUTES = next(s for s in topology.SCHEDULES if s.name == "effects-repair
 
 
 def effects_missing(runner: RunningRunner, ticket_ids: list[str]) -> dict[str, list[str]]:
-    """Side effects of filing a routed ticket not (yet) applied, per kind: its contact and
-    resolve clocks, each clock's pending due item, and its department notification delivered
-    (no longer pending or retrying). Reads the embedded AWS directly, as a test may."""
-    dynamodb = runner.aws("dynamodb")
-    missing: dict[str, list[str]] = {"clocks": [], "due_items": [], "notifications": []}
-    for ticket_id in ticket_ids:
-        clocks = dynamodb.query(
-            TableName="qphb-local-clocks",
-            IndexName="subject_index",
-            KeyConditionExpression="subject_key = :s",
-            ExpressionAttributeValues={":s": {"S": f"ticket#{ticket_id}"}},
-        )["Items"]
-        if sorted(c["kind"]["S"] for c in clocks) != ["contact", "resolve"]:
-            missing["clocks"].append(ticket_id)
-        for clock in clocks:
-            due = dynamodb.get_item(
-                TableName="qphb-local-due-items",
-                Key={"key": {"S": f"clock#{clock['clock_id']['S']}"}},
-                ConsistentRead=True,
-            ).get("Item")
-            if due is None or due["status"]["S"] != "pending":
-                missing["due_items"].append(clock["clock_id"]["S"])
-    delivered: set[str] = set()
-    pages = dynamodb.get_paginator("scan").paginate(
-        TableName="qphb-local-notifications",
-        FilterExpression="recipient_kind = :d AND #s = :delivered",
-        ExpressionAttributeNames={"#s": "status", "#d": "data"},
-        ExpressionAttributeValues={":d": {"S": "department"}, ":delivered": {"S": "delivered"}},
-        ProjectionExpression="#d",
-    )
-    for page in pages:
-        for row in page["Items"]:
-            delivered.add(json.loads(row["data"]["S"]).get("ticket_id", ""))
-    missing["notifications"] = [t for t in ticket_ids if t not in delivered]
-    return missing
+    from local.effects_check import effects_missing as missing_in
+
+    return missing_in(runner.aws("dynamodb"), ticket_ids)
 
 
 def effects_applied_after_one_repair_period(runner: RunningRunner, ticket_ids: list[str]):
