@@ -8,7 +8,9 @@ work while a test holds the embedded AWS:
   every secret and SSM parameter a request changes, so teardown puts back what provisioning put
   there (and removes what the test created);
 - `before-call` / `after-call` / `after-call-error` hold one lock around each request, which
-  gives in-process moto DynamoDB's per-request atomicity.
+  gives in-process moto DynamoDB's per-request atomicity;
+- `before-call` also lists each operation for `observed_calls()`, for a test that proves a
+  request changed nothing.
 
 The mock is started with `reset=False` and stopped with `remove_data=False` around each test, so
 a test that opens its own `mock_aws()` still gets a fresh, empty one; it resets every backend on
@@ -84,6 +86,32 @@ def _note_parameter(params: dict[str, Any], model: Any, **_: Any) -> None:
     running.dirty_parameters.update(n for n in names if n)
 
 
+_observers: list[list[str]] = []  # each open `observed_calls()` block's list
+_READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "TransactGet", "Head")
+
+
+def _observe(model: Any, **_: Any) -> None:
+    for calls in _observers:
+        calls.append(f"{model.service_model.service_name}:{model.name}")
+
+
+@contextlib.contextmanager
+def observed_calls() -> Iterator[list[str]]:
+    """Every AWS operation any session in this process calls inside the block, as
+    `service:Operation`, in order; for a test that must prove a request wrote nothing."""
+    calls: list[str] = []
+    _observers.append(calls)
+    try:
+        yield calls
+    finally:
+        _observers.remove(calls)
+
+
+def changes(calls: Iterable[str]) -> list[str]:
+    """The operations of `calls` that may change something: all but reads."""
+    return [c for c in calls if not c.partition(":")[2].startswith(_READ_PREFIXES)]
+
+
 def _serialise(**_: Any) -> None:
     if _active is None:
         return
@@ -102,6 +130,7 @@ _HOOKS = (
     ("before-parameter-build.sqs", _note_sqs),
     ("before-parameter-build.secrets-manager", _note_secret),
     ("before-parameter-build.ssm", _note_parameter),
+    ("before-call", _observe),
     ("before-call", _serialise),
     ("after-call", _release),
     ("after-call-error", _release),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from app import app as local_app
 from chalicelib.entrypoints.http.openapi import registered_specs
 from chalicelib.entrypoints.http.routing import RouteSpec
+from tests.integration.embedded_aws import changes, observed_calls
 from tests.integration.helpers import app_on_fresh_aws
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -76,8 +78,21 @@ class Edge:
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[Edge]:
+    """After every case of the module, each table and queue holds what it held before."""
     with app_on_fresh_aws() as (client, container, token):
-        yield Edge(client, container, token)
+        running = Edge(client, container, token)
+        before = running.counts()
+        yield running
+        assert running.counts() == before
+
+
+@contextmanager
+def no_changes() -> Iterator[None]:
+    """Whatever the block sends, the app calls no AWS operation that could change anything:
+    stricter than comparing counts, which an update in place would pass."""
+    with observed_calls() as calls:
+        yield
+    assert changes(calls) == [], f"the app called {changes(calls)}"
 
 
 # --- Fixed cases -------------------------------------------------------------------------
@@ -207,22 +222,22 @@ def _problem(case: Case, response) -> str | None:
 @pytest.mark.parametrize("spec", _body_routes(), ids=_route_id)
 def test_bad_bodies_are_refused_in_the_error_shape_without_writes(edge, spec):
     cases = _cases_for(spec, edge.container.settings.max_body_bytes)
-    before = edge.counts()
-    problems = [
-        problem
-        for case in cases
-        if (problem := _problem(case, edge.send(spec, case.raw, case.content_type)))
-    ]
+    with no_changes():
+        problems = [
+            problem
+            for case in cases
+            if (problem := _problem(case, edge.send(spec, case.raw, case.content_type)))
+        ]
     assert not problems, f"{_route_id(spec)} answered badly to {len(problems)} case(s): {problems}"
-    assert edge.counts() == before
 
 
 @pytest.mark.parametrize("spec", _body_routes(), ids=_route_id)
 def test_deeply_nested_json_is_refused_not_a_500(edge, spec):
-    before = edge.counts()
-    problems = [problem for case in DEEP if (problem := _problem(case, edge.send(spec, case.raw)))]
+    with no_changes():
+        problems = [
+            problem for case in DEEP if (problem := _problem(case, edge.send(spec, case.raw)))
+        ]
     assert not problems, f"{_route_id(spec)} answered badly to {len(problems)} case(s): {problems}"
-    assert edge.counts() == before
 
 
 def test_every_route_gets_the_wrong_types_case():
@@ -273,9 +288,8 @@ def _generated_case_for(spec: RouteSpec):
 
 @pytest.mark.parametrize("spec", _body_routes(), ids=_route_id)
 def test_generated_invalid_json_is_refused_without_writes(edge, spec):
-    before = edge.counts()
-    _generated_case_for(spec)(edge)
-    assert edge.counts() == before
+    with no_changes():
+        _generated_case_for(spec)(edge)
 
 
 def test_there_are_routes_with_a_body():
