@@ -225,9 +225,16 @@ def catalogue() -> tuple[list[Center], list[Service], list[UserProfile]]:
 
 
 def seed_bookings(container: Any) -> dict[str, int]:
+    """The centres' catalogue and rules (bookings table) and their staff (directory)."""
+    counts = seed_booking_catalogue(container)
+    counts["staff"] = seed_booking_staff(container)
+    return counts
+
+
+def seed_booking_catalogue(container: Any) -> dict[str, int]:
     from local.seed_applications import GUIDE_ENTRIES, seed_guide_entries
 
-    centers, services, staff = catalogue()
+    centers, services, _ = catalogue()
     guide = {item.code: item.name for item in GUIDE_ENTRIES}
     unknown = sorted({s.item_id for s in services if guide.get(s.item_id) != s.item_name})
     if unknown:
@@ -235,9 +242,14 @@ def seed_bookings(container: Any) -> dict[str, int]:
     seed_guide_entries(container)
     store = container.booking_store
     store.put_catalog(centers, services)
-    for user in staff:
-        container.directory.put_user(user)
     # Rules already stored (perhaps changed by an admin) are kept.
     with contextlib.suppress(Conflict):
         store.put_rules(BookingRules(), "system", container.clock.now(), None)
-    return {"centers": len(centers), "services": len(services), "staff": len(staff)}
+    return {"centers": len(centers), "services": len(services)}
+
+
+def seed_booking_staff(container: Any) -> int:
+    _, _, staff = catalogue()
+    for user in staff:
+        container.directory.put_user(user)
+    return len(staff)

@@ -76,11 +76,10 @@ def container(provisioned, aws, clock, tmp_path):
     c.audit_seals = FileSealStore(str(tmp_path / "audit-seals.jsonl"))
     set_container(c)
     aws.keep_seeded(
-        ("users", "departments"),
-        lambda: seed(c.directory, webhook_base_url="http://127.0.0.1:9/hooks"),
+        "directory", lambda: seed(c.directory, webhook_base_url="http://127.0.0.1:9/hooks")
     )
     # Tickets and bookings name their items by the guide's codes, and refuse unknown ones.
-    aws.keep_seeded(("applications",), lambda: seed_guide_entries(c))
+    aws.keep_seeded("guide", lambda: seed_guide_entries(c))
     yield c
     set_container(None)
 

@@ -160,7 +160,7 @@ class EmbeddedAws:
         self._baseline_parameters: dict[str, dict[str, str]] = {}
         self._mock = mock_aws()
         self._provisioned: Any = None
-        self._seeded: set[str] = set()  # logical tables holding the baseline seed
+        self._seeded: dict[str, frozenset[str]] = {}  # seed → the tables it wrote
         self._clients: dict[str, Any] = {}
 
     def __enter__(self) -> EmbeddedAws:
@@ -205,15 +205,17 @@ class EmbeddedAws:
             dlq_urls=dict(p.dlq_urls),
         )
 
-    def keep_seeded(self, tables: tuple[str, ...], seed: Callable[[], None]) -> None:
-        """Run `seed` unless its tables still hold what it wrote for an earlier test."""
-        if set(tables) <= self._seeded:
+    def keep_seeded(self, key: str, seed: Callable[[], None]) -> None:
+        """Run `seed` unless what it wrote for an earlier test is still there: none of the
+        tables it wrote has been recreated since. Its writes are the baseline, not the test's."""
+        if key in self._seeded:
             return
-        names = {self._provisioned.tables[t] for t in tables}
-        dirty_before = self.dirty_tables & names
-        seed()
-        self.dirty_tables -= names - dirty_before
-        self._seeded |= set(tables)
+        dirty_before, self.dirty_tables = self.dirty_tables, set()
+        try:
+            seed()
+        finally:
+            written, self.dirty_tables = self.dirty_tables, dirty_before
+        self._seeded[key] = frozenset(written)
 
     # -- provisioning and cleaning up --------------------------------------------------------
 
@@ -254,7 +256,7 @@ class EmbeddedAws:
             self._restore_secrets_and_parameters()
         finally:
             _tracking = True
-        self._seeded -= {by_table[n] for n in tables if n in by_table}
+        self._seeded = {key: wrote for key, wrote in self._seeded.items() if not wrote & tables}
 
     def _remember_secrets_and_parameters(self) -> None:
         """What provisioning put in Secrets Manager and SSM, for a test that rotates or removes

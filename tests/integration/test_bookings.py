@@ -133,10 +133,13 @@ class Booker:
 
 
 @pytest.fixture
-def booker(api, container, clock) -> Booker:
-    from local.seed_bookings import seed_bookings
+def booker(api, aws, container, clock) -> Booker:
+    from local.seed_bookings import seed_booking_catalogue, seed_booking_staff
 
-    seed_bookings(container)
+    # Most tests here write the bookings table, few the directory: each seed is redone only
+    # when a table it wrote was.
+    aws.keep_seeded("booking staff", lambda: seed_booking_staff(container))
+    aws.keep_seeded("booking catalogue", lambda: seed_booking_catalogue(container))
     return Booker(api, container, clock)
 
 
