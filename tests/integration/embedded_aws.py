@@ -20,6 +20,7 @@ its way out, and the next test here notices the missing tables and provisions ag
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -61,6 +62,13 @@ def _note_dynamodb(params: dict[str, Any], model: Any, **_: Any) -> None:
     else:
         names = [params.get("TableName", "")]
     running.dirty_tables.update(names)
+
+
+_created_with: dict[str, dict[str, Any]] = {}  # table name → its CreateTable parameters
+
+
+def _remember_creation(params: dict[str, Any], **_: Any) -> None:
+    _created_with[params["TableName"]] = copy.deepcopy(params)
 
 
 def _note_sqs(params: dict[str, Any], **_: Any) -> None:
@@ -127,6 +135,7 @@ def _release(**_: Any) -> None:
 
 _HOOKS = (
     ("before-parameter-build.dynamodb", _note_dynamodb),
+    ("before-parameter-build.dynamodb.CreateTable", _remember_creation),
     ("before-parameter-build.sqs", _note_sqs),
     ("before-parameter-build.secrets-manager", _note_secret),
     ("before-parameter-build.ssm", _note_parameter),
@@ -162,6 +171,7 @@ class EmbeddedAws:
         self._provisioned: Any = None
         self._seeded: dict[str, frozenset[str]] = {}  # seed → the tables it wrote
         self._clients: dict[str, Any] = {}
+        self._dlq_arns: dict[str, str] = {}
 
     def __enter__(self) -> EmbeddedAws:
         return self
@@ -295,18 +305,19 @@ class EmbeddedAws:
                     ssm.delete_parameter(Name=name)
 
     def _recreate_table(self, spec: topology.TableSpec) -> None:
+        """Deleted and created again with the parameters provisioning created it with: three
+        calls, and a new stream (a test reading from its start sees only its own records)."""
         dynamodb = self.client("dynamodb")
-        model = spec.load_model()
-        name = model.Meta.table_name
+        name = spec.load_model().Meta.table_name
         with contextlib.suppress(dynamodb.exceptions.ResourceNotFoundException):
             dynamodb.delete_table(TableName=name)
-        model.create_table(wait=True)
+        created = dynamodb.create_table(**_created_with[name])["TableDescription"]
         if spec.ttl_attribute:
             dynamodb.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
-        arn = dynamodb.describe_table(TableName=name)["Table"].get("LatestStreamArn")
+        arn = created.get("LatestStreamArn")
         if arn:
             self._provisioned.stream_arns[spec.name] = arn
 
@@ -322,9 +333,11 @@ class EmbeddedAws:
             QueueName=self.settings.resource_name(spec.dlq_name),
             Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600)},
         )
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        if spec.name not in self._dlq_arns:  # an ARN is the queue's name: it stays the same
+            self._dlq_arns[spec.name] = sqs.get_queue_attributes(
+                QueueUrl=dlq_url, AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+        dlq_arn = self._dlq_arns[spec.name]
         sqs.create_queue(
             QueueName=self.settings.resource_name(spec.name),
             Attributes={
