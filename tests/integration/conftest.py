@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -26,9 +26,26 @@ embedded_aws.install_hooks()
 share_service_models_with_pynamodb()
 
 
+class TestClock(ManualClock):
+    """The manual clock, noting the earliest moment a test moved it to."""
+
+    def __init__(self, start: datetime):
+        super().__init__(start)
+        self.start = self.earliest = start
+
+    def set(self, moment: datetime) -> None:
+        super().set(moment)
+        self.earliest = min(self.earliest, self.now())
+
+    def advance(self, delta: timedelta) -> datetime:
+        moved = super().advance(delta)
+        self.earliest = min(self.earliest, moved)
+        return moved
+
+
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ))
+def clock() -> TestClock:
+    return TestClock(datetime(2026, 11, 26, 10, 0, tzinfo=CHINA_TZ))
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +80,7 @@ def serialised_moto(aws) -> None:
 
 
 @pytest.fixture
-def container(provisioned, aws, clock, tmp_path):
+def container(provisioned, aws, clock, tmp_path, request):
     from chalicelib.adapters.audit_integrity import FileSealStore
     from chalicelib.bootstrap import Container, set_container
     from chalicelib.settings import get_settings
@@ -80,8 +97,32 @@ def container(provisioned, aws, clock, tmp_path):
     )
     # Tickets and bookings name their items by the guide's codes, and refuse unknown ones.
     aws.keep_seeded("guide", lambda: seed_guide_entries(c))
+    first_run = bool(request.node.get_closest_marker("first_sweep"))
+    _place_due_sweep_cursor(c, aws, first_run=first_run)
     yield c
     set_container(None)
+    moved_back = isinstance(clock, TestClock) and clock.earliest < clock.start
+    if moved_back and not first_run:
+        pytest.fail(
+            "the test moved the clock before its start, behind the due sweep's cursor: "
+            "mark it first_sweep"
+        )
+
+
+def _place_due_sweep_cursor(container, aws, first_run: bool) -> None:
+    """In AWS the due sweep has run every minute before a test's moment: its cursor is there.
+    Without it each test's first sweep is a first run, reading the week of empty hourly buckets
+    a first run looks back over. Set by every test, so the write marks nothing to recreate."""
+    from chalicelib.adapters.dynamodb.due import DueItemModel
+    from chalicelib.domain.due import bucket_of
+    from chalicelib.service_layer.due import SWEEP_NAME
+
+    now = container.clock.now()
+    with aws.untracked():
+        if first_run:
+            DueItemModel(f"cursor#{SWEEP_NAME}").delete()
+        else:
+            container.due_store.set_cursor(SWEEP_NAME, bucket_of(now), now)
 
 
 @pytest.fixture

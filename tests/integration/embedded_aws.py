@@ -227,6 +227,16 @@ class EmbeddedAws:
             written, self.dirty_tables = self.dirty_tables, dirty_before
         self._seeded[key] = frozenset(written)
 
+    @contextlib.contextmanager
+    def untracked(self) -> Iterator[None]:
+        """Writes every test makes again for itself: they mark nothing to recreate."""
+        global _tracking
+        _tracking = False
+        try:
+            yield
+        finally:
+            _tracking = True
+
     # -- provisioning and cleaning up --------------------------------------------------------
 
     def _ensure_provisioned(self) -> None:
