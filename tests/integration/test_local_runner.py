@@ -432,6 +432,52 @@ def test_schedule_pump_fires_when_the_clock_passes_the_rate_and_not_before(
     assert len(recorder.schedule_events) == 2
 
 
+class CountingPump:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.stepped = threading.Event()
+
+    def run_once(self) -> list[str]:
+        self.steps += 1
+        self.stepped.set()
+        return []  # found nothing: the thread goes idle
+
+
+def test_a_woken_pump_thread_steps_again_at_once_and_a_stop_ends_its_idle_wait():
+    stop = threading.Event()
+    pump = CountingPump()
+    # Idle waits far longer than the bounded waits below: only a wake ends them in time.
+    thread = pumps.PumpThread(pump, stop, idle_seconds=300, max_idle_seconds=300)
+    thread.start()
+    assert pump.stepped.wait(30)
+    pump.stepped.clear()
+
+    thread.wake()
+    assert pump.stepped.wait(30)
+    assert pump.steps == 2
+
+    stop.set()
+    thread.wake()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert pump.steps == 2
+
+
+def test_moving_the_runners_demo_clock_is_announced():
+    from local.runner import _demo_clock
+
+    moves: list[str] = []
+    clock = _demo_clock(lambda: moves.append("moved"))
+    before = clock.now()
+    clock.advance(timedelta(minutes=5))
+    assert moves == ["moved"]
+    assert clock.now() - before >= timedelta(minutes=5)
+    clock.set(before + timedelta(days=1))
+    assert moves == ["moved", "moved"]
+
+
 # --- snapshot --------------------------------------------------------------------------------
 
 
