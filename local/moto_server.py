@@ -800,6 +800,10 @@ def main(argv: list[str] | None = None) -> None:
             recovered["replayed"],
             time.monotonic() - started,
         )
+        if recovered["replayed"]:
+            # After a crash: what was just replayed would be replayed again by every start until
+            # the next checkpoint. A child writes one now, while this process serves.
+            journal.checkpoint_in_background()
     try:
         server = make_moto_server(args.host, args.port, app)
     except OSError as exc:

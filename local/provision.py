@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import boto3
 
 from chalicelib import topology
+from chalicelib.adapters.aws import botocore_session, share_service_models_with_pynamodb
 from chalicelib.settings import Settings
 
 
@@ -26,12 +27,15 @@ class Provisioned:
 
 
 def _client(service: str, settings: Settings):
-    return boto3.client(
+    return boto3.session.Session(botocore_session=botocore_session()).client(
         service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
     )
 
 
 def provision(settings: Settings, dev_token_secret: str | None = None) -> Provisioned:
+    # Each table's model opens its own PynamoDB connection here, before any container exists:
+    # without the process's one model loader each would parse botocore's JSON models again.
+    share_service_models_with_pynamodb()
     result = Provisioned()
     dynamodb = _client("dynamodb", settings)
     existing = set(dynamodb.list_tables().get("TableNames", []))
@@ -122,8 +126,24 @@ def provision_secrets(settings: Settings, dev_token_secret: str | None = None) -
         **{WEBHOOKS + dept: secret for dept, secret in WEBHOOK_SECRETS.items()},
         **{REGIONS + region: secret for region, secret in REGION_SECRETS.items()},
     }
-    for name, value in values.items():
-        put_secret(client, f"{settings.resource_prefix}/{name}", value)
+    wanted = {f"{settings.resource_prefix}/{name}": value for name, value in values.items()}
+    # A restart finds them all in place: one read instead of a failed create and a new version
+    # of each per start.
+    current = _secret_values(client, list(wanted))
+    for name, value in wanted.items():
+        if name not in current:
+            put_secret(client, name, value)
+        elif current[name] != value:
+            client.put_secret_value(SecretId=name, SecretString=value)
+
+
+def _secret_values(client, names: list[str]) -> dict[str, str]:
+    """The current values of those of `names` that exist."""
+    found: dict[str, str] = {}
+    for start in range(0, len(names), 20):  # BatchGetSecretValue takes 20 ids per call
+        answer = client.batch_get_secret_value(SecretIdList=names[start : start + 20])
+        found |= {s["Name"]: s.get("SecretString", "") for s in answer.get("SecretValues", [])}
+    return found
 
 
 def put_secret(client, name: str, value: str) -> None:

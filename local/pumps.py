@@ -706,7 +706,8 @@ class PumpThread(threading.Thread):
     """Loops one pump until stopped; waits only when a step found nothing: `idle_seconds`
     after work, doubling while the pump stays idle up to `max_idle_seconds`. Every idle poll
     is a request to the single-threaded embedded AWS: quiet queues polled four times a second
-    each took a share of the capacity the API's requests wait for."""
+    each took a share of the capacity the API's requests wait for. `wake` ends an idle wait
+    at once (the demo clock moved: the schedules may be due now, not a second later)."""
 
     def __init__(
         self,
@@ -719,8 +720,12 @@ class PumpThread(threading.Thread):
         super().__init__(name=f"pump-{pump.name}", daemon=True)
         self.pump = pump
         self._stop_event = stop
+        self._woken = threading.Event()
         self._idle = idle_seconds
         self._max_idle = max(idle_seconds, max_idle_seconds)
+
+    def wake(self) -> None:
+        self._woken.set()
 
     def run(self) -> None:
         wait = self._idle
@@ -732,8 +737,10 @@ class PumpThread(threading.Thread):
                 busy = False
             if busy:
                 wait = self._idle
+            elif self._woken.wait(wait):
+                self._woken.clear()
+                wait = self._idle
             else:
-                self._stop_event.wait(wait)
                 wait = min(wait * 2, self._max_idle)
 
 

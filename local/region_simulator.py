@@ -170,7 +170,10 @@ class RegionServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> RegionServer:
-        serving = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A stop waits for serve_forever's next poll: 0.5 s by default.
+        serving = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         pumping = threading.Thread(target=self._pump_forever, daemon=True)
         self._threads = [serving, pumping]
         for thread in self._threads:

@@ -55,8 +55,11 @@ class WebhookReceiver:
         server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="webhook-receiver", daemon=True
+        self._thread = threading.Thread(  # a stop waits for serve_forever's next poll
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="webhook-receiver",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_local_runner import RunningRunner
+from tests.integration.test_local_runner import RunningRunner, seeded_data
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ DAY_MINUTES = 24 * 60
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory):
-    running = RunningRunner(tmp_path_factory.mktemp("console") / "data")
+    running = RunningRunner(seeded_data(tmp_path_factory, "console"))
     try:
         running.wait_healthy()
         assert running.url("/console/") in running.output

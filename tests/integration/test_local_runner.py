@@ -3,8 +3,10 @@ survives a fresh embedded AWS, and `python -m local.runner` serves, stops and ke
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -430,6 +432,52 @@ def test_schedule_pump_fires_when_the_clock_passes_the_rate_and_not_before(
     assert len(recorder.schedule_events) == 2
 
 
+class CountingPump:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.stepped = threading.Event()
+
+    def run_once(self) -> list[str]:
+        self.steps += 1
+        self.stepped.set()
+        return []  # found nothing: the thread goes idle
+
+
+def test_a_woken_pump_thread_steps_again_at_once_and_a_stop_ends_its_idle_wait():
+    stop = threading.Event()
+    pump = CountingPump()
+    # Idle waits far longer than the bounded waits below: only a wake ends them in time.
+    thread = pumps.PumpThread(pump, stop, idle_seconds=300, max_idle_seconds=300)
+    thread.start()
+    assert pump.stepped.wait(30)
+    pump.stepped.clear()
+
+    thread.wake()
+    assert pump.stepped.wait(30)
+    assert pump.steps == 2
+
+    stop.set()
+    thread.wake()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert pump.steps == 2
+
+
+def test_moving_the_runners_demo_clock_is_announced():
+    from local.runner import _demo_clock
+
+    moves: list[str] = []
+    clock = _demo_clock(lambda: moves.append("moved"))
+    before = clock.now()
+    clock.advance(timedelta(minutes=5))
+    assert moves == ["moved"]
+    assert clock.now() - before >= timedelta(minutes=5)
+    clock.set(before + timedelta(days=1))
+    assert moves == ["moved", "moved"]
+
+
 # --- snapshot --------------------------------------------------------------------------------
 
 
@@ -731,9 +779,35 @@ class Filing:
         return list(self.acknowledged)
 
 
+def seeded_data(tmp_path_factory, name: str) -> Path:
+    """A data directory holding the demo data, copied from one that a runner seeded and then
+    stopped cleanly, once per test session: seeding costs most of a first start, and what these
+    tests start on is a restart of seeded data. The xdist workers of a session share the one
+    seeded directory (the first to need it makes it, under a lock)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's directory, above each worker's own
+    seeded = root / "runner-seeded"
+    with (root / "runner-seeded.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (seeded / "complete").exists():
+            shutil.rmtree(seeded, ignore_errors=True)
+            first = RunningRunner(seeded / "data")
+            try:
+                first.wait_healthy()
+                assert first.interrupt() == 0, first.output
+            finally:
+                first.kill()
+            (seeded / "complete").touch()
+    copy = tmp_path_factory.mktemp(name) / "data"
+    shutil.copytree(seeded / "data", copy)
+    return copy
+
+
 @pytest.fixture(scope="module")
 def runner_data(tmp_path_factory):
-    return {"dir": tmp_path_factory.mktemp("runner") / "data", "runner": None, "tickets": []}
+    # The directory is made on the first start: the module's other tests need no seeded data.
+    return {"factory": tmp_path_factory, "dir": None, "runner": None, "tickets": []}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -744,6 +818,8 @@ def no_runner_outlives_the_module(runner_data):
 
 
 def restart(runner_data) -> RunningRunner:
+    if runner_data["dir"] is None:
+        runner_data["dir"] = seeded_data(runner_data["factory"], "runner")
     runner = RunningRunner(runner_data["dir"])
     runner_data["runner"] = runner
     runner.wait_healthy()

@@ -89,3 +89,31 @@ def test_notifications_from_before_the_work_index_get_their_work_key_once(contai
     assert NotificationModel.get(failed).work_key == dead_key("department", "dept-rsj")
     assert NotificationModel.get(delivered).work_key is None
     assert migrate(tmp_path, container) == {}  # once per data directory
+
+
+def test_provisioning_again_leaves_unchanged_secrets_alone_and_restores_a_changed_one():
+    import boto3
+
+    from chalicelib.adapters.secrets import DEV_HS256, SIGNING_KEYS
+    from local.provision import provision
+
+    settings = get_settings()
+    assert settings.is_local
+    dev, keys = (f"{settings.resource_prefix}/{n}" for n in (DEV_HS256, SIGNING_KEYS))
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name=settings.aws_region)
+
+        def versions(name: str) -> int:
+            return len(client.list_secret_version_ids(SecretId=name)["Versions"])
+
+        provision(settings, dev_token_secret="dev-secret-of-this-directory")
+        assert (versions(dev), versions(keys)) == (1, 1)
+        client.put_secret_value(SecretId=keys, SecretString="changed by hand")
+
+        provision(settings, dev_token_secret="dev-secret-of-this-directory")
+
+        assert versions(dev) == 1  # a start does not pile up versions of what it finds
+        assert client.get_secret_value(SecretId=dev)["SecretString"] == (
+            "dev-secret-of-this-directory"
+        )
+        assert client.get_secret_value(SecretId=keys)["SecretString"] != "changed by hand"
