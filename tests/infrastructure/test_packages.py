@@ -22,6 +22,8 @@ import sys
 import time
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ import pytest
 from chalicelib import topology
 from infra import declarations, packaging
 from infra.stage import API_HANDLER
+from tests.infrastructure.conftest import shared_synth
 from tests.infrastructure.synthesis import PROD, ROOT, Synth
 
 pytestmark = pytest.mark.infrastructure
@@ -204,9 +207,7 @@ def _aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def embedded_aws(tmp_path_factory: pytest.TempPathFactory):
-    """One moto server for every package, provisioned with the prod stage's resource names."""
+def _start_moto_server() -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "local.moto_server", "--port", str(port)],
@@ -215,54 +216,81 @@ def embedded_aws(tmp_path_factory: pytest.TempPathFactory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return server, port
+
+
+def _provision(server: subprocess.Popen[bytes], port: int) -> tuple[str, dict[str, str]]:
+    """Waits for the server, then provisions it; returns the endpoint and the stream ARNs and
+    audit resources made."""
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, "the moto server stopped"
-                assert time.monotonic() < deadline, "the moto server did not start"
-                time.sleep(0.1)  # waiting for a process, not for time to pass
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("QPHB_", "AWS_"))}
-        env.update(_aws_env(endpoint))
-        env.update({"QPHB_STAGE": "local", "QPHB_RESOURCE_PREFIX": PROD.resource_prefix})
-        script = (
-            "import json\n"
-            "from chalicelib.settings import settings_from_env\n"
-            "from local.provision import provision\n"
-            "done = provision(settings_from_env())\n"
-            # What operators and the stateful stack put there in AWS: a real key set (the local
-            # defaults are refused outside the local stage), the login keys' parameter, the
-            # audit heads' HMAC key and the seal bucket.
-            "import boto3, secrets\n"
-            f"prefix = {PROD.resource_prefix!r}\n"
-            "boto3.client('secretsmanager').put_secret_value(SecretId=prefix + '/signing-keys',"
-            " SecretString=json.dumps({'current': 'k1', 'k1': secrets.token_hex(32)}))\n"
-            "boto3.client('ssm').put_parameter(Name='/' + prefix + '/jwt/rs256-public-keys',"
-            " Value='{}', Type='String', Overwrite=True)\n"
-            "key = boto3.client('kms').create_key(KeySpec='HMAC_256',"
-            " KeyUsage='GENERATE_VERIFY_MAC')['KeyMetadata']['Arn']\n"
-            "boto3.client('s3').create_bucket(Bucket=prefix + '-audit-seals')\n"
-            "print(json.dumps({'streams': done.stream_arns, 'audit': {"
-            "'QPHB_AUDIT_KMS_KEY_ID': key, 'QPHB_AUDIT_SEAL_BUCKET': prefix + '-audit-seals'}}))\n"
-        )
-        provisioned = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert provisioned.returncode == 0, provisioned.stderr[-4000:]
-        made = json.loads(provisioned.stdout.strip().splitlines()[-1])
-        yield endpoint, {**made["streams"], **made["audit"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None, "the moto server stopped"
+            assert time.monotonic() < deadline, "the moto server did not start"
+            time.sleep(0.1)  # waiting for a process, not for time to pass
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QPHB_", "AWS_"))}
+    env.update(_aws_env(endpoint))
+    env.update({"QPHB_STAGE": "local", "QPHB_RESOURCE_PREFIX": PROD.resource_prefix})
+    script = (
+        "import json\n"
+        "from chalicelib.settings import settings_from_env\n"
+        "from local.provision import provision\n"
+        "done = provision(settings_from_env())\n"
+        # What operators and the stateful stack put there in AWS: a real key set (the local
+        # defaults are refused outside the local stage), the login keys' parameter, the
+        # audit heads' HMAC key and the seal bucket.
+        "import boto3, secrets\n"
+        f"prefix = {PROD.resource_prefix!r}\n"
+        "boto3.client('secretsmanager').put_secret_value(SecretId=prefix + '/signing-keys',"
+        " SecretString=json.dumps({'current': 'k1', 'k1': secrets.token_hex(32)}))\n"
+        "boto3.client('ssm').put_parameter(Name='/' + prefix + '/jwt/rs256-public-keys',"
+        " Value='{}', Type='String', Overwrite=True)\n"
+        "key = boto3.client('kms').create_key(KeySpec='HMAC_256',"
+        " KeyUsage='GENERATE_VERIFY_MAC')['KeyMetadata']['Arn']\n"
+        "boto3.client('s3').create_bucket(Bucket=prefix + '-audit-seals')\n"
+        "print(json.dumps({'streams': done.stream_arns, 'audit': {"
+        "'QPHB_AUDIT_KMS_KEY_ID': key, 'QPHB_AUDIT_SEAL_BUCKET': prefix + '-audit-seals'}}))\n"
+    )
+    provisioned = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert provisioned.returncode == 0, provisioned.stderr[-4000:]
+    made = json.loads(provisioned.stdout.strip().splitlines()[-1])
+    return endpoint, {**made["streams"], **made["audit"]}
+
+
+@pytest.fixture(scope="module")
+def starting_aws() -> Iterator[Future[tuple[str, dict[str, str]]]]:
+    """One moto server for every package, provisioned with the prod stage's resource names:
+    started before the synthesis (see `synth` below) and made ready while it runs."""
+    server, port = _start_moto_server()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            yield pool.submit(_provision, server, port)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def synth(starting_aws, testrun_uid: str) -> Synth:
+    """The run's one synthesis (tests/infrastructure/conftest.py), requested after the
+    embedded AWS has started so that the two overlap."""
+    return shared_synth(testrun_uid)
+
+
+@pytest.fixture(scope="module")
+def embedded_aws(starting_aws, synth) -> tuple[str, dict[str, str]]:
+    return starting_aws.result(timeout=600)
 
 
 def lambda_environment(
@@ -302,14 +330,39 @@ def lambda_environment(
 def packages(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> list[Package]:
     by_asset: dict[Path, Package] = {}
     unpacked = tmp_path_factory.mktemp("packages")
+    extracted: dict[tuple[str, int, int], Path] = {}
     for lam in lambdas(synth):
         if lam.asset not in by_asset:
             root = unpacked / lam.asset.stem
-            with zipfile.ZipFile(lam.asset) as archive:
-                archive.extractall(root)
+            unpack(lam.asset, root, extracted)
             by_asset[lam.asset] = Package(lam.asset, root)
         by_asset[lam.asset].lambdas.append(lam)
     return sorted(by_asset.values(), key=lambda p: p.function_dir or "")
+
+
+def unpack(asset: Path, root: Path, extracted: dict[tuple[str, int, int], Path]) -> None:
+    """Every entry of `asset` under `root`. The packages share their dependencies: an entry
+    whose name, CRC and size equal one already extracted from another package is hard-linked
+    to that file (whose bytes were decompressed and CRC-checked) instead of decompressed again.
+    `extracted` maps (name, CRC, size) to the file written, across calls."""
+    made: set[Path] = set()
+    with zipfile.ZipFile(asset) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            assert not name.startswith("/") and ".." not in name.split("/"), name
+            if info.is_dir():
+                continue
+            target = root / name
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            key = (name, info.CRC, info.file_size)
+            if key in extracted:
+                os.link(extracted[key], target)
+            else:
+                with archive.open(info) as source, open(target, "wb") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
+                extracted[key] = target
 
 
 def run_package(
@@ -440,7 +493,7 @@ def test_a_library_missing_from_a_package_fails_the_import(
     """The isolation is real: what the venv has but the package lacks does not import."""
     api = next(p for p in packages if p.function_dir is None)
     crippled = Package(api.asset, tmp_path / "crippled", api.lambdas)
-    shutil.copytree(api.root, crippled.root)
+    shutil.copytree(api.root, crippled.root, copy_function=os.link)  # links: see unpack
     shutil.rmtree(crippled.root / "jieba")
     result = run_package(crippled, synth, embedded_aws, ["jieba", "pytest", "boto3"], False)
     assert not result["imports"]["jieba"]["ok"]
