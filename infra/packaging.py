@@ -282,19 +282,31 @@ def _add_bytecode(archive: zipfile.ZipFile, path: Path, arcname: str) -> None:
     """`dir/name.py` → `dir/__pycache__/name.<tag>.pyc`, where the runtime's importer looks."""
     folder, _, filename = arcname.rpartition("/")
     cached = f"__pycache__/{filename[:-3]}.{sys.implementation.cache_tag}.pyc"
-    with tempfile.TemporaryDirectory() as scratch:
-        compiled = Path(scratch) / "module.pyc"
-        py_compile.compile(
-            str(path),
-            cfile=str(compiled),
-            dfile=arcname,
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-        info = zipfile.ZipInfo(f"{folder}/{cached}" if folder else cached, date_time=_FIXED_TIME)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        archive.writestr(info, compiled.read_bytes())
+    info = zipfile.ZipInfo(f"{folder}/{cached}" if folder else cached, date_time=_FIXED_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, _bytecode(path, arcname))
+
+
+# chalicelib/ goes into every package: a synthesis compiles each of its files once.
+_compiled: dict[tuple[Path, str, int, int], bytes] = {}
+
+
+def _bytecode(path: Path, arcname: str) -> bytes:
+    stat = path.stat()
+    key = (path, arcname, stat.st_mtime_ns, stat.st_size)
+    if key not in _compiled:
+        with tempfile.TemporaryDirectory() as scratch:
+            compiled = Path(scratch) / "module.pyc"
+            py_compile.compile(
+                str(path),
+                cfile=str(compiled),
+                dfile=arcname,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            _compiled[key] = compiled.read_bytes()
+    return _compiled[key]
 
 
 def _write_zip(target: Path, files: Iterator[tuple[Path, str]]) -> None:
