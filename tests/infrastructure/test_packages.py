@@ -13,6 +13,7 @@ package fails here, not in AWS.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import shutil
@@ -64,22 +65,29 @@ def imported_modules(sources: list[Path]) -> set[str]:
     found: set[str] = set()
     files = [f for s in sources for f in ([s] if s.is_file() else sorted(s.rglob("*.py")))]
     for path in files:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        skipped = {
-            id(n)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for child in node.body
-            for n in ast.walk(child)
-        }
-        for node in ast.walk(tree):
-            if id(node) in skipped:
-                continue
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split(".")[0])
+        found |= _file_imports(path)
     return found
+
+
+@functools.cache  # every package ships chalicelib/: its files are parsed once per run
+def _file_imports(path: Path) -> frozenset[str]:
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skipped = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in node.body
+        for n in ast.walk(child)
+    }
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return frozenset(found)
 
 
 def third_party(modules: set[str], own: set[str]) -> list[str]:
