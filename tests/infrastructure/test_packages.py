@@ -293,9 +293,15 @@ def starting_aws() -> Iterator[Future[tuple[str, dict[str, str]]]]:
 
 
 @pytest.fixture(scope="module")
-def synth(starting_aws, testrun_uid: str) -> Synth:
+def synth(request: pytest.FixtureRequest, testrun_uid: str) -> Synth:
     """The run's one synthesis (tests/infrastructure/conftest.py), requested after the
-    embedded AWS has started so that the two overlap."""
+    embedded AWS has started, when a test of this module will use it, so that the two overlap."""
+    if any(
+        item.module is request.module and "embedded_aws" in item.fixturenames
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+    ):
+        request.getfixturevalue("starting_aws")
     return shared_synth(testrun_uid)
 
 
@@ -350,8 +356,24 @@ def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if not in_memory:
         yield tmp_path_factory.mktemp("packages")
         return
-    with tempfile.TemporaryDirectory(dir=MEMORY_FS, prefix="packaged-test-") as folder:
+    # A run killed before its teardown leaves its folder behind, in memory: the next removes it.
+    for stale in MEMORY_FS.glob("packaged-test-*-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    prefix = f"packaged-test-{os.getpid()}-"
+    with tempfile.TemporaryDirectory(dir=MEMORY_FS, prefix=prefix) as folder:
         yield Path(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="module")
