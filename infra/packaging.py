@@ -53,7 +53,7 @@ RUNTIME_PLATFORMS = (
 # Distributions whose dependencies the Lambda never imports (see the module docstring).
 WITHOUT_DEPENDENCIES = frozenset({"chalice"})
 # Bump when the way a dependency set is built changes: it is part of the cache key.
-_BUILD_VERSION = "lock-2"
+_BUILD_VERSION = "lock-3"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIPPED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -228,12 +228,24 @@ def install(requirements: Path, site: Path) -> None:
             "Python): " + ", ".join(sorted(foreign))
         )
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: nothing runs them
+    _forget_scripts(site)
     compileall.compile_dir(
         str(site),
         quiet=2,
         stripdir=str(site),  # package-relative file names: tracebacks find the source
         invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
     )
+
+
+def _forget_scripts(site: Path) -> None:
+    """Drop the removed console scripts' lines from the RECORD files too: pip writes the path
+    of the interpreter that installs them into each script, so their hashes there would differ
+    from one checkout to another, and with them every asset hash."""
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        lines = record.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith("../../bin/")]
+        if kept != lines:
+            record.write_text("".join(kept), encoding="utf-8")
 
 
 def _wheel_tags(site: Path) -> Iterator[tuple[Path, str]]:
@@ -282,19 +294,31 @@ def _add_bytecode(archive: zipfile.ZipFile, path: Path, arcname: str) -> None:
     """`dir/name.py` → `dir/__pycache__/name.<tag>.pyc`, where the runtime's importer looks."""
     folder, _, filename = arcname.rpartition("/")
     cached = f"__pycache__/{filename[:-3]}.{sys.implementation.cache_tag}.pyc"
-    with tempfile.TemporaryDirectory() as scratch:
-        compiled = Path(scratch) / "module.pyc"
-        py_compile.compile(
-            str(path),
-            cfile=str(compiled),
-            dfile=arcname,
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-        info = zipfile.ZipInfo(f"{folder}/{cached}" if folder else cached, date_time=_FIXED_TIME)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        archive.writestr(info, compiled.read_bytes())
+    info = zipfile.ZipInfo(f"{folder}/{cached}" if folder else cached, date_time=_FIXED_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, _bytecode(path, arcname))
+
+
+# chalicelib/ goes into every package: a synthesis compiles each of its files once.
+_compiled: dict[tuple[Path, str, int, int], bytes] = {}
+
+
+def _bytecode(path: Path, arcname: str) -> bytes:
+    stat = path.stat()
+    key = (path, arcname, stat.st_mtime_ns, stat.st_size)
+    if key not in _compiled:
+        with tempfile.TemporaryDirectory() as scratch:
+            compiled = Path(scratch) / "module.pyc"
+            py_compile.compile(
+                str(path),
+                cfile=str(compiled),
+                dfile=arcname,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            _compiled[key] = compiled.read_bytes()
+    return _compiled[key]
 
 
 def _write_zip(target: Path, files: Iterator[tuple[Path, str]]) -> None:

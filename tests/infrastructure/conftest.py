@@ -11,8 +11,7 @@ from infra.packaging import build_dir
 from tests.infrastructure.synthesis import Synth, load, synthesize
 
 
-@pytest.fixture(scope="session")
-def synth(testrun_uid: str) -> Synth:
+def shared_synth(testrun_uid: str) -> Synth:
     """The first worker that needs it synthesizes into a folder named after the run; a worker
     that comes later waits on the lock and reads what the first wrote. A folder another run
     left behind is removed."""
@@ -28,3 +27,8 @@ def synth(testrun_uid: str) -> Synth:
         result = synthesize(outdir)
         (outdir / "done").touch()
         return result
+
+
+@pytest.fixture(scope="session")
+def synth(testrun_uid: str) -> Synth:
+    return shared_synth(testrun_uid)

@@ -13,15 +13,19 @@ package fails here, not in AWS.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ import pytest
 from chalicelib import topology
 from infra import declarations, packaging
 from infra.stage import API_HANDLER
+from tests.infrastructure.conftest import shared_synth
 from tests.infrastructure.synthesis import PROD, ROOT, Synth
 
 pytestmark = pytest.mark.infrastructure
@@ -40,6 +45,8 @@ RUNNER = Path(__file__).with_name("packaged_runner.py")
 REGION = "us-east-1"
 # Lambda's quota for a function's code, unzipped.
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+# Linux's in-memory file system for shared memory, present on every glibc system.
+MEMORY_FS = Path("/dev/shm")
 # Not the Lambda's to carry: the Chalice CLI's own dependencies.
 CHALICE_CLI_ONLY = {"click", "inquirer", "pyyaml", "blessed", "readchar", "pip", "wheel"}
 # Functions whose schedule sample is not named after the function.
@@ -61,22 +68,29 @@ def imported_modules(sources: list[Path]) -> set[str]:
     found: set[str] = set()
     files = [f for s in sources for f in ([s] if s.is_file() else sorted(s.rglob("*.py")))]
     for path in files:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        skipped = {
-            id(n)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-            for child in node.body
-            for n in ast.walk(child)
-        }
-        for node in ast.walk(tree):
-            if id(node) in skipped:
-                continue
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split(".")[0])
+        found |= _file_imports(path)
     return found
+
+
+@functools.cache  # every package ships chalicelib/: its files are parsed once per run
+def _file_imports(path: Path) -> frozenset[str]:
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skipped = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in node.body
+        for n in ast.walk(child)
+    }
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return frozenset(found)
 
 
 def third_party(modules: set[str], own: set[str]) -> list[str]:
@@ -204,9 +218,7 @@ def _aws_env(endpoint: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def embedded_aws(tmp_path_factory: pytest.TempPathFactory):
-    """One moto server for every package, provisioned with the prod stage's resource names."""
+def _start_moto_server() -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "local.moto_server", "--port", str(port)],
@@ -215,54 +227,87 @@ def embedded_aws(tmp_path_factory: pytest.TempPathFactory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return server, port
+
+
+def _provision(server: subprocess.Popen[bytes], port: int) -> tuple[str, dict[str, str]]:
+    """Waits for the server, then provisions it; returns the endpoint and the stream ARNs and
+    audit resources made."""
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, "the moto server stopped"
-                assert time.monotonic() < deadline, "the moto server did not start"
-                time.sleep(0.1)  # waiting for a process, not for time to pass
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("QPHB_", "AWS_"))}
-        env.update(_aws_env(endpoint))
-        env.update({"QPHB_STAGE": "local", "QPHB_RESOURCE_PREFIX": PROD.resource_prefix})
-        script = (
-            "import json\n"
-            "from chalicelib.settings import settings_from_env\n"
-            "from local.provision import provision\n"
-            "done = provision(settings_from_env())\n"
-            # What operators and the stateful stack put there in AWS: a real key set (the local
-            # defaults are refused outside the local stage), the login keys' parameter, the
-            # audit heads' HMAC key and the seal bucket.
-            "import boto3, secrets\n"
-            f"prefix = {PROD.resource_prefix!r}\n"
-            "boto3.client('secretsmanager').put_secret_value(SecretId=prefix + '/signing-keys',"
-            " SecretString=json.dumps({'current': 'k1', 'k1': secrets.token_hex(32)}))\n"
-            "boto3.client('ssm').put_parameter(Name='/' + prefix + '/jwt/rs256-public-keys',"
-            " Value='{}', Type='String', Overwrite=True)\n"
-            "key = boto3.client('kms').create_key(KeySpec='HMAC_256',"
-            " KeyUsage='GENERATE_VERIFY_MAC')['KeyMetadata']['Arn']\n"
-            "boto3.client('s3').create_bucket(Bucket=prefix + '-audit-seals')\n"
-            "print(json.dumps({'streams': done.stream_arns, 'audit': {"
-            "'QPHB_AUDIT_KMS_KEY_ID': key, 'QPHB_AUDIT_SEAL_BUCKET': prefix + '-audit-seals'}}))\n"
-        )
-        provisioned = subprocess.run(
-            [sys.executable, "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert provisioned.returncode == 0, provisioned.stderr[-4000:]
-        made = json.loads(provisioned.stdout.strip().splitlines()[-1])
-        yield endpoint, {**made["streams"], **made["audit"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None, "the moto server stopped"
+            assert time.monotonic() < deadline, "the moto server did not start"
+            time.sleep(0.1)  # waiting for a process, not for time to pass
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QPHB_", "AWS_"))}
+    env.update(_aws_env(endpoint))
+    env.update({"QPHB_STAGE": "local", "QPHB_RESOURCE_PREFIX": PROD.resource_prefix})
+    script = (
+        "import json\n"
+        "from chalicelib.settings import settings_from_env\n"
+        "from local.provision import provision\n"
+        "done = provision(settings_from_env())\n"
+        # What operators and the stateful stack put there in AWS: a real key set (the local
+        # defaults are refused outside the local stage), the login keys' parameter, the
+        # audit heads' HMAC key and the seal bucket.
+        "import boto3, secrets\n"
+        f"prefix = {PROD.resource_prefix!r}\n"
+        "boto3.client('secretsmanager').put_secret_value(SecretId=prefix + '/signing-keys',"
+        " SecretString=json.dumps({'current': 'k1', 'k1': secrets.token_hex(32)}))\n"
+        "boto3.client('ssm').put_parameter(Name='/' + prefix + '/jwt/rs256-public-keys',"
+        " Value='{}', Type='String', Overwrite=True)\n"
+        "key = boto3.client('kms').create_key(KeySpec='HMAC_256',"
+        " KeyUsage='GENERATE_VERIFY_MAC')['KeyMetadata']['Arn']\n"
+        "boto3.client('s3').create_bucket(Bucket=prefix + '-audit-seals')\n"
+        "print(json.dumps({'streams': done.stream_arns, 'audit': {"
+        "'QPHB_AUDIT_KMS_KEY_ID': key, 'QPHB_AUDIT_SEAL_BUCKET': prefix + '-audit-seals'}}))\n"
+    )
+    provisioned = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert provisioned.returncode == 0, provisioned.stderr[-4000:]
+    made = json.loads(provisioned.stdout.strip().splitlines()[-1])
+    return endpoint, {**made["streams"], **made["audit"]}
+
+
+@pytest.fixture(scope="module")
+def starting_aws() -> Iterator[Future[tuple[str, dict[str, str]]]]:
+    """One moto server for every package, provisioned with the prod stage's resource names:
+    started before the synthesis (see `synth` below) and made ready while it runs."""
+    server, port = _start_moto_server()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            yield pool.submit(_provision, server, port)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def synth(request: pytest.FixtureRequest, testrun_uid: str) -> Synth:
+    """The run's one synthesis (tests/infrastructure/conftest.py), requested after the
+    embedded AWS has started, when a test of this module will use it, so that the two overlap."""
+    if any(
+        item.module is request.module and "embedded_aws" in item.fixturenames
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+    ):
+        request.getfixturevalue("starting_aws")
+    return shared_synth(testrun_uid)
+
+
+@pytest.fixture(scope="module")
+def embedded_aws(starting_aws, synth) -> tuple[str, dict[str, str]]:
+    return starting_aws.result(timeout=600)
 
 
 def lambda_environment(
@@ -299,17 +344,74 @@ def lambda_environment(
 
 
 @pytest.fixture(scope="module")
-def packages(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> list[Package]:
+def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the packages are unpacked: in memory (tmpfs) where Linux offers one with room, as
+    writing their ~200 MB of small files to a disk costs seconds of file-system work and a
+    tmpfs a fraction of it; elsewhere pytest's temporary folder. Removed after the module."""
+    in_memory = (
+        MEMORY_FS.is_dir()
+        and os.access(MEMORY_FS, os.W_OK)
+        and shutil.disk_usage(MEMORY_FS).free > 4 * UNZIPPED_LIMIT_BYTES
+    )
+    if not in_memory:
+        yield tmp_path_factory.mktemp("packages")
+        return
+    # A run killed before its teardown leaves its folder behind, in memory: the next removes it.
+    for stale in MEMORY_FS.glob("packaged-test-*-*"):
+        owner = stale.name.split("-")[2]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    prefix = f"packaged-test-{os.getpid()}-"
+    with tempfile.TemporaryDirectory(dir=MEMORY_FS, prefix=prefix) as folder:
+        yield Path(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="module")
+def packages(synth: Synth, unpacked: Path) -> list[Package]:
     by_asset: dict[Path, Package] = {}
-    unpacked = tmp_path_factory.mktemp("packages")
+    extracted: dict[tuple[str, int, int], Path] = {}
     for lam in lambdas(synth):
         if lam.asset not in by_asset:
             root = unpacked / lam.asset.stem
-            with zipfile.ZipFile(lam.asset) as archive:
-                archive.extractall(root)
+            unpack(lam.asset, root, extracted)
             by_asset[lam.asset] = Package(lam.asset, root)
         by_asset[lam.asset].lambdas.append(lam)
     return sorted(by_asset.values(), key=lambda p: p.function_dir or "")
+
+
+def unpack(asset: Path, root: Path, extracted: dict[tuple[str, int, int], Path]) -> None:
+    """Every entry of `asset` under `root`. The packages share their dependencies: an entry
+    whose name, CRC and size equal one already extracted from another package is hard-linked
+    to that file (whose bytes were decompressed and CRC-checked) instead of decompressed again.
+    `extracted` maps (name, CRC, size) to the file written, across calls."""
+    made: set[Path] = set()
+    with zipfile.ZipFile(asset) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            assert not name.startswith("/") and ".." not in name.split("/"), name
+            if info.is_dir():
+                continue
+            target = root / name
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            key = (name, info.CRC, info.file_size)
+            if key in extracted:
+                os.link(extracted[key], target)
+            else:
+                with archive.open(info) as source, open(target, "wb") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
+                extracted[key] = target
 
 
 def run_package(
@@ -434,15 +536,17 @@ def test_each_package_holds_what_its_code_imports_and_nothing_more(packages) -> 
         assert size < UNZIPPED_LIMIT_BYTES, f"{package.asset.name}: {size / 2**20:.0f} MiB"
 
 
-def test_a_library_missing_from_a_package_fails_the_import(
-    packages, synth, embedded_aws, tmp_path
-) -> None:
+def test_a_library_missing_from_a_package_fails_the_import(packages, synth, embedded_aws) -> None:
     """The isolation is real: what the venv has but the package lacks does not import."""
     api = next(p for p in packages if p.function_dir is None)
-    crippled = Package(api.asset, tmp_path / "crippled", api.lambdas)
-    shutil.copytree(api.root, crippled.root)
-    shutil.rmtree(crippled.root / "jieba")
-    result = run_package(crippled, synth, embedded_aws, ["jieba", "pytest", "boto3"], False)
+    # Beside the packages: hard links (see unpack) need the same file system.
+    crippled = Package(api.asset, api.root.parent / "crippled", api.lambdas)
+    shutil.copytree(api.root, crippled.root, copy_function=os.link)
+    try:
+        shutil.rmtree(crippled.root / "jieba")
+        result = run_package(crippled, synth, embedded_aws, ["jieba", "pytest", "boto3"], False)
+    finally:
+        shutil.rmtree(crippled.root)
     assert not result["imports"]["jieba"]["ok"]
     assert not result["imports"]["pytest"]["ok"]
     assert result["imports"]["boto3"]["ok"]
