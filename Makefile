@@ -49,9 +49,10 @@ run: $(STAMP)
 # files first, so that the workers finish together.
 TEST_WORKERS ?= auto
 
-# The static checks run beside pytest, which leaves part of a core idle (at the start, and
-# while the last files finish); their output follows pytest's. Both must pass.
-test: $(STAMP) $(NODE_STAMP) browser
+# The static checks (with the npm install they need) run beside pytest, which leaves part of a
+# core idle (at the start, and while the last files finish); their output follows pytest's.
+# Both must pass.
+test: $(STAMP) browser
 	@checks_log=$$(mktemp); \
 	$(MAKE) --no-print-directory static-checks >$$checks_log 2>&1 & checks=$$!; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; status=$$?; \
