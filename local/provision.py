@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-import boto3
-
 from chalicelib import topology
-from chalicelib.adapters.aws import botocore_session, share_service_models_with_pynamodb
+from chalicelib.adapters.aws import AwsClients
 from chalicelib.settings import Settings
 
 
@@ -27,15 +25,12 @@ class Provisioned:
 
 
 def _client(service: str, settings: Settings):
-    return boto3.session.Session(botocore_session=botocore_session()).client(
-        service, region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-    )
+    # The app's clients: they and each table's PynamoDB connection, opened here before any
+    # container exists, read botocore's models through the process's one loader.
+    return AwsClients(settings).client(service)
 
 
 def provision(settings: Settings, dev_token_secret: str | None = None) -> Provisioned:
-    # Each table's model opens its own PynamoDB connection here, before any container exists:
-    # without the process's one model loader each would parse botocore's JSON models again.
-    share_service_models_with_pynamodb()
     result = Provisioned()
     dynamodb = _client("dynamodb", settings)
     existing = set(dynamodb.list_tables().get("TableNames", []))

@@ -472,11 +472,13 @@ class Runner:
     def _prepare_data(self, settings: Any, *, import_snapshot: bool) -> Any:
         from datetime import timedelta
 
+        from chalicelib.adapters.clock import ManualClock
         from chalicelib.bootstrap import Container, set_container
         from local.provision import provision
 
         provision(settings, dev_token_secret=_local_secret(self.config.data_dir))
-        clock = _demo_clock(self._clock_moved)
+        # Follows the system clock, moved ahead by `/dev/clock`.
+        clock = ManualClock(follow_system=True, on_move=self._clock_moved)
         container = Container(settings, clock=clock)
         if import_snapshot:
             self._import_snapshot(settings, container)
@@ -598,7 +600,7 @@ class Runner:
 
         register_local_status(self.pump_status)
 
-    def _clock_moved(self) -> None:
+    def _clock_moved(self, _now: Any) -> None:
         """The demo clock was moved (`/dev/clock`): the schedules it made due fire now rather
         than after the schedule pump's idle wait."""
         if self._schedule_thread is not None:
@@ -701,26 +703,6 @@ class Runner:
     def _stop_regions(self) -> None:
         if self.regions is not None:
             self.regions.stop()
-
-
-def _demo_clock(moved: Any) -> Any:
-    """The runner's one clock: follows the system clock, moved ahead by `/dev/clock`; `moved`
-    is called after each move."""
-    from datetime import datetime, timedelta
-
-    from chalicelib.adapters.clock import ManualClock
-
-    class DemoClock(ManualClock):
-        def advance(self, delta: timedelta) -> datetime:
-            now = super().advance(delta)
-            moved()
-            return now
-
-        def set(self, moment: datetime) -> None:
-            super().set(moment)
-            moved()
-
-    return DemoClock(follow_system=True)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from chalicelib import topology
 from chalicelib.settings import Settings
 
 _active: EmbeddedAws | None = None
-_tracking = True  # off while the teardown recreates what a test wrote
+_tracking = True  # off for writes that are not a test's own (see `untracked`)
 _request_lock = threading.RLock()
 _held = threading.local()  # per thread: requests this thread holds the lock for
 
@@ -246,12 +246,8 @@ class EmbeddedAws:
                 return
         from local.provision import provision
 
-        global _tracking
-        _tracking = False
-        try:
+        with self.untracked():
             self._provisioned = provision(self.settings)
-        finally:
-            _tracking = True
         self._seeded.clear()
         self.dirty_tables.clear()
         self.dirty_queues.clear()
@@ -260,22 +256,18 @@ class EmbeddedAws:
         self._remember_secrets_and_parameters()
 
     def _clean(self) -> None:
-        global _tracking
         tables, self.dirty_tables = self.dirty_tables, set()
         queues, self.dirty_queues = self.dirty_queues, set()
         by_table = {name: logical for logical, name in self._provisioned.tables.items()}
         by_queue = {url: logical for logical, url in self._provisioned.queue_urls.items()}
         by_queue.update({url: logical for logical, url in self._provisioned.dlq_urls.items()})
-        _tracking = False
-        try:
+        with self.untracked():
             for name in sorted(tables):
                 if name in by_table:
                     self._recreate_table(topology.table(by_table[name]))
             for logical in sorted({by_queue[u] for u in queues if u in by_queue}):
                 self._recreate_queue(topology.queue(logical))
             self._restore_secrets_and_parameters()
-        finally:
-            _tracking = True
         self._seeded = {key: wrote for key, wrote in self._seeded.items() if not wrote & tables}
 
     def _remember_secrets_and_parameters(self) -> None:

@@ -465,19 +465,6 @@ def test_a_woken_pump_thread_steps_again_at_once_and_a_stop_ends_its_idle_wait()
     assert pump.steps == 2
 
 
-def test_moving_the_runners_demo_clock_is_announced():
-    from local.runner import _demo_clock
-
-    moves: list[str] = []
-    clock = _demo_clock(lambda: moves.append("moved"))
-    before = clock.now()
-    clock.advance(timedelta(minutes=5))
-    assert moves == ["moved"]
-    assert clock.now() - before >= timedelta(minutes=5)
-    clock.set(before + timedelta(days=1))
-    assert moves == ["moved", "moved"]
-
-
 # --- snapshot --------------------------------------------------------------------------------
 
 

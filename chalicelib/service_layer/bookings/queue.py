@@ -216,11 +216,7 @@ def _check_handling_target(
     if average is None or average <= target:
         return
     hour = now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H")
-    recipient, kind = (
-        (center.manager_id, RecipientKind.USER)
-        if center.manager_id
-        else (rules.help_alert_department_id, RecipientKind.DEPARTMENT)
-    )
+    recipient, kind = _alert_recipient(center, rules)
     created = _notify(
         deps,
         f"center:{center.center_id}:handling:{item_id}:{hour}",
@@ -268,6 +264,13 @@ def repair_effects(deps: BookingDeps, before: datetime, budget: int) -> list[str
     ]
 
 
+def _alert_recipient(center: Center, rules: BookingRules) -> tuple[str, RecipientKind]:
+    """The centre's manager, or the department on duty for help alerts when it has none."""
+    if center.manager_id:
+        return center.manager_id, RecipientKind.USER
+    return rules.help_alert_department_id, RecipientKind.DEPARTMENT
+
+
 def _check_wait_target(
     deps: BookingDeps, center: Center, complexity: Complexity, now: datetime
 ) -> None:
@@ -280,11 +283,7 @@ def _check_wait_target(
     if average is None or average <= target:
         return
     hour = now.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H")
-    recipient, kind = (
-        (center.manager_id, RecipientKind.USER)
-        if center.manager_id
-        else (rules.help_alert_department_id, RecipientKind.DEPARTMENT)
-    )
+    recipient, kind = _alert_recipient(center, rules)
     label = COMPLEXITY_LABELS[complexity]
     created = _notify(
         deps,
